@@ -1,0 +1,146 @@
+"""Facts about firewalld: every zone, runtime and permanent, read in one command."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pyinfra.api import FactBase
+
+NOT_RUNNING = "firewalld: not running"
+PERMANENT_MARKER = "firewalld: permanent"
+
+# `--list-all-zones` keys whose value is a space-separated list.
+_LIST_KEYS = {
+    "interfaces": "interfaces",
+    "sources": "sources",
+    "services": "services",
+    "ports": "ports",
+    "protocols": "protocols",
+    "source-ports": "source_ports",
+    "icmp-blocks": "icmp_blocks",
+}
+# Keys whose entries follow on their own tab-indented lines.
+_BLOCK_KEYS = {"forward-ports": "forward_ports", "rich rules": "rich_rules"}
+_BOOL_KEYS = {
+    "masquerade": "masquerade",
+    "forward": "forward",
+    "icmp-block-inversion": "icmp_block_inversion",
+}
+_HEADER = re.compile(r"^(?P<name>[^\s(]+)(?:\s+\((?P<flags>[^)]*)\))?$")
+
+
+def _empty_zone(name: str, flags: set[str], default_zone: str | None) -> dict[str, Any]:
+    zone: dict[str, Any] = {
+        "target": None,
+        "ingress_priority": None,
+        "egress_priority": None,
+        "icmp_block_inversion": False,
+        "forward": None,
+        "masquerade": False,
+    }
+    zone.update({key: [] for key in (*_LIST_KEYS.values(), *_BLOCK_KEYS.values())})
+    zone["default"] = "default" in flags or name == default_zone
+    zone["active"] = "active" in flags
+    return zone
+
+
+def _set_value(zone: dict[str, Any], key: str, value: str) -> str | None:
+    """Store one `key: value` line; return the block key when entries follow on later lines."""
+    if key in _LIST_KEYS:
+        zone[_LIST_KEYS[key]] = value.split()
+    elif key in _BOOL_KEYS:
+        zone[_BOOL_KEYS[key]] = value == "yes"
+    elif key in _BLOCK_KEYS:
+        zone[_BLOCK_KEYS[key]] = value.split() if value else []
+        return _BLOCK_KEYS[key]
+    elif key in ("ingress-priority", "egress-priority"):
+        zone[key.replace("-", "_")] = int(value)
+    elif key == "target":
+        zone["target"] = value
+    return None
+
+
+def parse_zones(lines: list[str], default_zone: str | None) -> dict[str, dict[str, Any]]:
+    """Parse `firewall-cmd [--permanent] --list-all-zones` (1.x and 2.x forms) into zone dicts.
+
+    Zones that have interfaces or sources are marked active even when the header does not say so
+    (1.x prints no ``(default)`` marker and the permanent listing may omit ``(active)``).
+    """
+    zones: dict[str, dict[str, Any]] = {}
+    zone: dict[str, Any] | None = None
+    block: str | None = None
+    for raw in lines:
+        if not raw.strip():
+            zone, block = None, None
+            continue
+        if raw.startswith("\t") and zone is not None and block:
+            zone[block].append(raw.strip())
+            continue
+        if not raw[0].isspace():
+            match = _HEADER.match(raw.strip())
+            if not match:
+                continue
+            flags = {flag.strip() for flag in (match["flags"] or "").split(",")}
+            zone = _empty_zone(match["name"], flags, default_zone)
+            zones[match["name"]] = zone
+            block = None
+            continue
+        if zone is None:
+            continue
+        key, _, value = raw.strip().partition(":")
+        block = _set_value(zone, key.strip(), value.strip())
+    for zone in zones.values():
+        zone["active"] = zone["active"] or bool(zone["interfaces"] or zone["sources"])
+    return zones
+
+
+class FirewalldZones(FactBase[dict]):
+    """
+    Returns firewalld's state and every zone, runtime and permanent, from one command.
+
+    .. code:: python
+
+        {
+            "running": True,
+            "default_zone": "public",
+            "zones": {            # runtime configuration
+                "public": {
+                    "target": "default", "interfaces": ["eth0"], "sources": [],
+                    "services": ["ssh"], "ports": ["80/tcp"], "protocols": [],
+                    "masquerade": False, "forward": True, "forward_ports": [],
+                    "source_ports": [], "icmp_blocks": [], "rich_rules": [],
+                    "icmp_block_inversion": False, "ingress_priority": None,
+                    "egress_priority": None, "default": True, "active": True,
+                },
+            },
+            "permanent": {...},   # the same shape, from --permanent
+        }
+
+    A stopped firewalld gives ``running: False`` and no zones; a host without ``firewall-cmd``
+    gives the same (the default).
+    """
+
+    requires_command = "firewall-cmd"
+    command = (
+        f"firewall-cmd --state >/dev/null 2>&1 || {{ echo '{NOT_RUNNING}'; exit 0; }}; "
+        "firewall-cmd --get-default-zone && firewall-cmd --list-all-zones && "
+        f"echo '{PERMANENT_MARKER}' && firewall-cmd --permanent --list-all-zones"
+    )
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {"running": False, "default_zone": None, "zones": {}, "permanent": {}}
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        if not output or output[0].strip() == NOT_RUNNING:
+            return self.default()
+        default_zone = output[0].strip() or None
+        rest = output[1:]
+        split = rest.index(PERMANENT_MARKER) if PERMANENT_MARKER in rest else len(rest)
+        return {
+            "running": True,
+            "default_zone": default_zone,
+            "zones": parse_zones(rest[:split], default_zone),
+            "permanent": parse_zones(rest[split + 1 :], default_zone),
+        }
