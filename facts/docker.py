@@ -1,0 +1,65 @@
+"""Facts about Docker networks, read whole in one command."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyinfra.api import FactBase
+
+BRIDGE_NAME_OPTION = "com.docker.network.bridge.name"
+
+
+def _network(raw: dict[str, Any]) -> dict[str, Any]:
+    ipam = (raw.get("IPAM") or {}).get("Config") or []
+    options = raw.get("Options") or {}
+    containers = (raw.get("Containers") or {}).values()
+    return {
+        "id": raw.get("Id"),
+        "driver": raw.get("Driver"),
+        "scope": raw.get("Scope"),
+        "internal": bool(raw.get("Internal")),
+        "ipv6": bool(raw.get("EnableIPv6")),
+        "subnets": [entry["Subnet"] for entry in ipam if entry.get("Subnet")],
+        "gateways": [entry["Gateway"] for entry in ipam if entry.get("Gateway")],
+        "bridge_name": options.get(BRIDGE_NAME_OPTION),
+        "options": options,
+        "labels": raw.get("Labels") or {},
+        "containers": sorted(container.get("Name", "") for container in containers),
+    }
+
+
+class DockerNetworksInspect(FactBase[dict]):
+    """
+    Returns every Docker network, keyed by name, from one ``docker network inspect``.
+
+    .. code:: python
+
+        {
+            "self-hosted": {
+                "id": "64f14b16…", "driver": "bridge", "scope": "local",
+                "internal": False, "ipv6": False,
+                "subnets": ["172.30.0.0/16"], "gateways": ["172.30.0.1"],
+                "bridge_name": "br-selfhosted",
+                "options": {"com.docker.network.bridge.name": "br-selfhosted"},
+                "labels": {"managed-by": "homelab"},
+                "containers": ["demo-web-1", "demo-worker-1"],   # attached container names
+            },
+        }
+
+    No ``docker`` binary, or an engine that does not answer: ``{}``.
+    """
+
+    requires_command = "docker"
+    command = (
+        "ids=$(docker network ls -q 2>/dev/null) && [ -n \"$ids\" ] "
+        "|| { echo '[]'; exit 0; }; docker network inspect $ids"
+    )
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {}
+
+    def process(self, output: list[str]) -> dict[str, dict[str, Any]]:
+        text = "\n".join(output).strip()
+        return {raw["Name"]: _network(raw) for raw in json.loads(text or "[]")}
