@@ -10,7 +10,9 @@ from pyinfra.api import FactBase
 
 _GIB = 1024**3
 # df -P: Filesystem 1024-blocks Used Available Capacity Mounted-on (names may hold spaces)
-_DF_LINE = re.compile(r"^(?P<fs>.+?)\s+(?P<total>\d+)\s+(?P<used>\d+)\s+(?P<avail>\d+)\s+\S+\s+(?P<mount>/.*)$")
+_DF_LINE = re.compile(
+    r"^(?P<fs>.+?)\s+(?P<total>\d+)\s+(?P<used>\d+)\s+(?P<avail>\d+)\s+\S+\s+(?P<mount>/.*)$",
+)
 _SS_EXIT = "### pyinfra-ss exit "
 _SS_PROCESS = re.compile(r'users:\(\("(?P<name>[^"]*)"')
 
@@ -98,7 +100,7 @@ class ListeningSockets(FactBase[list[dict[str, Any]] | None]):
     """
 
     def command(self) -> str:
-        return f"command -v ss >/dev/null 2>&1 || exit 0; ss -Hltnup 2>/dev/null; echo \"{_SS_EXIT}$?\""
+        return f'command -v ss >/dev/null 2>&1 || exit 0; ss -Hltnup 2>/dev/null; echo "{_SS_EXIT}$?"'
 
     @staticmethod
     def default() -> None:
