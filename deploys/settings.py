@@ -374,14 +374,23 @@ def _describe(name: str) -> str:
     return HomelabSettings.model_fields[name].description or "see README"
 
 
-def load_settings(overrides: Mapping[str, Any] | None = None, where: str = "host data") -> HomelabSettings:
+_DEFAULT_ENV_FILE = object()
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None,
+    where: str = "host data",
+    env_file: Path | None | object = _DEFAULT_ENV_FILE,
+) -> HomelabSettings:
     """Build the settings from ``overrides`` (pyinfra data), the environment and ``.env``.
 
+    ``env_file`` replaces the repository's ``.env`` (``None``: read no file).
     Raises :class:`SettingsError` with one line per problem; secrets are never part of it.
     """
     overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
+    extra: dict[str, Any] = {} if env_file is _DEFAULT_ENV_FILE else {"_env_file": env_file}
     try:
-        return HomelabSettings(**overrides)
+        return HomelabSettings(**overrides, **extra)
     except ValidationError as error:
         raise SettingsError(_problems(error, overrides, where)) from None
 

@@ -1,0 +1,281 @@
+"""The settings model: every validation rule, every source, and secrets kept out of sight."""
+
+import ipaddress
+import logging
+import subprocess
+import sys
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from deploys.settings import (
+    ALL_SERVICES,
+    PullPolicy,
+    Service,
+    SettingsError,
+    load_settings,
+    overrides_from_data,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+
+GOOD = {
+    "HOMELAB_DOMAIN": "home.example.com",
+    "HOMELAB_TAILSCALE_ALLOWED_IPS": "100.64.0.0/10,fd7a:115c:a1e0::/48",
+    "HOMELAB_PIHOLE_PASSWORD": "pihole-secret-value",
+    "HOMELAB_NPM_ADMIN_EMAIL": "admin@home.example.com",
+    "HOMELAB_NPM_ADMIN_PASSWORD": "npm-secret-value",
+}
+SECRETS = ("pihole-secret-value", "npm-secret-value")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("HOMELAB_"):
+            monkeypatch.delenv(key)
+    for key, value in GOOD.items():
+        monkeypatch.setenv(key, value)
+    return monkeypatch
+
+
+def load(**overrides):
+    return load_settings(overrides, env_file=None)
+
+
+def problems(**overrides) -> list[str]:
+    with pytest.raises(SettingsError) as info:
+        load(**overrides)
+    return info.value.problems
+
+
+def only_problem(**overrides) -> str:
+    found = problems(**overrides)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_good_environment_and_defaults():
+    settings = load()
+    assert settings.domain == "home.example.com"
+    assert settings.tailscale_allowed_ips == [
+        ipaddress.ip_network("100.64.0.0/10"),
+        ipaddress.ip_network("fd7a:115c:a1e0::/48"),
+    ]
+    assert settings.cold_storage_path == PurePosixPath("/cold-storage")
+    assert settings.min_free_disk_gb == 50
+    assert settings.services == list(ALL_SERVICES)
+    assert settings.pull_policy is PullPolicy.MISSING
+    assert settings.tailscale_ip is None
+    assert settings.timezone == "UTC"
+    for service in Service:
+        image = settings.image_for(service)
+        assert ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest")
+
+
+@pytest.mark.parametrize("name", ["HOMELAB_DOMAIN", "HOMELAB_TAILSCALE_ALLOWED_IPS"])
+def test_required_settings_missing(clean_env, name):
+    clean_env.delenv(name)
+    message = only_problem()
+    assert message.startswith(f"{name}: missing")
+
+
+def test_every_problem_reported_at_once(clean_env):
+    clean_env.setenv("HOMELAB_DOMAIN", "Home.Example.com")
+    clean_env.setenv("HOMELAB_TAILSCALE_ALLOWED_IPS", "100.64.0.0/10,300.1.1.1")
+    clean_env.setenv("HOMELAB_COLD_STORAGE_PATH", "cold")
+    clean_env.setenv("HOMELAB_NPM_ADMIN_EMAIL", "Admin@example.com")
+    clean_env.setenv("HOMELAB_NPM_ADMIN_PASSWORD", "short")
+    clean_env.setenv("HOMELAB_SERVICES", "ollama,jellyfin")
+    found = problems()
+    assert [line.split(":")[0] for line in found] == [
+        "HOMELAB_DOMAIN",
+        "HOMELAB_TAILSCALE_ALLOWED_IPS",
+        "HOMELAB_COLD_STORAGE_PATH",
+        "HOMELAB_SERVICES",
+        "HOMELAB_NPM_ADMIN_EMAIL",
+        "HOMELAB_NPM_ADMIN_PASSWORD",
+    ]
+    text = "\n".join(found)
+    assert "'Home.Example.com'" in text and "'300.1.1.1'" in text and "'cold'" in text
+    assert "jellyfin" in text and "'Admin@example.com'" in text
+    assert "short" not in text and "(secret, not shown)" in text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Home.example.com", "localhost", "-bad.example.com", "exa_mple.com", "a..b", "x" * 64 + ".com"],
+)
+def test_domain_rejected(value):
+    assert "expected a lower-case DNS name" in only_problem(domain=value)
+
+
+@pytest.mark.parametrize("value", ["home.example.com", "lab.home.arpa", "a-b.c0.io"])
+def test_domain_accepted(value):
+    assert load(domain=value).domain == value
+
+
+@pytest.mark.parametrize(
+    "value, bad",
+    [("100.64.0.0/33", "100.64.0.0/33"), ("100.64.0.1,nope", "nope"), ("fd7a::/200", "fd7a::/200")],
+)
+def test_allowed_ips_rejected(value, bad):
+    message = only_problem(tailscale_allowed_ips=value)
+    assert message.startswith("HOMELAB_TAILSCALE_ALLOWED_IPS") and repr(bad) in message
+
+
+@pytest.mark.parametrize("value", ["", " , ", []])
+def test_allowed_ips_empty(value):
+    assert "at least one" in only_problem(tailscale_allowed_ips=value)
+
+
+def test_allowed_ips_from_host_data_list_and_single_address():
+    settings = load(tailscale_allowed_ips=["100.101.102.103", "fd7a:115c:a1e0::1"])
+    assert [str(n) for n in settings.tailscale_allowed_ips] == ["100.101.102.103/32", "fd7a:115c:a1e0::1/128"]
+
+
+@pytest.mark.parametrize("value", ["relative/path", "cold-storage", "/", "/srv/../etc"])
+def test_cold_storage_path_rejected(value):
+    assert only_problem(cold_storage_path=value).startswith("HOMELAB_COLD_STORAGE_PATH")
+
+
+@pytest.mark.parametrize("value", ["Admin@example.com", "ADMIN@EXAMPLE.COM"])
+def test_uppercase_email_rejected(value):
+    assert "lower-case" in only_problem(npm_admin_email=value)
+
+
+def test_malformed_email_rejected():
+    assert "email address" in only_problem(npm_admin_email="not-an-email")
+
+
+@pytest.mark.parametrize("value", ["1234567", "x" * 65])
+def test_npm_password_length(value):
+    message = only_problem(npm_admin_password=value)
+    assert "8 to 64" in message and value not in message
+
+
+@pytest.mark.parametrize("value", ["12345678", "y" * 64])
+def test_npm_password_bounds_accepted(value):
+    assert load(npm_admin_password=value).npm_admin_password.get_secret_value() == value
+
+
+def test_unknown_service_rejected():
+    message = only_problem(services="ollama,plex")
+    assert "plex" in message and "nginx-proxy-manager, pihole, ollama, comfyui, open-webui" in message
+
+
+def test_services_subset_keeps_catalog_order_and_drops_duplicates():
+    assert load(services="open-webui,ollama,ollama").services == [Service.OLLAMA, Service.OPEN_WEBUI]
+
+
+def test_credentials_only_required_for_enabled_services(clean_env):
+    clean_env.delenv("HOMELAB_PIHOLE_PASSWORD")
+    clean_env.delenv("HOMELAB_NPM_ADMIN_PASSWORD")
+    clean_env.delenv("HOMELAB_NPM_ADMIN_EMAIL")
+    assert load(services="ollama,open-webui").services == [Service.OLLAMA, Service.OPEN_WEBUI]
+    found = problems()
+    assert found == [
+        "HOMELAB_PIHOLE_PASSWORD: required while pihole is in HOMELAB_SERVICES",
+        "HOMELAB_NPM_ADMIN_EMAIL: required while nginx-proxy-manager is in HOMELAB_SERVICES",
+        "HOMELAB_NPM_ADMIN_PASSWORD: required while nginx-proxy-manager is in HOMELAB_SERVICES",
+    ]
+
+
+def test_blank_secret_rejected():
+    assert "non-empty" in only_problem(pihole_password="   ")
+
+
+@pytest.mark.parametrize("value", ["ollama/ollama", "ollama/ollama:latest", "Bad/Image:1", "ollama/ollama:"])
+def test_unpinned_or_malformed_image_rejected(value):
+    assert only_problem(image_ollama=value).startswith("HOMELAB_IMAGE_OLLAMA")
+
+
+def test_pinned_images_accepted():
+    digest = "ollama/ollama@sha256:" + "a" * 64
+    settings = load(image_ollama=digest, image_pihole="registry.local:5000/pihole/pihole:2025.08.0")
+    assert settings.image_ollama == digest
+
+
+def test_timezone():
+    assert load(timezone="Europe/Berlin").timezone == "Europe/Berlin"
+    assert "IANA time zone" in only_problem(timezone="Mars/Olympus")
+
+
+def test_min_free_disk_and_policies():
+    assert load(min_free_disk_gb=10).min_free_disk_gb == 10
+    assert only_problem(min_free_disk_gb=-1).startswith("HOMELAB_MIN_FREE_DISK_GB")
+    assert only_problem(pull_policy="sometimes").startswith("HOMELAB_PULL_POLICY")
+    assert only_problem(docker_source="snap").startswith("HOMELAB_DOCKER_SOURCE")
+    assert only_problem(ai_without_gpu="maybe").startswith("HOMELAB_AI_WITHOUT_GPU")
+
+
+def test_tailscale_ip_must_be_ipv4():
+    assert str(load(tailscale_ip="100.64.0.10").tailscale_ip) == "100.64.0.10"
+    assert only_problem(tailscale_ip="100.64.0.300").startswith("HOMELAB_TAILSCALE_IP")
+
+
+def test_upstream_dns():
+    assert load(pihole_upstream_dns="9.9.9.9").pihole_upstream_dns == ["9.9.9.9"]
+    assert "'dns.google' is not an IP address" in only_problem(pihole_upstream_dns="dns.google")
+
+
+def test_host_data_overrides_environment_and_is_named_in_errors():
+    assert load(domain="other.example.org").domain == "other.example.org"
+    message = only_problem(domain="BAD")
+    assert "(from host data `domain`)" in message
+
+
+def test_cli_data_values_as_pyinfra_parses_them():
+    # pyinfra's --data turns "true"/"false" into bools, integers into int, JSON into objects
+    settings = load(tailscale_install=False, min_free_disk_gb=5, services=["ollama"])
+    assert settings.tailscale_install is False and settings.min_free_disk_gb == 5
+
+
+def test_overrides_from_pyinfra_host_data():
+    class Data(dict):
+        pass
+
+    data = Data(domain="x.example.com", ssh_port=22, unrelated="y", tailscale_ip=None)
+    assert overrides_from_data(data) == {"domain": "x.example.com"}
+
+
+def test_dotenv_file(tmp_path, clean_env):
+    clean_env.delenv("HOMELAB_DOMAIN")
+    env_file = tmp_path / ".env"
+    env_file.write_text("# comment\nHOMELAB_DOMAIN=from-dotenv.example.com\n")
+    assert load_settings({}, env_file=env_file).domain == "from-dotenv.example.com"
+    clean_env.setenv("HOMELAB_DOMAIN", "from-env.example.com")
+    assert load_settings({}, env_file=env_file).domain == "from-env.example.com"
+
+
+def test_secrets_never_in_repr_str_or_dump(caplog):
+    settings = load(open_webui_secret_key="webui-secret-value", tailscale_authkey="tskey-auth-secret")
+    logging.getLogger("test").info("settings: %r %s", settings, settings)
+    rendered = repr(settings) + str(settings) + str(settings.model_dump()) + caplog.text
+    for secret in (*SECRETS, "webui-secret-value", "tskey-auth-secret"):
+        assert secret not in rendered
+
+
+def test_secret_values_never_in_errors():
+    with pytest.raises(SettingsError) as info:
+        load(npm_admin_password="abc", pihole_password=" ", tailscale_authkey="", domain="BAD")
+    text = str(info.value) + repr(info.value)
+    assert "abc" not in text
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_command_line_check_bad_and_good_environment():
+    env = {"PATH": "/usr/bin:/bin", **GOOD, "HOMELAB_DOMAIN": "Bad_Domain", "HOMELAB_NPM_ADMIN_PASSWORD": "tiny"}
+    bad = subprocess.run(
+        [sys.executable, "-m", "deploys.settings"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert "HOMELAB_DOMAIN: 'Bad_Domain' is not valid" in bad.stderr
+    assert "HOMELAB_NPM_ADMIN_PASSWORD: (secret, not shown)" in bad.stderr and "tiny" not in bad.stderr
+    good = subprocess.run(
+        [sys.executable, "-m", "deploys.settings"], cwd=REPO, env={**env, **GOOD}, capture_output=True, text=True
+    )
+    assert good.returncode == 0, good.stderr
+    assert "HOMELAB_NPM_ADMIN_PASSWORD=(set)" in good.stdout and "npm-secret-value" not in good.stdout
