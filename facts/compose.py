@@ -1,0 +1,115 @@
+"""Facts about Docker Compose projects, read from the engine's containers and their labels."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from pyinfra.api import FactBase
+
+# One JSON object per container. docker inspect (not docker ps) because ps joins labels with
+# commas (label values hold commas) and has no separate health field.
+_INSPECT_FORMAT = (
+    '{"name":{{json .Name}},"labels":{{json .Config.Labels}},"state":{{json .State.Status}},'
+    '"health":{{if .State.Health}}{{json .State.Health.Status}}{{else}}null{{end}},'
+    '"image":{{json .Config.Image}}}'
+)
+_LABEL = "com.docker.compose."
+
+
+def _container(raw: dict[str, Any]) -> dict[str, Any]:
+    labels = raw.get("labels") or {}
+    return {
+        "name": raw["name"].lstrip("/"),
+        "service": labels.get(f"{_LABEL}service"),
+        "state": raw["state"],
+        "health": raw.get("health"),
+        "config_hash": labels.get(f"{_LABEL}config-hash"),
+        "image": raw["image"],
+    }
+
+
+def _status(containers: list[dict[str, Any]]) -> str:
+    """The summary ``docker compose ls`` prints, e.g. ``exited(1), running(2)``."""
+    counts = Counter(container["state"] for container in containers)
+    return ", ".join(f"{state}({count})" for state, count in sorted(counts.items()))
+
+
+def _parse_lines(output: list[str]) -> list[dict[str, Any]]:
+    records = []
+    for line in output:
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+class ComposeProjects(FactBase[dict[str, dict[str, Any]]]):
+    """
+    Returns every Docker Compose project the engine has containers for (running or not), read
+    from the containers' compose labels in one command.
+
+    .. code:: python
+
+        {
+            "demo": {
+                "status": "running(2)",
+                "config_files": ["/opt/demo/compose.yaml"],
+                "working_dir": "/opt/demo",
+                "containers": [
+                    {
+                        "name": "demo-web-1",
+                        "service": "web",
+                        "state": "running",      # created, running, restarting, exited, …
+                        "health": "healthy",     # healthy, unhealthy, starting, or None
+                        "config_hash": "dd9fc2d0…",
+                        "image": "local/busybox:1",
+                    },
+                ],
+            },
+        }
+
+    One-off containers (``docker compose run``) are left out. No ``docker``, or an engine that
+    is not running, gives ``{}`` without failing the host.
+    """
+
+    def command(self) -> str:
+        return (
+            "command -v docker >/dev/null 2>&1 || exit 0; "
+            "ids=$(docker ps --all --quiet --no-trunc --filter label=com.docker.compose.project "
+            "2>/dev/null) || exit 0; "
+            '[ -z "$ids" ] || '
+            f"docker inspect --format '{_INSPECT_FORMAT}' $ids 2>/dev/null || true"
+        )
+
+    @staticmethod
+    def default() -> dict[str, dict[str, Any]]:
+        return {}
+
+    def process(self, output: list[str]) -> dict[str, dict[str, Any]]:
+        projects: dict[str, dict[str, Any]] = {}
+        for raw in _parse_lines(output):
+            labels = raw.get("labels") or {}
+            name = labels.get(f"{_LABEL}project")
+            if not name or labels.get(f"{_LABEL}oneoff") == "True":
+                continue
+            project = projects.setdefault(
+                name,
+                {
+                    "status": "",
+                    "config_files": [
+                        path for path in labels.get(f"{_LABEL}project.config_files", "").split(",") if path
+                    ],
+                    "working_dir": labels.get(f"{_LABEL}project.working_dir"),
+                    "containers": [],
+                },
+            )
+            project["containers"].append(_container(raw))
+        for project in projects.values():
+            project["containers"].sort(key=lambda container: container["name"])
+            project["status"] = _status(project["containers"])
+        return projects
