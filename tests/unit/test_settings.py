@@ -267,7 +267,12 @@ def test_secret_values_never_in_errors():
 
 
 def test_command_line_check_bad_and_good_environment():
-    env = {"PATH": "/usr/bin:/bin", **GOOD, "HOMELAB_DOMAIN": "Bad_Domain", "HOMELAB_NPM_ADMIN_PASSWORD": "tiny"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        **GOOD,
+        "HOMELAB_DOMAIN": "Bad_Domain",
+        "HOMELAB_NPM_ADMIN_PASSWORD": "tiny",
+    }
     bad = subprocess.run(
         [sys.executable, "-m", "deploys.settings"], cwd=REPO, env=env, capture_output=True, text=True
     )
@@ -275,7 +280,11 @@ def test_command_line_check_bad_and_good_environment():
     assert "HOMELAB_DOMAIN: 'Bad_Domain' is not valid" in bad.stderr
     assert "HOMELAB_NPM_ADMIN_PASSWORD: (secret, not shown)" in bad.stderr and "tiny" not in bad.stderr
     good = subprocess.run(
-        [sys.executable, "-m", "deploys.settings"], cwd=REPO, env={**env, **GOOD}, capture_output=True, text=True
+        [sys.executable, "-m", "deploys.settings"],
+        cwd=REPO,
+        env={**env, **GOOD},
+        capture_output=True,
+        text=True,
     )
     assert good.returncode == 0, good.stderr
     assert "HOMELAB_NPM_ADMIN_PASSWORD=(set)" in good.stdout and "npm-secret-value" not in good.stdout
