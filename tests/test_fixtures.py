@@ -6,7 +6,8 @@ One folder per fact (``tests/facts/<module>.<Fact>/``) or operation
 
 from pathlib import Path
 
-from pyinfra_testing import make_fact_tests, make_operation_tests
+from pyinfra_testing.facts import make_fact_tests
+from pyinfra_testing.operations import make_operation_tests
 
 HERE = Path(__file__).parent
 
