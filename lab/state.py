@@ -1,0 +1,31 @@
+"""Where the lab keeps its state: `.lab/` at the repository root (git-ignored)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = Path(os.environ.get("LAB_STATE_DIR", ROOT / ".lab"))
+CACHE_DIR = STATE_DIR / "cache"
+HOSTS_FILE = STATE_DIR / "hosts.json"
+KEY_FILE = STATE_DIR / "id_ed25519"
+
+
+def ensure_dirs() -> None:
+    STATE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def load_hosts() -> list[dict]:
+    if not HOSTS_FILE.exists():
+        return []
+    return json.loads(HOSTS_FILE.read_text())["hosts"]
+
+
+def save_hosts(hosts: list[dict]) -> None:
+    ensure_dirs()
+    tmp = HOSTS_FILE.with_suffix(".part")
+    tmp.write_text(json.dumps({"hosts": hosts}, indent=2) + "\n")
+    tmp.replace(HOSTS_FILE)
