@@ -1,0 +1,30 @@
+"""HTTP API clients for services the operations configure (NGINX Proxy Manager, Pi-hole v6).
+
+They take a base URL: how that URL is reached (an SSH tunnel, a direct address) is the caller's
+choice. Secrets are accepted as plain strings or objects with ``get_secret_value()`` (pydantic's
+``SecretStr``) and never appear in a repr, an exception or a log line.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class SecretLike(Protocol):
+    def get_secret_value(self) -> str: ...
+
+
+Secret = str | SecretLike
+
+
+def reveal(secret: Secret) -> str:
+    """The plain value of a secret given as a string or a ``SecretStr``-like object."""
+    return secret if isinstance(secret, str) else secret.get_secret_value()
+
+
+def redact(text: str, *secrets: str) -> str:
+    """``text`` with every non-empty secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,363 @@
+"""A client for the NGINX Proxy Manager REST API (2.12 and 2.13+).
+
+Follows ``shared/reference/npm-api.md`` and the recorded exchanges: bounded wait for ``GET /api/``,
+first admin through setup mode (2.13+) or by replacing the default ``admin@example.com`` /
+``changeme`` (≤ 2.12), login, a fresh login when the token has expired, proxy-host writes that never
+carry a field the server rejects, and a read-back of ``meta.nginx_online`` after every write.
+Neither the password nor the token ever appears in an exception, a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+import requests
+
+from operations.clients import Secret, redact, reveal
+
+DEFAULT_EMAIL = "admin@example.com"
+DEFAULT_PASSWORD = "changeme"  # noqa: S105 - NPM <= 2.12's published first-login password
+READ_ONLY_KEYS = frozenset(
+    {"id", "created_on", "modified_on", "owner_user_id", "owner", "certificate", "access_list", "is_deleted"}
+)
+WRITABLE_KEYS = frozenset(
+    {
+        "domain_names",
+        "forward_scheme",
+        "forward_host",
+        "forward_port",
+        "certificate_id",
+        "access_list_id",
+        "ssl_forced",
+        "hsts_enabled",
+        "hsts_subdomains",
+        "http2_support",
+        "block_exploits",
+        "caching_enabled",
+        "allow_websocket_upgrade",
+        "enabled",
+        "trust_forwarded_proto",
+        "advanced_config",
+        "meta",
+        "locations",
+    }
+)
+AdminState = Literal["ready", "setup", "default"]
+
+
+class NpmError(Exception):
+    """An NPM API call failed; ``status`` is the HTTP status when there was an answer."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class NpmAuthError(NpmError):
+    """Bad credentials, a rejected token, or no way to log in."""
+
+
+class NpmConflictError(NpmError):
+    """A domain name is already used by another host ("… is already in use")."""
+
+
+class NpmNotFoundError(NpmError):
+    """The object does not exist (or was deleted)."""
+
+
+class NpmValidationError(NpmError):
+    """The server's schema rejected the request body."""
+
+
+class NpmNginxError(NpmError):
+    """The API accepted the write but nginx rejected the generated config (``meta.nginx_online`` false)."""
+
+
+class NpmTimeout(NpmError):
+    """NPM did not answer ``GET /api/`` in time."""
+
+
+class _TokenRejected(Exception):
+    """Internal: the token expired or the server no longer accepts it; log in again."""
+
+
+def _error_message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        return str(body["error"].get("message", ""))
+    return str(body)[:200]
+
+
+def _token_rejected(response: requests.Response, message: str, modern: bool) -> bool:
+    """True when an authenticated call failed because of the token, not the request."""
+    if response.status_code == 400 and message == "Token has expired":
+        return True
+    if modern:  # 2.13-2.15 answer a missing/insufficient token with "Not Found - /<route>"
+        return response.status_code == 404 and message.startswith("Not Found - /")
+    return response.status_code in (401, 403)
+
+
+class NpmClient:
+    """One NPM server, reached at ``base_url`` (``http://host:81``), acting as one admin account.
+
+    The email is lower-cased and trimmed: NPM lower-cases the login identity, so an account stored
+    with capitals could never log in (upstream issue #4665).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        email: str,
+        password: Secret,
+        *,
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+        name: str = "Administrator",
+        nickname: str = "Admin",
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.email = email.strip().lower()
+        self._password = password
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.name = name
+        self.nickname = nickname
+        self._token: str | None = None
+        self._version: tuple[int, int, int] | None = None
+
+    def __repr__(self) -> str:
+        return f"NpmClient({self.base_url!r}, email={self.email!r})"
+
+    # -- transport -----------------------------------------------------------------------------
+    def _redact(self, text: str) -> str:
+        return redact(text, reveal(self._password), self._token or "", DEFAULT_PASSWORD)
+
+    def _send(self, method: str, path: str, body: Any = None, token: str | None = None) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            return self.session.request(
+                method, self.base_url + path, json=body, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            raise NpmError(
+                f"{method} {path}: no answer from {self.base_url} ({type(exc).__name__})"
+            ) from None
+
+    def _fail(self, method: str, path: str, response: requests.Response, message: str) -> NpmError:
+        text = self._redact(f"{method} {path} -> {response.status_code}: {message}")
+        status = response.status_code
+        if status in (401, 403) or message == "Invalid email or password":
+            return NpmAuthError(text, status)
+        if status == 400 and message.endswith("is already in use"):
+            return NpmConflictError(text, status)
+        if status == 404:
+            return NpmNotFoundError(text, status)
+        if status == 400:
+            return NpmValidationError(text, status)
+        return NpmError(text, status)
+
+    def _call(self, method: str, path: str, body: Any = None, *, authed: bool = True) -> Any:
+        """One API call; with ``authed`` it logs in first and once more if the token is refused."""
+        for attempt in range(2):
+            token = self._ensure_token() if authed else None
+            response = self._send(method, path, body, token)
+            if response.ok:
+                return response.json() if response.content else None
+            message = _error_message(response)
+            if authed and attempt == 0 and _token_rejected(response, message, self.version >= (2, 13, 0)):
+                self._token = None
+                continue
+            raise self._fail(method, path, response, message)
+        raise NpmAuthError(f"{method} {path}: the server refused a fresh token for {self.email}")
+
+    # -- health, version, login ----------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        answer = self._call("GET", "/api/", authed=False)
+        version = answer.get("version") or {}
+        self._version = (
+            int(version.get("major", 0)),
+            int(version.get("minor", 0)),
+            int(version.get("revision", 0)),
+        )
+        return answer
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        """The server's version (read from ``GET /api/`` on first use)."""
+        if self._version is None:
+            self.health()
+        assert self._version is not None
+        return self._version
+
+    def wait_ready(self, timeout: float = 120.0, interval: float = 1.0) -> dict[str, Any]:
+        """Poll ``GET /api/`` until it answers ``status: OK``; ``NpmTimeout`` after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while True:
+            try:
+                answer = self.health()
+                if answer.get("status") == "OK":
+                    return answer
+                last = f"status {answer.get('status')!r}"
+            except NpmError as exc:
+                last = str(exc)
+            if time.monotonic() >= deadline:
+                raise NpmTimeout(f"NPM at {self.base_url} not ready after {timeout:.0f}s (last: {last})")
+            time.sleep(interval)
+
+    def _token_for(self, email: str, password: str) -> str | None:
+        """A token for these credentials, or None when the server says they are wrong."""
+        response = self._send("POST", "/api/tokens", {"identity": email, "secret": password})
+        if response.ok:
+            answer = response.json()
+            if answer.get("requires_2fa"):
+                raise NpmAuthError(
+                    f"login as {email}: the account requires 2FA, which this client does not do"
+                )
+            return str(answer["token"])
+        message = _error_message(response)
+        if response.status_code in (400, 401) and message == "Invalid email or password":
+            return None
+        raise self._fail("POST", "/api/tokens", response, message)
+
+    def login(self) -> None:
+        """Log in with the configured credentials; ``NpmAuthError`` when they are refused."""
+        token = self._token_for(self.email, reveal(self._password))
+        if token is None:
+            raise NpmAuthError(f"NPM refused the configured credentials for {self.email}")
+        self._token = token
+
+    def _ensure_token(self) -> str:
+        if self._token is None:
+            self.login()
+        assert self._token is not None
+        return self._token
+
+    # -- first admin ---------------------------------------------------------------------------
+    def admin_state(self) -> AdminState:
+        """``ready`` (the configured login works), ``setup`` (2.13+ with no user yet) or
+        ``default`` (≤ 2.12 still on admin@example.com / changeme); read-only."""
+        health = self.health()
+        if health.get("setup") is False:
+            return "setup"
+        token = self._token_for(self.email, reveal(self._password))
+        if token is not None:
+            self._token = token
+            return "ready"
+        if self.version < (2, 13, 0) and self._token_for(DEFAULT_EMAIL, DEFAULT_PASSWORD) is not None:
+            return "default"
+        raise NpmAuthError(
+            f"NPM at {self.base_url} refuses the configured credentials for {self.email} and is not in setup "
+            "mode (on 2.13+ a user already exists; an admin email with capitals can never log in)"
+        )
+
+    def ensure_admin(self) -> AdminState:
+        """Make the configured account the admin; returns the state found before any change."""
+        state = self.admin_state()
+        if state == "setup":
+            self._create_first_admin()
+        elif state == "default":
+            self._replace_default_admin()
+        if state != "ready":
+            self.login()
+        return state
+
+    def _create_first_admin(self) -> None:
+        body = {
+            "name": self.name,
+            "nickname": self.nickname,
+            "email": self.email,
+            "auth": {"type": "password", "secret": reveal(self._password)},
+        }
+        self._call("POST", "/api/users", body, authed=False)
+
+    def _replace_default_admin(self) -> None:
+        token = self._token_for(DEFAULT_EMAIL, DEFAULT_PASSWORD)
+        if token is None:
+            raise NpmAuthError("the default admin account disappeared during setup")
+        self._token = token
+        me = self._call("GET", "/api/users/me")
+        self._call(
+            "PUT",
+            f"/api/users/{me['id']}",
+            {"email": self.email, "name": self.name, "nickname": self.nickname},
+        )
+        auth = {"type": "password", "current": DEFAULT_PASSWORD, "secret": reveal(self._password)}
+        self._call("PUT", f"/api/users/{me['id']}/auth", auth)
+        self._token = None
+
+    # -- proxy hosts ---------------------------------------------------------------------------
+    def writable(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """``fields`` without what the server rejects: read-only keys, ``letsencrypt_*``,
+        ``trust_forwarded_proto`` before 2.14, ``certificate_id: 0`` (stored as "has a certificate")
+        and ``locations: null``. Any other unknown key is a programming error (ValueError)."""
+        clean: dict[str, Any] = {}
+        for key, value in fields.items():
+            if key in READ_ONLY_KEYS or key.startswith("letsencrypt_"):
+                continue
+            if key not in WRITABLE_KEYS:
+                raise ValueError(f"{key!r} is not a proxy-host field NPM accepts")
+            if key == "trust_forwarded_proto" and self.version < (2, 14, 0):
+                continue
+            if (key == "certificate_id" and value == 0) or (key == "locations" and value is None):
+                continue
+            clean[key] = value
+        return clean
+
+    def list_proxy_hosts(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/api/nginx/proxy-hosts"))
+
+    def get_proxy_host(self, host_id: int) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/nginx/proxy-hosts/{int(host_id)}"))
+
+    def _check_nginx(self, host_id: int) -> dict[str, Any]:
+        """Read the host back: the API answers 2xx even when nginx rejected the config."""
+        stored = self.get_proxy_host(host_id)
+        meta = stored.get("meta") or {}
+        if meta.get("nginx_online") is False:
+            names = ", ".join(stored.get("domain_names", []))
+            raise NpmNginxError(
+                f"nginx rejected the config of proxy host #{host_id} ({names}): {meta.get('nginx_err')}"
+            )
+        return stored
+
+    def create_proxy_host(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Create a proxy host; returns it as stored, once nginx accepted it."""
+        created = self._call("POST", "/api/nginx/proxy-hosts", self.writable(fields))
+        return self._check_nginx(int(created["id"]))
+
+    def update_proxy_host(self, host_id: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """Change only ``fields`` of a proxy host; returns it as stored, once nginx accepted it."""
+        body = self.writable(fields)
+        if not body:
+            raise ValueError("an update needs at least one field NPM accepts")
+        self._call("PUT", f"/api/nginx/proxy-hosts/{int(host_id)}", body)
+        return self._check_nginx(int(host_id))
+
+    def delete_proxy_host(self, host_id: int) -> None:
+        self._call("DELETE", f"/api/nginx/proxy-hosts/{int(host_id)}")
+
+    # -- lookups -------------------------------------------------------------------------------
+    def list_access_lists(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/api/nginx/access-lists"))
+
+    def list_certificates(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "/api/nginx/certificates"))
+
+    def find_access_list(self, name: str) -> int:
+        """The id of the access list called ``name`` (``NpmNotFoundError`` if none)."""
+        for entry in self.list_access_lists():
+            if entry.get("name") == name:
+                return int(entry["id"])
+        raise NpmNotFoundError(f"no access list named {name!r}")
+
+    def find_certificate(self, domain: str) -> int | None:
+        """The id of a certificate covering ``domain`` exactly (case-insensitive), or None."""
+        for cert in self.list_certificates():
+            if domain.lower() in (name.lower() for name in cert.get("domain_names", [])):
+                return int(cert["id"])
+        return None

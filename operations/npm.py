@@ -1,0 +1,348 @@
+"""
+Manage NGINX Proxy Manager through its API: the first admin account and proxy hosts.
+
+The desired-state logic is plain Python (``plan_proxy_host`` / ``apply_proxy_host``) that works on
+the hosts the API lists; the pyinfra operations read the current state through a client while the
+plan is made (reading is side-effect free, so ``--dry`` tells the truth) and apply the plan at
+execute time through a ``FunctionCommand``. How the API is reached is the caller's business: each
+operation takes a *client factory*, a callable returning an ``NpmClient``.
+
+A proxy host is identified by its domain names (case-insensitive). Hosts this project created are
+marked ``meta.managed_by = <manager tag>``; a host without that mark on one of our domains is
+reported and left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pyinfra import host, logger
+from pyinfra.api import FunctionCommand, operation
+from pyinfra.api.exceptions import OperationError, OperationValueError
+
+from operations.clients.npm import NpmClient, NpmConflictError
+
+MANAGER_TAG = "homelab-pyinfra"
+SSL_FLAGS = ("ssl_forced", "http2_support", "hsts_enabled", "hsts_subdomains")
+Action = Literal["create", "update", "delete", "noop", "conflict"]
+ClientFactory = Callable[[], NpmClient]
+
+
+@dataclass(frozen=True)
+class SslSpec:
+    """``certificate`` is an existing certificate id or ``"new"`` (Let's Encrypt)."""
+
+    certificate: int | Literal["new"]
+    force_ssl: bool = True
+    http2: bool = True
+    hsts: bool = False
+    hsts_subdomains: bool = False
+
+    @classmethod
+    def parse(cls, value: SslSpec | Mapping[str, Any] | None) -> SslSpec | None:
+        if value is None or isinstance(value, SslSpec):
+            return value
+        unknown = set(value) - {"certificate", "force_ssl", "http2", "hsts", "hsts_subdomains"}
+        if unknown or "certificate" not in value:
+            raise OperationValueError(
+                f"ssl: expected certificate (id or 'new') and flags, got keys {sorted(value)}"
+            )
+        certificate = value["certificate"]
+        if certificate != "new" and (not isinstance(certificate, int) or certificate < 1):
+            raise OperationValueError(
+                f"ssl.certificate: expected a certificate id >= 1 or 'new', got {certificate!r}"
+            )
+        return cls(**dict(value))
+
+    def flags(self) -> dict[str, bool]:
+        """The SSL flags as NPM will store them (HSTS needs force-SSL, subdomains need HSTS)."""
+        hsts = self.hsts and self.force_ssl
+        return {
+            "ssl_forced": self.force_ssl,
+            "http2_support": self.http2,
+            "hsts_enabled": hsts,
+            "hsts_subdomains": self.hsts_subdomains and hsts,
+        }
+
+
+@dataclass(frozen=True)
+class ProxyHostPlan:
+    """What to do for one proxy host. ``fields`` is the request body (create/update);
+    ``followup`` the update that restores the SSL flags after a Let's Encrypt request;
+    ``changes`` maps each changed field to (current, desired) for the report."""
+
+    action: Action
+    domain_names: tuple[str, ...]
+    host_id: int | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    followup: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    reason: str = ""
+
+    def describe(self) -> str:
+        names = ", ".join(self.domain_names)
+        if self.action == "create":
+            target = f"{self.fields['forward_scheme']}://{self.fields['forward_host']}:{self.fields['forward_port']}"
+            return f"create proxy host {names} -> {target}"
+        if self.action == "update":
+            diff = ", ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in _sorted_changes(self.changes))
+            return f"update proxy host #{self.host_id} ({names}): {diff}"
+        if self.action == "delete":
+            return f"delete proxy host #{self.host_id} ({names})"
+        if self.action == "conflict":
+            return f"proxy host {names} left alone: {self.reason}"
+        return f"proxy host {names} is up to date" if self.reason == "" else self.reason
+
+
+def _sorted_changes(changes: Mapping[str, tuple[Any, Any]]) -> list[tuple[str, Any, Any]]:
+    return [(key, *changes[key]) for key in sorted(changes)]
+
+
+def _lower(names: Iterable[str]) -> set[str]:
+    return {name.strip().lower() for name in names}
+
+
+def _is_managed(existing: Mapping[str, Any], manager_tag: str) -> bool:
+    return (existing.get("meta") or {}).get("managed_by") == manager_tag
+
+
+def _overlapping(existing_hosts: Iterable[Mapping[str, Any]], wanted: set[str]) -> list[Mapping[str, Any]]:
+    return [h for h in existing_hosts if _lower(h.get("domain_names", [])) & wanted]
+
+
+def _desired_fields(
+    domain_names: Sequence[str],
+    forward_scheme: str,
+    forward_host: str,
+    forward_port: int,
+    websocket: bool,
+    block_exploits: bool,
+    access_list_id: int,
+    ssl: SslSpec | None,
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "domain_names": sorted(name.strip() for name in domain_names),
+        "forward_scheme": forward_scheme,
+        "forward_host": forward_host,
+        "forward_port": int(forward_port),
+        "allow_websocket_upgrade": websocket,
+        "block_exploits": block_exploits,
+        "access_list_id": int(access_list_id),
+        "enabled": True,
+    }
+    if ssl is None:
+        fields.update(dict.fromkeys(SSL_FLAGS, False))
+    else:
+        fields["certificate_id"] = ssl.certificate
+        fields.update(ssl.flags())
+    return fields
+
+
+def _differences(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
+    changes: dict[str, tuple[Any, Any]] = {}
+    for key, want in desired.items():
+        have = current.get(key)
+        if key == "domain_names":
+            if _lower(have or []) != _lower(want):
+                changes[key] = (list(have or []), want)
+        elif key == "certificate_id" and want == "new":
+            if not have:
+                changes[key] = (have, want)
+        elif have != want:
+            changes[key] = (have, want)
+    return changes
+
+
+def _with_certificate_request(plan_fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split off the SSL flags NPM drops when it requests a certificate (upstream #3956)."""
+    if plan_fields.get("certificate_id") != "new":
+        return plan_fields, {}
+    followup = {key: plan_fields[key] for key in SSL_FLAGS if plan_fields.get(key)}
+    first = {k: v for k, v in plan_fields.items() if k not in SSL_FLAGS}
+    return first, followup
+
+
+def plan_proxy_host(
+    existing_hosts: Iterable[Mapping[str, Any]],
+    domain_names: Sequence[str],
+    forward_scheme: str = "http",
+    forward_host: str = "",
+    forward_port: int = 80,
+    websocket: bool = True,
+    block_exploits: bool = True,
+    access_list_id: int = 0,
+    ssl: SslSpec | Mapping[str, Any] | None = None,
+    present: bool = True,
+    manager_tag: str = MANAGER_TAG,
+) -> ProxyHostPlan:
+    """Compare the hosts NPM lists with the desired one and decide what to do.
+
+    ``ssl=None`` wants no SSL flags; an attached certificate is then left attached (NPM's API can only
+    detach one with ``certificate_id: 0``, which it stores as "has a certificate").
+    """
+    if not domain_names:
+        raise OperationValueError("domain_names: expected at least one domain name")
+    wanted = _lower(domain_names)
+    names = tuple(sorted(name.strip() for name in domain_names))
+    overlapping = _overlapping(existing_hosts, wanted)
+    foreign = [h for h in overlapping if not _is_managed(h, manager_tag)]
+    managed = [h for h in overlapping if _is_managed(h, manager_tag)]
+    if foreign:
+        held = "; ".join(
+            f"{', '.join(sorted(_lower(h['domain_names']) & wanted))} held by proxy host #{h['id']}"
+            for h in foreign
+        )
+        return ProxyHostPlan("conflict", names, reason=f"{held}, not managed by {manager_tag}")
+    if len(managed) > 1:
+        ids = ", ".join(f"#{h['id']}" for h in managed)
+        return ProxyHostPlan(
+            "conflict", names, reason=f"several managed proxy hosts share these names: {ids}"
+        )
+    current = managed[0] if managed else None
+    if not present:
+        if current is None:
+            return ProxyHostPlan("noop", names, reason=f"proxy host {', '.join(names)} is absent")
+        return ProxyHostPlan("delete", names, host_id=int(current["id"]))
+    desired = _desired_fields(
+        names,
+        forward_scheme,
+        forward_host,
+        forward_port,
+        websocket,
+        block_exploits,
+        access_list_id,
+        SslSpec.parse(ssl),
+    )
+    if current is None:
+        fields, followup = _with_certificate_request({**desired, "meta": {"managed_by": manager_tag}})
+        return ProxyHostPlan("create", names, fields=fields, followup=followup)
+    changes = _differences(current, desired)
+    if not changes:
+        return ProxyHostPlan("noop", names, host_id=int(current["id"]))
+    fields, followup = _with_certificate_request({key: desired[key] for key in changes})
+    if followup:  # the certificate request resets every flag: restore all of them
+        followup = {key: desired[key] for key in SSL_FLAGS if desired[key]}
+    return ProxyHostPlan(
+        "update", names, host_id=int(current["id"]), fields=fields, followup=followup, changes=changes
+    )
+
+
+def apply_proxy_host(client: NpmClient, plan: ProxyHostPlan) -> dict[str, Any] | None:
+    """Carry out ``plan``; returns the host as stored (None after a delete or a no-op).
+
+    A conflict raises ``NpmConflictError``: it is never applied.
+    """
+    if plan.action == "conflict":
+        raise NpmConflictError(plan.describe())
+    if plan.action == "noop":
+        return None
+    if plan.action == "delete":
+        assert plan.host_id is not None
+        client.delete_proxy_host(plan.host_id)
+        return None
+    if plan.action == "create":
+        stored = client.create_proxy_host(plan.fields)
+    else:
+        assert plan.host_id is not None
+        stored = client.update_proxy_host(plan.host_id, plan.fields)
+    if plan.followup:
+        stored = client.update_proxy_host(int(stored["id"]), plan.followup)
+    return stored
+
+
+def _named(function: Callable[[], Any], description: str) -> Callable[[], Any]:
+    """Give the deferred call a readable name: pyinfra shows FunctionCommands by function name."""
+    function.__name__ = description
+    return function
+
+
+@operation()
+def admin(client_factory: ClientFactory):
+    """
+    Make the configured account NPM's admin: create it in setup mode (2.13+), or replace the default
+    ``admin@example.com`` / ``changeme`` (≤ 2.12).
+
+    + client_factory: callable returning an ``NpmClient`` with the configured credentials
+
+    **Example:**
+
+    .. code:: python
+
+        npm.admin(name="NPM admin account", client_factory=make_npm_client)
+    """
+    state = client_factory().admin_state()
+    if state == "ready":
+        host.noop("NPM admin account is set up")
+        return
+    what = (
+        "create the first admin (setup mode)" if state == "setup" else "replace the default admin credentials"
+    )
+    yield FunctionCommand(_named(lambda: client_factory().ensure_admin(), f"npm: {what}"), (), {})
+
+
+@operation()
+def proxy_host(
+    client_factory: ClientFactory,
+    domain_names: Sequence[str],
+    forward_scheme: str = "http",
+    forward_host: str = "",
+    forward_port: int = 80,
+    websocket: bool = True,
+    block_exploits: bool = True,
+    access_list_id: int = 0,
+    ssl: Mapping[str, Any] | None = None,
+    present: bool = True,
+    manager_tag: str = MANAGER_TAG,
+    fail_on_conflict: bool = False,
+):
+    """
+    Add, update or remove an NPM proxy host, found by its domain names (case-insensitive).
+
+    + client_factory: callable returning an ``NpmClient`` (logged in lazily)
+    + domain_names: the names the host answers to
+    + forward_scheme/forward_host/forward_port: where requests go
+    + websocket: allow websocket upgrades
+    + block_exploits: NPM's "block common exploits"
+    + access_list_id: an access list id (0 = public)
+    + ssl: ``None``, or ``{"certificate": id | "new", "force_ssl", "http2", "hsts", "hsts_subdomains"}``
+    + present: whether the host should exist
+    + manager_tag: the ``meta.managed_by`` mark of hosts this deploy owns
+    + fail_on_conflict: fail instead of warning when a host not managed by us holds one of the names
+
+    **Example:**
+
+    .. code:: python
+
+        npm.proxy_host(
+            name="chat.example.com -> open-webui",
+            client_factory=make_npm_client,
+            domain_names=["chat.example.com"],
+            forward_host="open-webui",
+            forward_port=8080,
+        )
+    """
+    plan = plan_proxy_host(
+        client_factory().list_proxy_hosts(),
+        domain_names,
+        forward_scheme,
+        forward_host,
+        forward_port,
+        websocket,
+        block_exploits,
+        access_list_id,
+        ssl,
+        present,
+        manager_tag,
+    )
+    if plan.action == "conflict":
+        if fail_on_conflict:
+            raise OperationError(plan.describe())
+        logger.warning(f"{host.print_prefix}{plan.describe()}")
+        host.noop(plan.describe())
+        return
+    if plan.action == "noop":
+        host.noop(plan.describe())
+        return
+    yield FunctionCommand(_named(lambda: apply_proxy_host(client_factory(), plan), plan.describe()), (), {})
