@@ -1,0 +1,311 @@
+"""Lab hosts: disposable Debian 12 "servers" in containers, reached over real SSH.
+
+Each host runs systemd as PID 1, sshd on its own 127.0.0.1 port, its own Docker engine (its
+/var/lib/docker is an anonymous volume on the machine's filesystem, so the inner engine can use
+overlay2 instead of vfs), a `tailscale0` stand-in link and a /cold-storage directory (in the
+container's filesystem: it survives `docker compose down` and host reboots, not `python -m lab down`).
+
+Container flags follow ../shared/LAB.md: `--privileged` fails on the project's machines (no
+CAP_SYS_RESOURCE), so every other capability is named instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import socket
+import subprocess
+import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from lab import images, state
+from lab.docker import docker, engine_ok, image_id, log
+
+NAME_PREFIX = "homelab-lab-"
+LABEL = "homelab.lab"
+FIRST_SSH_PORT = 2221
+TAILSCALE_PREFIX = "100.64.0."
+BOOT_TIMEOUT = 120.0
+
+RUN_FLAGS = [
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock",
+    # the inner engine's data on the machine's own filesystem (overlay2 works there, vfs otherwise)
+    "--mount", "type=volume,dst=/var/lib/docker",
+]
+
+
+# --- keys and ports ------------------------------------------------------------------------------
+
+
+def ensure_key() -> Path:
+    state.ensure_dirs()
+    key = state.KEY_FILE
+    if not key.exists():
+        log(f"generating the lab's SSH key {key.relative_to(state.ROOT)}")
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "homelab-lab", "-f", str(key)],
+            check=True,
+        )
+    key.chmod(0o600)
+    return key
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _pick_port(taken: set[int]) -> int:
+    port = FIRST_SSH_PORT
+    while port in taken or not _port_free(port):
+        port += 1
+    return port
+
+
+# --- containers ----------------------------------------------------------------------------------
+
+
+def lab_containers() -> dict[str, dict]:
+    """Containers this lab made (label homelab.lab=1): name -> {running, ssh_port, tailscale_ip}."""
+    out = docker("ps", "-a", "--filter", f"label={LABEL}=1", "--format", "{{.Names}}", capture=True)
+    names = [n for n in out.stdout.split() if n]
+    if not names:
+        return {}
+    inspect = json.loads(docker("inspect", *names, capture=True).stdout)
+    found = {}
+    for c in inspect:
+        labels = c["Config"]["Labels"] or {}
+        found[c["Name"].lstrip("/")] = {
+            "running": bool(c["State"]["Running"]),
+            "image": c["Image"],
+            "ssh_port": int(labels.get(f"{LABEL}.ssh_port", 0)),
+            "tailscale_ip": labels.get(f"{LABEL}.tailscale_ip", ""),
+        }
+    return found
+
+
+def _boot_files(pubkey: str, tailscale_ip: str) -> bytes:
+    """A tar stream (for `docker cp -`) with the authorized key and the tailscale0 address."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        def add(path: str, data: bytes | None, mode: int) -> None:
+            info = tarfile.TarInfo(path)
+            info.mode, info.uid, info.gid, info.mtime = mode, 0, 0, int(time.time())
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        add("root/.ssh", None, 0o700)
+        add("root/.ssh/authorized_keys", pubkey.encode(), 0o600)
+        add("etc/lab", None, 0o755)
+        add("etc/lab/tailscale-ip", f"{tailscale_ip}\n".encode(), 0o644)
+    return buf.getvalue()
+
+
+def create_host(name: str, ssh_port: int, tailscale_ip: str, image: str, pubkey: str) -> None:
+    log(f"starting {name} (ssh 127.0.0.1:{ssh_port}, tailscale0 {tailscale_ip})")
+    docker(
+        "create", "--name", name, "--hostname", name,
+        "--label", f"{LABEL}=1", "--label", f"{LABEL}.ssh_port={ssh_port}",
+        "--label", f"{LABEL}.tailscale_ip={tailscale_ip}",
+        *RUN_FLAGS, "-p", f"127.0.0.1:{ssh_port}:22", image,
+        capture=True,
+    )
+    docker("cp", "-", f"{name}:/", input=_boot_files(pubkey, tailscale_ip), capture=True)
+    docker("start", name, capture=True)
+
+
+def sync_key(name: str, pubkey: str) -> None:
+    """Keep a running host's authorized key equal to the lab key (it may have been regenerated)."""
+    docker("cp", "-", f"{name}:/", input=_boot_files_key_only(pubkey), capture=True)
+
+
+def _boot_files_key_only(pubkey: str) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("root/.ssh/authorized_keys")
+        info.mode, info.uid, info.gid, info.size = 0o600, 0, 0, len(pubkey.encode())
+        tar.addfile(info, io.BytesIO(pubkey.encode()))
+    return buf.getvalue()
+
+
+def ssh_command(host: dict, *command: str) -> list[str]:
+    return [
+        "ssh", "-i", host["ssh_key"], "-p", str(host["ssh_port"]),
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-o", "ConnectTimeout=5",
+        "root@127.0.0.1", *command,
+    ]
+
+
+def wait_ready(host: dict, timeout: float = BOOT_TIMEOUT) -> str:
+    """Wait for systemd to finish booting, the inner Docker engine and sshd; return the boot state."""
+    name = host["name"]
+    deadline = time.monotonic() + timeout
+    boot = ""
+    while time.monotonic() < deadline:
+        proc = docker("exec", name, "systemctl", "is-system-running", "--wait",
+                      check=False, capture=True, timeout=max(1.0, deadline - time.monotonic()))
+        boot = proc.stdout.strip()
+        if boot in ("running", "degraded"):
+            break
+        time.sleep(0.5)
+    else:
+        raise SystemExit(f"{name}: systemd did not finish booting ({boot or 'no answer'})")
+    if boot == "degraded":
+        failed = docker("exec", name, "systemctl", "--failed", "--no-legend", "--plain",
+                        check=False, capture=True).stdout.strip()
+        log(f"{name}: systemd is degraded: {failed}")
+    while True:
+        active = docker("exec", name, "systemctl", "is-active", "docker", check=False, capture=True)
+        if active.stdout.strip() == "active":
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{name}: the inner Docker engine is not active ({active.stdout.strip()})")
+        time.sleep(0.5)
+    while True:
+        proc = subprocess.run(ssh_command(host, "true"), capture_output=True, text=True)
+        if proc.returncode == 0:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{name}: ssh on 127.0.0.1:{host['ssh_port']} failed: {proc.stderr.strip()}")
+        time.sleep(0.5)
+    return boot
+
+
+# --- stand-in images into each host's engine ------------------------------------------------------
+
+
+def load_standins(host: dict, wanted: dict[str, str], archive: Path) -> bool:
+    """Load the stand-in images into the host's inner engine unless it has the same image IDs."""
+    name = host["name"]
+    proc = docker("exec", name, "docker", "image", "inspect", "--format", "{{.Id}}", *wanted,
+                  check=False, capture=True)
+    have = proc.stdout.split()
+    if proc.returncode == 0 and have == list(wanted.values()):
+        return False
+    with archive.open("rb") as f:
+        subprocess.run(["docker", "exec", "-i", name, "docker", "load", "-q"],
+                       stdin=f, check=True, stdout=subprocess.DEVNULL)
+    return True
+
+
+def _standin_archive(wanted: dict[str, str]) -> Path:
+    """One `docker save` of every stand-in tag, cached by their image IDs."""
+    key = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:16]
+    archive = state.CACHE_DIR / f"standin-images-{key}.tar"
+    if not archive.exists():
+        for old in state.CACHE_DIR.glob("standin-images-*.tar"):
+            old.unlink()
+        part = archive.with_suffix(".part")
+        with part.open("wb") as f:
+            subprocess.run(["docker", "save", *wanted], stdout=f, check=True)
+        part.rename(archive)
+    return archive
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def _need_engine() -> None:
+    if not engine_ok():
+        raise SystemExit(
+            "no Docker engine answers: start one "
+            "(as root, `bash lab/setup-machine.sh` installs and starts it)"
+        )
+
+
+def up(count: int = 1) -> list[dict]:
+    _need_engine()
+    started = time.monotonic()
+    key = ensure_key()
+    pubkey = Path(f"{key}.pub").read_text()
+    host_image = images.ensure_host_image()
+    images.ensure_standin_images()
+    wanted = images.standin_image_ids()
+
+    existing = lab_containers()
+    registry = {h["name"]: h for h in state.load_hosts()}
+    count = max(count, len(existing))  # never drop hosts that are already there
+    taken = {c["ssh_port"] for c in existing.values()} | {h["ssh_port"] for h in registry.values()}
+    hosts = []
+    for i in range(1, count + 1):
+        name = f"{NAME_PREFIX}{i}"
+        found = existing.get(name)
+        if found:
+            host = {"name": name, "ssh_port": found["ssh_port"], "tailscale_ip": found["tailscale_ip"]}
+            if not found["running"]:
+                log(f"starting stopped {name}")
+                docker("start", name, capture=True)
+            sync_key(name, pubkey)
+            if found["image"] != image_id(host_image):
+                log(f"{name} runs an older lab host image: `python -m lab down` then `up` to renew it")
+        else:
+            port = registry.get(name, {}).get("ssh_port") or _pick_port(taken)
+            if not _port_free(port):
+                port = _pick_port(taken | {port})
+            taken.add(port)
+            host = {"name": name, "ssh_port": port, "tailscale_ip": f"{TAILSCALE_PREFIX}{i}"}
+            create_host(name, port, host["tailscale_ip"], host_image, pubkey)
+        host["ssh_key"] = str(key)
+        host["ssh_user"] = "root"
+        host["ssh_hostname"] = "127.0.0.1"
+        hosts.append(host)
+    state.save_hosts(hosts)
+
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        boots = list(pool.map(wait_ready, hosts))
+    archive = _standin_archive(wanted)
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        loaded = list(pool.map(lambda h: load_standins(h, wanted, archive), hosts))
+    for host, boot, did_load in zip(hosts, boots, loaded, strict=True):
+        host["boot_state"] = boot
+        if did_load:
+            log(f"{host['name']}: loaded the stand-in service images")
+    state.save_hosts(hosts)
+    log(f"lab up: {len(hosts)} host(s) in {time.monotonic() - started:.1f}s")
+    return hosts
+
+
+def down(remove_images: bool = False) -> None:
+    _need_engine()
+    names = list(lab_containers())
+    if names:
+        log(f"removing {', '.join(names)}")
+        docker("rm", "-f", "-v", *names, capture=True)
+    for path in (state.HOSTS_FILE, state.KEY_FILE, Path(f"{state.KEY_FILE}.pub")):
+        path.unlink(missing_ok=True)
+    if remove_images:
+        tags = [images.HOST_IMAGE, images.STANDIN_BASE_IMAGE, images.STANDIN_BUILD_IMAGE,
+                *images.STANDIN_IMAGES.values()]
+        docker("rmi", *tags, check=False, capture=True)
+    log("lab down")
+
+
+def status() -> list[dict]:
+    registry = {h["name"]: h for h in state.load_hosts()}
+    containers = lab_containers() if engine_ok() else {}
+    rows = []
+    for name in sorted(set(registry) | set(containers), key=lambda n: (len(n), n)):
+        c = containers.get(name, {})
+        r = registry.get(name, {})
+        rows.append({
+            "name": name,
+            "ssh_port": r.get("ssh_port") or c.get("ssh_port"),
+            "tailscale_ip": r.get("tailscale_ip") or c.get("tailscale_ip"),
+            "state": "running" if c.get("running") else ("stopped" if c else "missing"),
+        })
+    return rows
