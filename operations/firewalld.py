@@ -215,7 +215,8 @@ def zone(
 
     Existing zones are changed with ``--permanent`` and runtime command pairs, without a reload;
     creating or deleting a zone, or changing its target, ends with one ``firewall-cmd --reload``.
-    firewalld must be running.
+    firewalld must be running when the operation executes; while planning a run in which an
+    earlier operation installs or starts it, the zone is planned as new.
 
     **Example:**
 
@@ -244,7 +245,13 @@ def zone(
     _validate(zone, target, settings)
     facts = host.get_fact(FirewalldZones)
     if not facts["running"]:
-        raise OperationError(f"firewalld is not running on this host: start it before managing zone '{zone}'")
+        if host.state.is_executing:
+            raise OperationError(
+                f"firewalld is not running on this host: start it before managing zone '{zone}'",
+            )
+        # Planning before an earlier operation installs or starts firewalld: plan from no zones.
+        # The operation runs again at execution with the real zones (and the SSH check).
+        facts, protect_ssh_from = FirewalldZones.default(), None
 
     if not present:
         yield from _absent(zone, facts, protect_ssh_from, ssh_port)

@@ -1,8 +1,11 @@
-"""operations.firewalld.ssh_allowed: which zone would handle the SSH client, and does it admit SSH."""
+"""operations.firewalld: ssh_allowed (which zone handles the SSH client) and a stopped firewalld."""
 
 import pytest
-from pyinfra.api.exceptions import OperationValueError
+from pyinfra.api.exceptions import OperationError, OperationValueError
+from pyinfra.context import ctx_host, ctx_state
+from pyinfra_testing.util import FakeState, create_host
 
+from operations import firewalld
 from operations.firewalld import ssh_allowed
 
 
@@ -56,3 +59,13 @@ def test_ipv6_client_and_non_ip_sources():
 def test_client_must_be_an_ip_address():
     with pytest.raises(OperationValueError, match="'lab-host' is not an IP address"):
         ssh_allowed({"public": PUBLIC}, "lab-host")
+
+
+def test_zone_refuses_when_firewalld_is_not_running_at_execution():
+    state = FakeState()
+    state.is_executing = True
+    stopped = {"running": False, "default_zone": None, "zones": {}, "permanent": {}}
+    host = create_host(state, facts={"firewalld.FirewalldZones": stopped})
+    with ctx_state.use(state), ctx_host.use(host):
+        with pytest.raises(OperationError, match="firewalld is not running on this host"):
+            list(firewalld.zone._inner("self-hosted", sources=["100.64.0.0/10"]))
