@@ -1,0 +1,72 @@
+"""The local disposable lab hosts (`python -m lab up`) as an inventory: every host is real SSH.
+
+    python -m lab up --hosts 2
+    pyinfra inventories/lab.py exec -- uname -a
+    pyinfra inventories/lab.py deploys/server.py -y
+
+Hosts come from `.lab/hosts.json` (written by `python -m lab up`): Debian 12 containers with
+systemd, sshd on 127.0.0.1:<port>, a generated key, Docker and firewalld preinstalled (the deploy
+still manages them), compose v2 baked in and a `tailscale0` stand-in link.
+
+The data below are LAB-ONLY values: they make a deploy work against the lab with nothing set by
+the user (stand-in images, the lab's Tailscale stand-in addresses, no tailscaled install, throwaway
+secrets). Never copy them into a real inventory.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+HOSTS_FILE = Path(__file__).resolve().parent.parent / ".lab" / "hosts.json"
+
+# Settings for the lab (names as in the settings model, lower-case, no prefix). LAB-ONLY values.
+LAB_DATA = {
+    "domain": "lab.home.arpa",
+    "tailscale_allowed_ips": "100.64.0.0/10",
+    "tailscale_install": False,  # tailscaled cannot be installed here: tailscale0 is a stand-in
+    "cold_storage_path": "/cold-storage",
+    "min_free_disk_gb": 1,
+    "docker_source": "distro",
+    "pull_policy": "never",  # no registry: the stand-in images are loaded by `python -m lab up`
+    "pihole_password": "lab-only-pihole-password",
+    "npm_admin_email": "admin@lab.home.arpa",
+    "npm_admin_password": "lab-only-npm-password",
+    "open_webui_secret_key": "lab-only-open-webui-secret-key",
+    # LAB STAND-IN images (lab/images/standin); the real image references stay the defaults
+    "image_nginx_proxy_manager": "homelab-lab/standin-nginx-proxy-manager:lab",
+    "image_pihole": "homelab-lab/standin-pihole:lab",
+    "image_ollama": "homelab-lab/standin-ollama:lab",
+    "image_comfyui": "homelab-lab/standin-comfyui:lab",
+    "image_open_webui": "homelab-lab/standin-open-webui:lab",
+}
+
+
+def _lab_hosts():
+    if not HOSTS_FILE.exists():
+        sys.stderr.write(
+            f"inventories/lab.py: no lab hosts ({HOSTS_FILE} is missing).\n"
+            "Start them first:  python -m lab up   (or `python -m lab up --hosts 2`)\n"
+        )
+        raise SystemExit(2)
+    hosts = []
+    for entry in json.loads(HOSTS_FILE.read_text())["hosts"]:
+        hosts.append(
+            (
+                f"@homelab/{entry['name']}",
+                {
+                    **LAB_DATA,
+                    "ssh_hostname": entry.get("ssh_hostname", "127.0.0.1"),
+                    "ssh_port": entry["ssh_port"],
+                    "ssh_user": entry.get("ssh_user", "root"),
+                    "ssh_key": entry["ssh_key"],
+                    # lab hosts are recreated at will: their host keys mean nothing (LAB ONLY)
+                    "ssh_strict_host_key_checking": "no",
+                    "ssh_known_hosts_file": "/dev/null",
+                    "tailscale_ip": entry["tailscale_ip"],
+                },
+            )
+        )
+    return hosts
+
+
+lab_hosts = _lab_hosts()
