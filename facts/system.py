@@ -8,6 +8,7 @@ from typing import Any
 from pyinfra.api import FactBase
 
 _VERSION = re.compile(r"v?(\d+\.\d+(?:\.\d+)?)")
+_NETWORK = re.compile(r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")
 
 
 class SshConnection(FactBase[dict[str, Any] | None]):
@@ -55,3 +56,28 @@ class ComposeVersion(FactBase[str | None]):
             if match and int(match.group(1).split(".")[0]) >= 2:
                 return match.group(1)
         return None
+
+
+class Ipv4Routes(FactBase[list[str]]):
+    """
+    Returns the destination networks of the host's IPv4 routes (``ip -4 route show``), without
+    the default route: the subnets a new Docker network must not overlap.
+    """
+
+    requires_command = "ip"
+    command = "ip -4 route show"
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def process(self, output: list[str]) -> list[str]:
+        found: list[str] = []
+        for line in output:
+            words = line.split()
+            if not words or words[0] in ("default", "unreachable", "blackhole", "prohibit"):
+                continue
+            destination = words[0] if "/" in words[0] else words[0] + "/32"
+            if _NETWORK.match(destination) and destination not in found:
+                found.append(destination)
+        return found

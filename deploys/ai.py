@@ -1,0 +1,12 @@
+"""Tier 2, AI services: Ollama, ComfyUI and Open WebUI (on the `gpu` group's hosts).
+
+Touches only these three services. Without a GPU they run on the CPU with a warning, or are
+left out with HOMELAB_AI_WITHOUT_GPU=skip.
+
+    pyinfra inventories/home.py deploys/ai.py
+"""
+
+from deploys import context, svc
+from deploys.settings import Service
+
+svc.deploy_services(context.current(), [Service.OLLAMA, Service.COMFYUI, Service.OPEN_WEBUI])

@@ -1,0 +1,25 @@
+"""Tag `networking`: Tailscale, the firewalld zone `self-hosted` and the Docker network.
+
+Needs Docker (deploys/docker.py) in place. Docker is restarted when firewalld was started or
+the zone change reloaded it, so that Docker's own firewall chains are rebuilt.
+
+    pyinfra inventories/home.py deploys/networking.py
+"""
+
+from pyinfra.operations import systemd
+from pyinfra.operations.util import any_changed
+
+from deploys import context, infra
+
+ctx = context.current()
+infra.tailscale_node(ctx)
+firewall = infra.firewalld_running(ctx)
+subnet = infra.docker_subnet(ctx)
+zone = infra.firewall_zone(ctx, subnet)
+systemd.service(
+    name="Restart Docker (firewalld started or reloaded: rebuild Docker's chains)",
+    service="docker",
+    restarted=True,
+    _if=any_changed(firewall, zone),
+)
+infra.network(ctx, subnet)

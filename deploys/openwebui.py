@@ -1,0 +1,9 @@
+"""Tag `openwebui`: Open WebUI only (its data folders and its compose project).
+
+    pyinfra inventories/home.py deploys/openwebui.py
+"""
+
+from deploys import context, svc
+from deploys.settings import Service
+
+svc.deploy_services(context.current(), [Service.OPEN_WEBUI])

@@ -1,0 +1,90 @@
+"""Service steps: the cold-storage tree and one compose project per service."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from deploys.catalog import (
+    CATALOG,
+    WEBUI_SECRET_FILE,
+    Placement,
+    data_dirs,
+    env_file,
+    project_dir,
+    render_compose,
+)
+from deploys.context import HostContext, hosts_running
+from deploys.settings import Service
+from operations import compose, secrets
+
+
+def proxy_elsewhere(ctx: HostContext) -> bool:
+    """NGINX Proxy Manager runs on other hosts only: upstreams must be reachable over Tailscale."""
+    npm_hosts = hosts_running(Service.NGINX_PROXY_MANAGER)
+    return bool(npm_hosts) and all(each.name != host.name for each in npm_hosts)
+
+
+def placement(ctx: HostContext, service: Service) -> Placement:
+    spec = CATALOG[service]
+    publishes = bool(spec.host_ports) or proxy_elsewhere(ctx)
+    return Placement(
+        tailscale_ip=ctx.require_tailscale_ip() if publishes else (ctx.tailscale_ip or "127.0.0.1"),
+        gpu=ctx.has_gpu,
+        publish_upstream=proxy_elsewhere(ctx),
+        webui_secret_from_settings=ctx.settings.open_webui_secret_key is not None,
+    )
+
+
+@deploy("Cold storage")
+def storage(ctx: HostContext, services: list[Service]):
+    """The data folders of these services; existing contents are never touched."""
+    root = ctx.settings.cold_storage_path
+    files.directory(name=f"{root}", path=str(root), mode="755")
+    for service in services:
+        for path, volume in data_dirs(ctx.settings, service):
+            owner, group = volume.owner.split(":")
+            files.directory(
+                name=f"{service.value}: {path}",
+                path=str(path),
+                user=owner,
+                group=group,
+                mode=volume.mode,
+                recursive=False,
+            )
+
+
+@deploy("Compose services")
+def services(ctx: HostContext, wanted: list[Service]):
+    for service in wanted:
+        directory = str(project_dir(service))
+        where = placement(ctx, service)
+        if service is Service.OPEN_WEBUI and not where.webui_secret_from_settings:
+            files.directory(name=f"{service.value}: project folder", path=directory, mode="755")
+            secrets.generated_env_file(
+                name=f"{service.value}: session secret (made once on the host)",
+                path=f"{directory}/{WEBUI_SECRET_FILE}",
+                variable="WEBUI_SECRET_KEY",
+            )
+        compose.service(
+            name=f"{service.value}: compose project",
+            project=service.value,
+            compose=render_compose(ctx.settings, service, where),
+            directory=directory,
+            env=env_file(ctx.settings, service, where),
+            pull=ctx.settings.pull_policy.value,
+            wait_healthy=True,
+            wait_timeout=300,
+        )
+
+
+def deploy_services(ctx: HostContext, candidates: list[Service]) -> list[Service]:
+    """Deploy those of ``candidates`` that are enabled and placed on this host."""
+    wanted = [service for service in candidates if service in ctx.services]
+    if not wanted:
+        host.noop("none of " + ", ".join(s.value for s in candidates) + " is placed on this host")
+        return wanted
+    storage(ctx, wanted)
+    services(ctx, wanted)
+    return wanted
