@@ -15,6 +15,7 @@ import json
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, dnf, files, server, systemd
 from pyinfra.operations.util import any_changed
@@ -66,7 +67,10 @@ SUBNET_CANDIDATES = ["172.30.0.0/16", "172.31.0.0/16", "172.29.0.0/16", "172.28.
 def _packages(ctx: HostContext, names: list[str], present: bool = True, **kwargs):
     if ctx.family == "rhel":
         return dnf.packages(packages=names, present=present, **kwargs)
-    return apt.packages(packages=names, present=present, update=present, cache_time=3600, **kwargs)
+    # refresh the package lists only when something is to be installed: a re-run changes nothing
+    installed = host.get_fact(DebPackages)
+    missing = present and any(name not in installed for name in names)
+    return apt.packages(packages=names, present=present, update=missing, cache_time=3600, **kwargs)
 
 
 def _require_family(ctx: HostContext) -> None:
