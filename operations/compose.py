@@ -1,0 +1,232 @@
+"""Docker Compose projects, brought up only when their files or their containers say so."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Generator, Mapping
+from io import StringIO
+from typing import Any
+
+import yaml
+from pyinfra import host
+from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
+from pyinfra.api.exceptions import OperationValueError
+from pyinfra.api.util import get_file_sha1
+from pyinfra.facts.files import File, Sha1File
+from pyinfra.operations import files
+
+from facts.compose import ComposeProjects
+
+PULL_POLICIES = ("always", "missing", "never")
+_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_READY = ("running healthy", "running none")
+
+
+def declared_services(compose: str) -> tuple[set[str], set[str]]:
+    """Parse a compose document: (every service name, the services ``up`` starts by default).
+
+    Services behind a ``profiles`` list or scaled to zero are declared but not started.
+    """
+    try:
+        document = yaml.safe_load(compose)
+    except yaml.YAMLError as error:
+        raise OperationValueError(f"compose: not a valid YAML document ({error})") from None
+    services = document.get("services") if isinstance(document, dict) else None
+    if not isinstance(services, dict) or not services:
+        raise OperationValueError("compose: expected a mapping with a non-empty `services` mapping")
+    started = set()
+    for name, spec in services.items():
+        spec = spec or {}
+        replicas = spec.get("scale", (spec.get("deploy") or {}).get("replicas", 1))
+        if not spec.get("profiles") and replicas != 0:
+            started.add(str(name))
+    return {str(name) for name in services}, started
+
+
+def render_env(env: Mapping[str, str]) -> str:
+    """Render ``KEY='value'`` lines that compose reads literally (no interpolation, no escapes).
+
+    Errors name the key, never the value.
+    """
+    lines = []
+    for key, value in env.items():
+        if not _ENV_KEY.match(key):
+            raise OperationValueError(
+                f"env: key {key!r} is not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)"
+            )
+        value = str(value)
+        if "'" in value or "\n" in value or "\r" in value or value.endswith("\\"):
+            raise OperationValueError(
+                f"env: the value of {key} cannot be written to a .env file literally "
+                "(it must not hold a single quote or a line break, nor end with a backslash)",
+            )
+        lines.append(f"{key}='{value}'\n")
+    return "".join(lines)
+
+
+def is_running_as_declared(
+    project: Mapping[str, Any] | None,
+    all_services: set[str],
+    started_services: set[str],
+) -> bool:
+    """True when every started service has containers, all running and none unhealthy, and the
+    project has no container of a service the document no longer declares."""
+    if not project:
+        return False
+    containers = project["containers"]
+    if any(container["service"] not in all_services for container in containers):
+        return False
+    for service in started_services:
+        mine = [container for container in containers if container["service"] == service]
+        if not mine:
+            return False
+        if any(c["state"] != "running" or c["health"] == "unhealthy" for c in mine):
+            return False
+    return True
+
+
+def _secret_file_commands(content: str, dest: str) -> Generator[Any, None, None]:
+    """Upload ``content`` to ``dest`` with mode 0600, without showing it in ``--diff``.
+
+    The file is created (or narrowed) to 0600 before the upload writes into it, so the new
+    contents never sit in a readable file.
+    """
+    remote = host.get_fact(File, path=dest)
+    if remote and host.get_fact(Sha1File, path=dest) == get_file_sha1(StringIO(content)):
+        if remote["mode"] != 600:
+            yield StringCommand("chmod", "600", QuoteString(dest))
+        return
+    yield StringCommand(
+        "umask", "077", "&&", "touch", QuoteString(dest), "&&", "chmod", "600", QuoteString(dest)
+    )
+    yield FileUploadCommand(StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest))
+
+
+def _compose_command(directory: str, project: str, *arguments: str) -> StringCommand:
+    return StringCommand(
+        "docker",
+        "compose",
+        "--project-directory",
+        QuoteString(directory),
+        "-p",
+        QuoteString(project),
+        *arguments,
+    )
+
+
+def wait_healthy_command(project: str, timeout: int) -> str:
+    """A shell loop that waits until every container of ``project`` runs (and is healthy where
+    it has a health check), or fails after ``timeout`` seconds naming each container that is not,
+    with the tail of its health check log."""
+    project_filter = shlex.quote(f"label=com.docker.compose.project={project}")
+    ready = "|".join(shlex.quote(state) for state in _READY)
+    state_format = shlex.quote(
+        "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}",
+    )
+    report_format = shlex.quote(
+        "{{slice .Name 1}} is {{.State.Status}}{{with .State.Health}} ({{.Status}});"
+        " last health check output:{{range .Log}}{{println}}{{.Output}}{{end}}{{end}}",
+    )
+    headline = shlex.quote(f"compose project {project}: not ready after {int(timeout)}s:")
+    return (
+        f"deadline=$(( $(date +%s) + {int(timeout)} )); "
+        "while :; do pending=; "
+        f"for id in $(docker ps --all --quiet --filter {project_filter} "
+        "--filter label=com.docker.compose.oneoff=False); do "
+        f'case "$(docker inspect --format {state_format} "$id")" in {ready}) ;; '
+        '*) pending="$pending $id" ;; esac; done; '
+        '[ -z "$pending" ] && exit 0; '
+        '[ "$(date +%s)" -ge "$deadline" ] && break; sleep 2; done; '
+        f"echo {headline} >&2; "
+        f'for id in $pending; do docker inspect --format {report_format} "$id" '
+        "| grep -v '^[[:space:]]*$' | tail -n 12 >&2; done; "
+        "exit 1"
+    )
+
+
+@operation()
+def service(
+    project: str,
+    compose: str,
+    directory: str,
+    env: Mapping[str, str] | None = None,
+    present: bool = True,
+    pull: str = "missing",
+    wait_healthy: bool = False,
+    wait_timeout: int = 120,
+    env_secret: bool = True,
+):
+    """
+    Run a Docker Compose project from a compose document, idempotently.
+
+    + project: compose project name (lowercase letters, digits, ``-``, ``_``)
+    + compose: the compose file's text (YAML); written to ``<directory>/compose.yaml`` (0644)
+    + directory: the project directory on the host (created if missing)
+    + env: variables written to ``<directory>/.env`` for compose's interpolation; ``None``
+      leaves any ``.env`` alone. Values are written literally (no ``$`` expansion)
+    + present: ``False`` runs ``docker compose down`` (never ``-v``: volumes and data stay)
+    + pull: image pull policy for ``up``: ``always``, ``missing`` or ``never``
+    + wait_healthy: after ``up``, wait until every container runs and is healthy
+    + wait_timeout: seconds to wait before failing, naming the containers that are not ready
+    + env_secret: ``.env`` holds secrets: mode 0600, created 0600 before it is written, never
+      shown by ``--diff``. ``False`` uploads it like ``compose.yaml`` (0644, diffed)
+
+    ``docker compose up -d`` runs only when ``compose.yaml`` or ``.env`` changed, or the project
+    is not running as declared: a service started by default has no container, a container is
+    not running or is unhealthy, or a container belongs to a service the document no longer
+    has. (A one-shot service that exits by design therefore makes every run an ``up``.)
+
+    **Example:**
+
+    .. code:: python
+
+        compose.service(
+            name="Run the demo project",
+            project="demo",
+            compose=Path("files/demo.yaml").read_text(),
+            directory="/opt/demo",
+            env={"DEMO_PASSWORD": password},
+            wait_healthy=True,
+        )
+    """
+    if not _PROJECT_NAME.match(project):
+        raise OperationValueError(
+            f"project: {project!r} is not a compose project name (lowercase letters, digits, - and _)",
+        )
+    if pull not in PULL_POLICIES:
+        raise OperationValueError(f"pull: {pull!r} is not one of {', '.join(PULL_POLICIES)}")
+    if not directory.startswith("/"):
+        raise OperationValueError(f"directory: {directory!r} is not an absolute path")
+    if wait_timeout <= 0:
+        raise OperationValueError(f"wait_timeout: {wait_timeout!r} must be a positive number of seconds")
+    all_services, started_services = declared_services(compose)
+    directory = directory.rstrip("/") or "/"
+    current = host.get_fact(ComposeProjects).get(project)
+
+    if not present:
+        if not current:
+            host.noop(f"compose project {project} is not running")
+            return
+        yield _compose_command(directory, project, "down", "--remove-orphans")
+        return
+
+    file_commands = list(
+        files.put._inner(src=StringIO(compose), dest=f"{directory}/compose.yaml", mode="644")
+    )
+    if env is not None:
+        env_text, env_path = render_env(env), f"{directory}/.env"
+        if env_secret:
+            file_commands += list(_secret_file_commands(env_text, env_path))
+        else:
+            file_commands += list(files.put._inner(src=StringIO(env_text), dest=env_path, mode="644"))
+
+    if not file_commands and is_running_as_declared(current, all_services, started_services):
+        host.noop(f"compose project {project} is running as declared")
+        return
+
+    yield from file_commands
+    yield _compose_command(directory, project, "up", "--detach", "--pull", pull, "--remove-orphans")
+    if wait_healthy:
+        yield wait_healthy_command(project, wait_timeout)
