@@ -22,6 +22,7 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationError, OperationValueError
 
+from operations.clients import read_while_planning
 from operations.clients.npm import NpmClient, NpmConflictError
 
 MANAGER_TAG = "homelab-pyinfra"
@@ -272,7 +273,17 @@ def admin(client_factory: ClientFactory):
 
         npm.admin(name="NPM admin account", client_factory=make_npm_client)
     """
-    state = client_factory().admin_state()
+    reachable, state = read_while_planning(lambda: client_factory().admin_state(), host.state.is_executing)
+    if not reachable:
+        yield FunctionCommand(
+            _named(
+                lambda: client_factory().ensure_admin(),
+                "npm: set up the admin account (NPM starts in this run)",
+            ),
+            (),
+            {},
+        )
+        return
     if state == "ready":
         host.noop("NPM admin account is set up")
         return
@@ -323,8 +334,11 @@ def proxy_host(
             forward_port=8080,
         )
     """
+    reachable, existing = read_while_planning(
+        lambda: client_factory().list_proxy_hosts(), host.state.is_executing
+    )
     plan = plan_proxy_host(
-        client_factory().list_proxy_hosts(),
+        existing if reachable else [],
         domain_names,
         forward_scheme,
         forward_host,

@@ -17,6 +17,7 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationValueError
 
+from operations.clients import read_while_planning
 from operations.clients.pihole import PiholeClient, Record
 
 ClientFactory = Callable[[], PiholeClient]
@@ -98,8 +99,12 @@ def dns_records(client_factory: ClientFactory, records: Mapping[str, str], prese
             records={"chat.example.com": "100.64.0.1", "hole.example.com": "100.64.0.1"},
         )
     """
-    with client_factory() as client:
-        plan = plan_dns_records(client.get_local_dns(), records, present)
+    def read() -> set[Record]:
+        with client_factory() as client:
+            return client.get_local_dns()
+
+    reachable, existing = read_while_planning(read, host.state.is_executing)
+    plan = plan_dns_records(existing if reachable else set(), records, present)
     if not plan.changes:
         host.noop(plan.describe())
         return

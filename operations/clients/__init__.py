@@ -7,7 +7,7 @@ choice. Secrets are accepted as plain strings or objects with ``get_secret_value
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class SecretLike(Protocol):
@@ -28,3 +28,20 @@ def redact(text: str, *secrets: str) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+def read_while_planning(read: Any, executing: bool) -> tuple[bool, Any]:
+    """Run ``read()``; while planning (not executing), an API that does not answer yet (its service
+    is started by an earlier operation of the same run) gives ``(False, None)`` instead of failing.
+    """
+    try:
+        return True, read()
+    except Exception as error:  # the clients raise their own errors; the factory may raise others
+        if executing or not _unreachable(error):
+            raise
+        return False, None
+
+
+def _unreachable(error: BaseException) -> bool:
+    text = str(error)
+    return "no answer from" in text or isinstance(error, OSError) or "tunnel" in type(error).__name__.lower()

@@ -1,0 +1,70 @@
+"""Reach a host's private HTTP APIs (NPM on its Tailscale IP, Pi-hole on the Docker network)
+through an SSH tunnel to that host, opened with the same SSH settings the deploy itself uses.
+
+This works everywhere: in the lab the Tailscale address lives inside the lab host, and in real
+life the operator's machine may not be on the tailnet. The tunnel is `sshtunnel`'s forwarder;
+it pins the host key that pyinfra's own connection verified, so it talks to the same server.
+One tunnel per (host, target) for the whole run; all close when the run ends.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from typing import Any
+
+import paramiko
+import sshtunnel
+
+logger = logging.getLogger("homelab.tunnel")
+_TUNNELS: dict[tuple[str, str, int], sshtunnel.SSHTunnelForwarder] = {}
+
+
+def _ssh_target(host: Any) -> tuple[str, int]:
+    data = host.data
+    hostname = data.get("ssh_hostname") or host.name.split("/", 1)[-1]
+    return hostname, int(data.get("ssh_port") or 22)
+
+
+def _pinned_key(host: Any) -> paramiko.PKey | None:
+    client = getattr(getattr(host, "connector", None), "client", None)
+    transport = client.get_transport() if client is not None else None
+    return transport.get_remote_server_key() if transport is not None else None
+
+
+def local_url(host: Any, remote_address: str, remote_port: int) -> str:
+    """``http://127.0.0.1:<port>`` forwarding to ``remote_address:remote_port`` as ``host`` sees it."""
+    key = (host.name, remote_address, remote_port)
+    tunnel = _TUNNELS.get(key)
+    if tunnel is None or not tunnel.is_active:
+        data = host.data
+        ssh_key = data.get("ssh_key")
+        tunnel = sshtunnel.SSHTunnelForwarder(
+            _ssh_target(host),
+            ssh_username=data.get("ssh_user") or None,
+            ssh_pkey=str(ssh_key) if ssh_key else None,
+            ssh_private_key_password=data.get("ssh_key_password") or None,
+            ssh_password=data.get("ssh_password") or None,
+            allow_agent=not ssh_key,
+            host_pkey_directories=[],
+            ssh_host_key=_pinned_key(host),
+            remote_bind_address=(remote_address, remote_port),
+            local_bind_address=("127.0.0.1", 0),
+            set_keepalive=15.0,
+            logger=logger,
+        )
+        tunnel.start()
+        _TUNNELS[key] = tunnel
+    return f"http://127.0.0.1:{tunnel.local_bind_port}"
+
+
+def close_all() -> None:
+    while _TUNNELS:
+        _, tunnel = _TUNNELS.popitem()
+        try:
+            tunnel.stop(force=True)
+        except Exception:  # noqa: S110 - closing at exit: nothing left to report to
+            pass
+
+
+atexit.register(close_all)
