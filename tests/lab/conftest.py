@@ -4,10 +4,10 @@ Everything in this folder is marked `lab` (deselect with `-m "not lab"`). A sess
 the lab up once (`python -m lab up --hosts 2`; seconds when it is already up) and leaves it running
 for the next session; `python -m lab down` removes it.
 
-`run_pyinfra(*args, limit=None)` runs `.venv/bin/pyinfra -y --json inventories/lab.py ARGS` (no `-y` with `--dry`) from the
-repository root and parses pyinfra's JSON: with a real run, `results.totals.success` counts the
-operations that *changed* something (pyinfra calls a change "success"), so "zero changed
-operations" is `result.changed == 0`, strictly.
+`run_pyinfra(*args, limit=None)` runs `.venv/bin/pyinfra -y --json inventories/lab.py ARGS`
+(no `-y` with `--dry`) from the repository root and parses pyinfra's JSON: with a real run,
+`results.totals.success` counts the operations that *changed* something (pyinfra calls a change
+"success"), so "zero changed operations" is `result.changed == 0`, strictly.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def lab_hosts() -> list[dict[str, Any]]:
         )
     hosts = json.loads((ROOT / ".lab" / "hosts.json").read_text())["hosts"]
     assert len(hosts) >= LAB_HOSTS
-    return hosts[:LAB_HOSTS]
+    return hosts  # every host the inventory holds (an earlier `up --hosts 3` leaves three)
 
 
 @dataclass
