@@ -164,8 +164,7 @@ def ensure_host_image() -> str:
     ensure_base_image()
     src = IMAGES_DIR / "host"
     binary = compose_binary()
-    stamp = f"{binary.stat().st_size}:{binary.stat().st_mtime_ns}"
-    inputs = _inputs_hash(image_id(BASE_IMAGE) or "", src, stamp)
+    inputs = _inputs_hash(image_id(BASE_IMAGE) or "", src, binary)
     if _label(HOST_IMAGE) != inputs:
         with tempfile.TemporaryDirectory(dir=state.CACHE_DIR, prefix="host-ctx-") as tmp:
             ctx = Path(tmp)

@@ -62,7 +62,25 @@ if ! docker info >/dev/null 2>&1; then
     fi
 fi
 
-# 3. The compose v2 plugin (binary cached in .lab/ for the lab host image).
+# 3. The project's virtual environment (re-installed when pyproject.toml changed).
+if [ ! -x "$ROOT/.venv/bin/python" ]; then
+    log "creating .venv"
+    python3 -m venv "$ROOT/.venv"
+fi
+stamp="$STATE/pyproject.sha256"
+want="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] \
+    || ! "$ROOT/.venv/bin/python" -c 'import pyinfra, pytest, pyinfra_testing, pydantic_settings' >/dev/null 2>&1; then
+    log "installing the project into .venv (log: .lab/pip-install.log)"
+    if ! { "$ROOT/.venv/bin/pip" install -q --upgrade pip \
+           && "$ROOT/.venv/bin/pip" install -q -e "$ROOT[test]"; } >"$STATE/pip-install.log" 2>&1; then
+        tail -n 40 "$STATE/pip-install.log" >&2
+        exit 1
+    fi
+    echo "$want" > "$stamp"
+fi
+
+# 4. The compose v2 plugin (binary cached in .lab/ for the lab host image).
 if [ ! -x "$CACHED_PLUGIN" ]; then
     if [ -x "$PLUGIN" ] && "$PLUGIN" version 2>/dev/null | grep -q "v$COMPOSE_VERSION"; then
         cp "$PLUGIN" "$CACHED_PLUGIN"
@@ -95,17 +113,5 @@ if ! cmp -s "$CACHED_PLUGIN" "$PLUGIN" 2>/dev/null; then
     install -m 0755 "$CACHED_PLUGIN" "$PLUGIN"
 fi
 docker compose version >/dev/null
-
-# 4. The project's virtual environment.
-if [ ! -x "$ROOT/.venv/bin/python" ]; then
-    log "creating .venv"
-    python3 -m venv "$ROOT/.venv"
-fi
-if ! "$ROOT/.venv/bin/python" -c 'import pyinfra, pytest, pyinfra_testing, pydantic_settings' >/dev/null 2>&1 \
-    || ! "$ROOT/.venv/bin/pip" show -q homelab-pyinfra >/dev/null 2>&1; then
-    log "installing the project into .venv"
-    "$ROOT/.venv/bin/pip" install -q --upgrade pip
-    "$ROOT/.venv/bin/pip" install -q -e "$ROOT[test]"
-fi
 
 log "ready: $(docker version --format 'engine {{.Server.Version}}') / $(docker compose version --short)"
