@@ -16,10 +16,13 @@ service catalog declares, nothing more:
 
 Standard library only. `python3 -m lab.standin ROLE`.
 
-The Pi-hole DNS responder and the Pi-hole API double share the local DNS records through a JSON
-file shaped like Pi-hole v6's `pihole.toml` keys:
+The doubles run in this process, reading the variables the real images read (NPM:
+INITIAL_ADMIN_EMAIL / INITIAL_ADMIN_PASSWORD; Pi-hole: FTLCONF_webserver_api_password or
+WEBPASSWORD_FILE). The Pi-hole DNS responder answers from the API double's local DNS records, which
+are also kept in a JSON file shaped like Pi-hole v6's `pihole.toml` keys,
     {"hosts": ["IP NAME", ...], "cnameRecords": ["ALIAS,TARGET", ...]}
-at $LAB_PIHOLE_DNS_FILE (default /etc/pihole/lab-dns-records.json), re-read on every query.
+at $LAB_PIHOLE_DNS_FILE (default /etc/pihole/lab-dns-records.json), so they survive a restart.
+NPM's state (admin, proxy hosts) lives in memory only: a recreated NPM stand-in starts empty.
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ import signal
 import socket
 import socketserver
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -107,14 +109,40 @@ def start(server) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
-def run_double(module: str, *args: str) -> subprocess.Popen | None:
-    """Run one of lab.doubles' CLIs as a child process; None when that double is not there."""
-    try:
-        __import__(module)
-    except ImportError:
-        say(f"lab stand-in: {module} missing, serving a fixed answer instead")
-        return None
-    return subprocess.Popen([sys.executable, "-m", module, *args])  # noqa: S603
+def npm_api(port: int):
+    """The NPM API double (lab.doubles.npm_double) in this process. Like the real image (2.13+), the
+    first admin comes from INITIAL_ADMIN_EMAIL / INITIAL_ADMIN_PASSWORD when both are set."""
+    from lab.doubles import npm_double
+
+    email, password = os.environ.get("INITIAL_ADMIN_EMAIL"), os.environ.get("INITIAL_ADMIN_PASSWORD")
+    double = npm_double.NpmDouble(
+        os.environ.get("LAB_NPM_VERSION", "2.15.1"),
+        initial_admin=(email, password) if email and password else None,
+    )
+    return npm_double.serve(double, BIND, port)
+
+
+def pihole_api(port: int):
+    """The Pi-hole v6 API double (lab.doubles.pihole_double) in this process, its local DNS records
+    shared with the DNS responder and kept in PIHOLE_DNS_FILE (under /etc/pihole, like the real
+    pihole.toml) so they survive a restart of the container."""
+    from lab.doubles import ServedDouble, pihole_double
+
+    password = os.environ.get("FTLCONF_webserver_api_password", "")
+    if os.environ.get("WEBPASSWORD_FILE"):
+        password = Path(os.environ["WEBPASSWORD_FILE"]).read_text().strip()
+    double = pihole_double.PiholeDouble(password)
+    double.hosts[:] = _read_records().get("hosts", [])
+    RECORDS["double"] = double
+
+    def app(method: str, path: str, headers: dict[str, str], raw: bytes):
+        try:
+            return double(method, path, headers, raw)
+        finally:
+            if method != "GET":
+                _write_records({"hosts": list(double.hosts)})
+
+    return ServedDouble(app, BIND, port)
 
 
 # --- a stdlib DNS responder for the Pi-hole stand-in ---------------------------------------------
@@ -122,14 +150,32 @@ def run_double(module: str, *args: str) -> subprocess.Popen | None:
 QTYPE_A, QTYPE_CNAME = 1, 5
 
 
-def load_records() -> tuple[dict[str, str], dict[str, str]]:
-    """(A records name -> IP, CNAME records alias -> target) from the shared JSON file."""
-    hosts: dict[str, str] = {}
-    cnames: dict[str, str] = {}
+RECORDS: dict[str, object] = {}  # "double": the Pi-hole API double running in this process
+
+
+def _read_records() -> dict:
     try:
         data = json.loads(PIHOLE_DNS_FILE.read_text())
     except (OSError, ValueError):
-        data = {}
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_records(data: dict) -> None:
+    PIHOLE_DNS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    tmp = PIHOLE_DNS_FILE.with_suffix(".part")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(PIHOLE_DNS_FILE)
+
+
+def load_records() -> tuple[dict[str, str], dict[str, str]]:
+    """(A records name -> IP, CNAME records alias -> target): the API double's, else the file's."""
+    data = _read_records()
+    double = RECORDS.get("double")
+    if double is not None:
+        data["hosts"] = list(double.hosts)  # type: ignore[attr-defined]
+    hosts: dict[str, str] = {}
+    cnames: dict[str, str] = {}
     for line in data.get("hosts", []):
         parts = str(line).split()
         for name in parts[1:]:
@@ -236,24 +282,14 @@ def dns_servers(port: int = 53) -> list:
 
 def run(role: str) -> int:
     say(f"LAB STAND-IN for {role}: a small local image answering the health check, not the real service")
-    children: list[subprocess.Popen] = []
     servers: list = []
     if role == "nginx-proxy-manager":
-        child = run_double("lab.doubles.npm_double", "--port", "81")
-        if child:
-            children.append(child)
-        else:
-            servers.append(http_server(81, {"/api/": (200, {"status": "OK", "version": {"major": 2}})}))
+        servers.append(npm_api(81))
         servers.append(http_server(80, {}, default=(200, "Congratulations! (lab stand-in for NPM)")))
         servers.append(tcp_listener(443))
     elif role == "pihole":
-        PIHOLE_DNS_FILE.parent.mkdir(parents=True, exist_ok=True)
         servers.extend(dns_servers(53))
-        child = run_double("lab.doubles.pihole_double", "--port", "80")
-        if child:
-            children.append(child)
-        else:
-            servers.append(http_server(80, {"/admin/": (200, "Pi-hole (lab stand-in)")}))
+        servers.append(pihole_api(80))
     elif role == "ollama":
         servers.append(http_server(11434, {
             "/": (200, "Ollama is running"),
@@ -282,16 +318,9 @@ def run(role: str) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while True:
-            for child in children:
-                if child.poll() is not None:
-                    print(f"lab stand-in: a double exited with {child.returncode}", file=sys.stderr)
-                    return child.returncode or 1
-            time.sleep(1)
+            time.sleep(3600)
     except (KeyboardInterrupt, SystemExit):
         return 0
-    finally:
-        for child in children:
-            child.terminate()
 
 
 def main(argv: list[str] | None = None) -> int:
