@@ -11,6 +11,7 @@ import json
 import sys
 
 from lab import hosts as lab_hosts
+from lab import state
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,10 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "up":
         if args.hosts < 1:
             parser.error("--hosts must be at least 1")
-        lab_hosts.up(args.hosts)
+        with state.locked():
+            lab_hosts.up(args.hosts)
         _print_status(lab_hosts.status())
     elif args.command == "down":
-        lab_hosts.down(remove_images=args.images)
+        with state.locked():
+            lab_hosts.down(remove_images=args.images)
     else:
         rows = lab_hosts.status()
         if args.json:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -29,3 +31,15 @@ def save_hosts(hosts: list[dict]) -> None:
     tmp = HOSTS_FILE.with_suffix(".part")
     tmp.write_text(json.dumps({"hosts": hosts}, indent=2) + "\n")
     tmp.replace(HOSTS_FILE)
+
+
+@contextlib.contextmanager
+def locked():
+    """One `up`/`down` at a time (e.g. two test sessions starting together)."""
+    ensure_dirs()
+    with (STATE_DIR / "lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
