@@ -43,7 +43,8 @@ def routes(ctx: HostContext) -> list[tuple[Service, str, str, int]]:
         running = hosts_running(service)
         if not running:
             continue
-        target = running[0]
+        # a service placed on this host is served from here; otherwise from the first host running it
+        target = next((each for each in running if each.name == host.name), running[0])
         if target.name == host.name:
             forward_host = spec.name  # the container, by name, on the shared Docker network
         else:
@@ -105,7 +106,8 @@ def dns_records(ctx: HostContext):
     if not npm_hosts:
         host.noop("no NGINX Proxy Manager in the inventory: no local DNS records to point at it")
         return
-    address = tailscale_ip_of(npm_hosts[0], ctx)
+    proxy = next((each for each in npm_hosts if each.name == host.name), npm_hosts[0])
+    address = tailscale_ip_of(proxy, ctx)
     records = {domain: address for _, domain, _, _ in routes(ctx)}
     pihole.dns_records(
         name="Pi-hole local DNS for the subdomains", client_factory=_pihole_factory(ctx), records=records
