@@ -1,0 +1,322 @@
+"""Tier 1 preflight checks: pure functions from fact data to (check, result, detail) rows.
+
+`deploys/validate.py` reads each fact once per host, puts the data in an :class:`Observed` and
+prints :func:`checks` as a table. Nothing here talks to a host, so every rule is unit-tested with
+the recorded fact fixtures (tests/unit/test_preflight.py).
+
+Results: PASS (ready), WARN (fine for now, or the deploy will fix it, but read it), FAIL (the
+deploy would fail or do harm: fix it first). Any FAIL makes the preflight exit non-zero.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from deploys.catalog import CATALOG, NETWORK, Port
+from deploys.context import SUPPORTED
+from deploys.settings import HomelabSettings, NoGpuPolicy, Service
+
+PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
+WILDCARDS = {"0.0.0.0", "::", "*"}  # noqa: S104 (addresses we look for, not bind to)
+ZONE = "self-hosted"
+
+
+class Check(NamedTuple):
+    check: str
+    result: str  # PASS | WARN | FAIL
+    detail: str
+
+
+@dataclass
+class Observed:
+    """What the preflight knows about one host: settings and one read of each fact."""
+
+    host: str
+    settings: HomelabSettings | None = None
+    settings_problems: list[str] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)  # enabled and placed on this host
+    connection: str = ""  # how we reached it, e.g. "root@127.0.0.1:2222"
+    distro: dict[str, Any] = field(default_factory=dict)  # server.LinuxDistribution
+    python: str | None = None  # server.Which("python3")
+    docker_binary: str | None = None  # server.Which("docker")
+    firewalld_binary: str | None = None  # server.Which("firewall-cmd")
+    units: dict[str, bool] = field(default_factory=dict)  # systemd.SystemdStatus (docker, firewalld)
+    compose_version: str | None = None  # facts.system.ComposeVersion
+    gpu: dict[str, Any] = field(default_factory=dict)  # facts.gpu.NvidiaGpus
+    disk: dict[str, Any] | None = None  # facts.host.DiskFree(cold_storage_path)
+    tailscale: dict[str, Any] = field(default_factory=dict)  # facts.tailscale.TailscaleStatus
+    tailscale_ip_on_host: str | None = None  # facts.tailscale.TailscaleIP
+    firewalld: dict[str, Any] = field(default_factory=dict)  # facts.firewalld.FirewalldZones
+    sockets: list[dict[str, Any]] | None = None  # facts.host.ListeningSockets
+    projects: dict[str, dict[str, Any]] = field(default_factory=dict)  # facts.compose.ComposeProjects
+
+
+# -- single checks -----------------------------------------------------------------------------
+def host_name(obs: Observed) -> str:
+    return obs.host.split("/", 1)[-1]
+
+
+def check_reachable(obs: Observed) -> Check:
+    return Check("reachable", PASS, f"connected over SSH ({obs.connection or host_name(obs)})")
+
+
+def check_settings(obs: Observed) -> Check:
+    if obs.settings is None:
+        return Check("settings", FAIL, "; ".join(obs.settings_problems) or "invalid settings")
+    names = ", ".join(service.value for service in obs.services) or "none"
+    return Check("settings", PASS, f"valid; services on this host: {names}")
+
+
+def supported_versions() -> str:
+    return "; ".join(f"{name} {', '.join(map(str, sorted(v)))}" for name, v in SUPPORTED.items())
+
+
+def check_os(obs: Observed) -> Check:
+    name = obs.distro.get("name")
+    major = obs.distro.get("major")
+    meta = obs.distro.get("release_meta") or {}
+    shown = meta.get("PRETTY_NAME") or f"{name} {major}"
+    if not name:
+        return Check("os", FAIL, f"could not identify the distribution; supported: {supported_versions()}")
+    if name not in SUPPORTED:
+        return Check("os", FAIL, f"{shown} is not supported; supported: {supported_versions()}")
+    if major not in SUPPORTED[name]:
+        return Check("os", FAIL, f"{shown}: {name} {major} is not supported; "
+                     f"supported: {supported_versions()}")
+    return Check("os", PASS, f"{shown} (supported)")
+
+
+def check_python(obs: Observed) -> Check:
+    if obs.python:
+        return Check("python3", PASS, f"{obs.python} (informative: the deploy needs no Python on the host)")
+    return Check("python3", PASS, "not installed (fine: the deploy needs no Python on the host)")
+
+
+def check_docker(obs: Observed) -> Check:
+    source = obs.settings.docker_source.value if obs.settings else "docker-ce"
+    if not obs.docker_binary:
+        return Check("docker", WARN,
+                     f"not installed yet: the deploy installs it (HOMELAB_DOCKER_SOURCE={source})")
+    compose = (f"compose v{obs.compose_version}" if obs.compose_version
+               else "no compose v2 yet (the deploy adds it)")
+    if not obs.units.get("docker.service"):
+        return Check("docker", WARN, f"installed, not running: the deploy starts it; {compose}")
+    return Check("docker", PASS, f"running; {compose}")
+
+
+def _ai_services(obs: Observed) -> list[Service]:
+    return [service for service in obs.services if CATALOG[service].is_ai]
+
+
+def check_gpu(obs: Observed) -> Check:
+    gpus = obs.gpu.get("gpus") or []
+    gpu_users = [service for service in obs.services if CATALOG[service].gpu]
+    if not gpus:
+        error = obs.gpu.get("driver_error")
+        why = f"nvidia-smi: {error}" if error else "no NVIDIA GPU found"
+        if not gpu_users:
+            return Check("gpu", PASS, f"{why} (no GPU service on this host)")
+        names = ", ".join(service.value for service in gpu_users)
+        policy = obs.settings.ai_without_gpu if obs.settings else NoGpuPolicy.CPU
+        if policy is NoGpuPolicy.SKIP:
+            return Check("gpu", WARN, f"{why}: {names} left out (HOMELAB_AI_WITHOUT_GPU=skip)")
+        return Check("gpu", WARN, f"{why}: {names} will run on the CPU (slow)")
+    described = "; ".join(
+        f"{gpu.get('name')} {_gib(gpu.get('memory_total_mib'))}, driver {gpu.get('driver_version')}"
+        for gpu in gpus
+    )
+    cuda = f", CUDA {obs.gpu['cuda_version']}" if obs.gpu.get("cuda_version") else ""
+    return Check("gpu", PASS, f"{described}{cuda}")
+
+
+def _gib(mib: int | None) -> str:
+    return "? GiB" if mib is None else f"{mib / 1024:.0f} GiB"
+
+
+def check_vram(obs: Observed) -> Check | None:
+    gpus = obs.gpu.get("gpus") or []
+    if not gpus:
+        return None
+    largest = max((gpu.get("memory_total_mib") or 0) for gpu in gpus)
+    short = [
+        service for service in obs.services
+        if CATALOG[service].gpu and CATALOG[service].min_vram_mib > largest
+    ]
+    if short:
+        needs = ", ".join(f"{s.value} needs ~{_gib(CATALOG[s].min_vram_mib)}" for s in short)
+        return Check("vram", WARN, f"{needs}; the largest GPU has {_gib(largest)}")
+    needed = max((CATALOG[s].min_vram_mib for s in obs.services if CATALOG[s].gpu), default=0)
+    return Check("vram", PASS, f"{_gib(largest)} on the largest GPU; the services need up to {_gib(needed)}")
+
+
+def check_disk(obs: Observed) -> Check:
+    if obs.settings is None:
+        return Check("disk", WARN, "not checked: settings invalid")
+    path = obs.settings.cold_storage_path
+    minimum = obs.settings.min_free_disk_gb
+    if not obs.disk:
+        return Check("disk", WARN, f"could not read the free space at {path} (df failed)")
+    free = obs.disk["free_gb"]
+    where = str(path) if obs.disk.get("path_checked") == str(path) else (
+        f"{path} (not created yet; its parent {obs.disk.get('path_checked')})"
+    )
+    detail = f"{free:.1f} GiB free at {where}, on {obs.disk.get('mount_point')}"
+    if free < minimum:
+        return Check("disk", WARN, f"{detail}: below HOMELAB_MIN_FREE_DISK_GB={minimum}")
+    return Check("disk", PASS, f"{detail} (minimum {minimum})")
+
+
+def tailscale_ip(obs: Observed) -> str | None:
+    """The address the host ports bind to: the setting, else what the host reports."""
+    if obs.settings is not None and obs.settings.tailscale_ip is not None:
+        return str(obs.settings.tailscale_ip)
+    for address in obs.tailscale.get("ips") or []:
+        if "." in address:
+            return address
+    return obs.tailscale_ip_on_host
+
+
+def check_tailscale(obs: Observed) -> Check:
+    status = obs.tailscale or {}
+    state = status.get("backend_state")
+    if obs.settings is not None and not obs.settings.tailscale_install:
+        seen = f"tailscaled {state}" if status.get("installed") else "no tailscale CLI on the host"
+        return Check("tailscale", PASS, f"managed elsewhere (HOMELAB_TAILSCALE_INSTALL=false; {seen})")
+    if not status.get("installed"):
+        return Check("tailscale", WARN, "not installed yet: the deploy installs it")
+    if state != "Running":
+        joins = obs.settings is not None and obs.settings.tailscale_authkey is not None
+        then = ("the deploy joins with HOMELAB_TAILSCALE_AUTHKEY" if joins
+                else "run `tailscale up` or set HOMELAB_TAILSCALE_AUTHKEY")
+        shown = state or "unknown (tailscaled not answering)"
+        return Check("tailscale", WARN, f"installed, state {shown}: {then}")
+    name = status.get("dns_name") or status.get("hostname") or "?"
+    return Check("tailscale", PASS, f"running as {name}")
+
+
+def check_tailscale_ip(obs: Observed) -> Check:
+    address = tailscale_ip(obs)
+    from_setting = obs.settings is not None and obs.settings.tailscale_ip is not None
+    if address is None:
+        if obs.settings is not None and obs.settings.tailscale_authkey is not None:
+            return Check("tailscale ip", WARN, "unknown until the deploy joins the tailnet")
+        return Check(
+            "tailscale ip", FAIL,
+            "unknown: set HOMELAB_TAILSCALE_IP (host data `tailscale_ip`) or join the tailnet first",
+        )
+    if from_setting:
+        seen = obs.tailscale_ip_on_host
+        if seen and seen != address:
+            return Check("tailscale ip", WARN,
+                         f"{address} from HOMELAB_TAILSCALE_IP, but the host reports {seen}")
+        suffix = " (also on the host)" if seen == address else ""
+        return Check("tailscale ip", PASS, f"{address} from HOMELAB_TAILSCALE_IP{suffix}")
+    return Check("tailscale ip", PASS, f"{address} (read from the host)")
+
+
+def check_firewalld(obs: Observed) -> Check:
+    if not obs.firewalld_binary:
+        return Check("firewalld", WARN, "not installed yet: the deploy installs and starts it")
+    if not obs.firewalld.get("running") and not obs.units.get("firewalld.service"):
+        return Check("firewalld", WARN, "installed, not running: the deploy starts it")
+    zone = (obs.firewalld.get("zones") or {}).get(ZONE)
+    if zone is None:
+        return Check("firewalld", PASS, f"running; zone {ZONE} not created yet (the deploy adds it)")
+    return Check(
+        "firewalld", PASS,
+        f"running; zone {ZONE}: sources {' '.join(zone.get('sources') or []) or '-'}, "
+        f"ports {' '.join(zone.get('ports') or []) or '-'}",
+    )
+
+
+def host_ports(services: list[Service]) -> list[tuple[Service, Port]]:
+    """The host ports of the services placed on this host (NPM 80/443/81, Pi-hole 53 tcp+udp)."""
+    return [(service, port) for service in services for port in CATALOG[service].host_ports]
+
+
+def _conflicts(address: str, sockets: list[dict[str, Any]], port: Port) -> list[dict[str, Any]]:
+    found = []
+    for socket in sockets:
+        if socket["port"] != port.number or socket["proto"] != port.protocol:
+            continue
+        if socket["address"] == address or socket["address"] in WILDCARDS:
+            found.append(socket)
+            continue
+        try:  # an IPv4-mapped IPv6 listener on the same address
+            listening = ipaddress.ip_address(socket["address"])
+        except ValueError:
+            continue
+        if getattr(listening, "ipv4_mapped", None) == ipaddress.ip_address(address):
+            found.append(socket)
+    return found
+
+
+def _container_running(obs: Observed, service: Service) -> bool:
+    project = obs.projects.get(service.value) or {}
+    return any(
+        c["name"] == CATALOG[service].name and c["state"] == "running" for c in project.get("containers", [])
+    )
+
+
+def check_ports(obs: Observed) -> list[Check]:
+    wanted = host_ports(obs.services)
+    if not wanted:
+        return []
+    address = tailscale_ip(obs)
+    if address is None:
+        return [Check("host ports", WARN, "not checked: the Tailscale IP is unknown")]
+    if obs.sockets is None:
+        return [Check("host ports", WARN, "not checked: `ss` is missing or failed on the host")]
+    rows = []
+    for service, port in wanted:
+        label = f"port {port.number}/{port.protocol}"
+        held = _conflicts(address, obs.sockets, port)
+        if not held:
+            rows.append(Check(label, PASS, f"free on {address} (for {service.value})"))
+            continue
+        who = ", ".join(f"{s['process'] or 'unknown process'} on {s['address']}" for s in held)
+        ours = all(s["process"] == "docker-proxy" and s["address"] == address for s in held)
+        if ours and _container_running(obs, service):
+            rows.append(Check(label, PASS, f"held by our container {service.value} on {address}"))
+        elif all(s["process"] is None for s in held):
+            rows.append(Check(label, WARN, f"in use ({who}); cannot tell by whom (not root?)"))
+        else:
+            rows.append(Check(label, FAIL,
+                              f"in use by {who}: {service.value} cannot bind {address}:{port.number}"))
+    return rows
+
+
+# -- all of them -------------------------------------------------------------------------------
+def checks(obs: Observed) -> list[Check]:
+    """Every check for one host, in reading order."""
+    rows = [check_reachable(obs), check_settings(obs), check_os(obs), check_python(obs), check_docker(obs),
+            check_gpu(obs)]
+    vram = check_vram(obs)
+    if vram is not None:
+        rows.append(vram)
+    if obs.settings is None:
+        return rows
+    rows += [check_disk(obs), check_tailscale(obs), check_tailscale_ip(obs), check_firewalld(obs)]
+    rows += check_ports(obs)
+    return rows
+
+
+def failed(rows: list[Check]) -> bool:
+    return any(row.result == FAIL for row in rows)
+
+
+def table(host: str, rows: list[Check]) -> str:
+    """One readable table: check | result | detail, and a summary line."""
+    width = max([len("check"), *(len(row.check) for row in rows)])
+    lines = [f"Preflight for {host}", f"  {'check':<{width}}  result  detail",
+             f"  {'-' * width}  ------  ------"]
+    lines += [f"  {row.check:<{width}}  {row.result:<6}  {row.detail}" for row in rows]
+    counts = {result: sum(row.result == result for row in rows) for result in (PASS, WARN, FAIL)}
+    verdict = "NOT READY: fix the FAIL rows first" if counts[FAIL] else "ready for the deploy"
+    lines.append(f"  {counts[PASS]} PASS, {counts[WARN]} WARN, {counts[FAIL]} FAIL: {verdict}")
+    return "\n".join(lines)
+
+
+__all__ = ["Check", "Observed", "checks", "failed", "table", "PASS", "WARN", "FAIL", "NETWORK"]

@@ -1,0 +1,112 @@
+"""Tier 1, preflight: read every host once and say whether it is ready. Changes nothing.
+
+    pyinfra inventories/home.py deploys/validate.py -y        # -y: no "press enter" (there is nothing to run)
+    pyinfra inventories/lab.py deploys/validate.py -y --limit @homelab/homelab-lab-1
+
+Per host it prints one table (check | PASS/WARN/FAIL | detail): reachable, settings, OS and version,
+python3, Docker, NVIDIA GPU and VRAM, free space at the cold-storage path, Tailscale and its IP,
+firewalld, and the host ports 80, 443, 81, 53 on the Tailscale IP. WARN is fine before the first
+deploy (Docker not installed yet, firewalld stopped, no GPU); any FAIL ends the run with an error
+and a non-zero exit. The rules live in deploys/preflight.py; this file only reads the facts, one
+read per fact, at prepare time, and adds no operation.
+
+Invalid settings never get this far: the @homelab connector refuses to contact any host of a run
+whose settings are invalid (one line per problem, non-zero exit).
+"""
+
+from __future__ import annotations
+
+import click
+from pyinfra import host, inventory, state
+from pyinfra.facts.server import LinuxDistribution, Which
+from pyinfra.facts.systemd import SystemdStatus
+
+from deploys import preflight
+from deploys.context import DeployError, _inventory_uses_groups, placed_services
+from deploys.settings import SettingsError, settings_for_host
+from facts.compose import ComposeProjects
+from facts.firewalld import FirewalldZones
+from facts.gpu import NvidiaGpus
+from facts.host import DiskFree, ListeningSockets
+from facts.system import ComposeVersion
+from facts.tailscale import TailscaleIP, TailscaleStatus
+
+UNITS = ["docker.service", "firewalld.service"]
+
+# per run (pyinfra loads this file once per host, in parallel greenlets): how many hosts are
+# expected, how many are done, which failed; the last host to finish ends the run
+_RUNS: dict[int, dict] = {}
+
+
+def _connection() -> str:
+    data = host.data
+    address = data.get("ssh_hostname") or host.name.split("/", 1)[-1]
+    port = data.get("ssh_port")
+    user = data.get("ssh_user")
+    return f"{user + '@' if user else ''}{address}{':' + str(port) if port else ''}"
+
+
+def observe() -> preflight.Observed:
+    obs = preflight.Observed(host=host.name, connection=_connection())
+    try:
+        obs.settings = settings_for_host(host)
+    except SettingsError as error:
+        obs.settings_problems = error.problems
+    if obs.settings is not None:
+        obs.services = placed_services(obs.settings, host.groups, _inventory_uses_groups())
+
+    obs.distro = host.get_fact(LinuxDistribution) or {}
+    obs.python = host.get_fact(Which, command="python3")
+    obs.docker_binary = host.get_fact(Which, command="docker")
+    obs.firewalld_binary = host.get_fact(Which, command="firewall-cmd")
+    obs.units = host.get_fact(SystemdStatus, services=UNITS)
+    obs.gpu = host.get_fact(NvidiaGpus)
+    if obs.docker_binary:
+        obs.compose_version = host.get_fact(ComposeVersion)
+        obs.projects = host.get_fact(ComposeProjects)
+    if obs.firewalld_binary and obs.units.get("firewalld.service"):
+        obs.firewalld = host.get_fact(FirewalldZones)
+    if obs.settings is not None:
+        obs.disk = host.get_fact(DiskFree, path=str(obs.settings.cold_storage_path))
+        obs.tailscale = host.get_fact(TailscaleStatus)
+        obs.tailscale_ip_on_host = host.get_fact(TailscaleIP)
+        if preflight.host_ports(obs.services):
+            obs.sockets = host.get_fact(ListeningSockets)
+    return obs
+
+
+def _unreachable_tables() -> list[str]:
+    """Hosts of this run that pyinfra could not connect to (it has said why, above)."""
+    tables = []
+    for each in inventory:
+        if state.is_host_in_limit(each) and each in state.failed_hosts:
+            row = preflight.Check("reachable", preflight.FAIL, "could not connect (pyinfra's error above)")
+            tables.append(preflight.table(each.name, [row]))
+    return tables
+
+
+def main() -> None:
+    run = _RUNS.setdefault(
+        id(state), {"expected": len(list(inventory.get_active_hosts())), "done": 0, "failed": []}
+    )
+    rows = preflight.checks(observe())
+    click.echo("\n" + preflight.table(host.name, rows) + "\n", err=True)
+    if preflight.failed(rows):
+        run["failed"].append(host.name)
+    run["done"] += 1
+    if run["done"] < run["expected"]:
+        return
+    # the last host of the run: report hosts that never connected, then fail the run if any FAILed
+    unreachable = _unreachable_tables()
+    for text in unreachable:
+        click.echo(text + "\n", err=True)
+    failed = sorted(run["failed"]) + sorted(
+        each.name for each in inventory if state.is_host_in_limit(each) and each in state.failed_hosts
+    )
+    if failed:
+        raise DeployError(
+            f"preflight FAILED on {', '.join(failed)} (see the tables above); nothing was changed"
+        )
+
+
+main()

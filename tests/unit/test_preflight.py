@@ -1,0 +1,267 @@
+"""Preflight rules (deploys/preflight.py) over fact data taken from the fact fixtures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from deploys.preflight import FAIL, PASS, WARN, Observed, checks, failed, table
+from deploys.settings import ALL_SERVICES, Service, load_settings
+
+FACTS = Path(__file__).resolve().parents[1] / "facts"
+
+LAB = {
+    "domain": "lab.home.arpa",
+    "tailscale_allowed_ips": "100.64.0.0/10",
+    "tailscale_install": False,
+    "tailscale_ip": "100.64.0.10",
+    "min_free_disk_gb": 1,
+    "docker_source": "distro",
+    "pihole_password": "pihole-password",
+    "npm_admin_email": "admin@lab.home.arpa",
+    "npm_admin_password": "npm-password",
+}
+DEBIAN_12 = {"name": "Debian", "major": 12, "minor": None,
+             "release_meta": {"PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)"}}
+
+
+def fact(folder: str, case: str):
+    return json.loads((FACTS / folder / f"{case}.json").read_text())["fact"]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("HOMELAB_"):
+            monkeypatch.delenv(key)
+
+
+def settings(**changes):
+    return load_settings({**LAB, **changes}, env_file=None)
+
+
+def observed(**changes) -> Observed:
+    """A bare Debian 12 lab host as recorded: Docker and firewalld there, no GPU, nothing deployed."""
+    overrides = changes.pop("settings", {})
+    config = None if overrides is None else settings(**overrides)
+    base = dict(
+        host="@homelab/lab",
+        settings=config,
+        services=list(config.services) if config else [],
+        connection="root@127.0.0.1:2222",
+        distro=DEBIAN_12,
+        python="/usr/bin/python3",
+        docker_binary="/usr/bin/docker",
+        firewalld_binary="/usr/bin/firewall-cmd",
+        units={"docker.service": True, "firewalld.service": True},
+        compose_version="2.40.3",
+        gpu=fact("gpu.NvidiaGpus", "recorded-debian12-lab-no-gpu"),
+        disk=fact("host.DiskFree", "recorded-debian12-lab-cold-storage"),
+        tailscale={"installed": False, "backend_state": None, "ips": []},
+        tailscale_ip_on_host="100.64.0.10",
+        firewalld=fact("firewalld.FirewalldZones", "recorded-debian12-lab"),
+        sockets=fact("host.ListeningSockets", "recorded-debian12-lab"),
+        projects={},
+    )
+    base.update(changes)
+    return Observed(**base)
+
+
+def row(rows, name):
+    found = [r for r in rows if r.check == name]
+    assert len(found) == 1, rows
+    return found[0]
+
+
+def test_bare_lab_host_has_no_fail_and_warns_about_the_cpu():
+    rows = checks(observed())
+    assert not failed(rows), table("lab", rows)
+    assert [r.check for r in rows if r.result == WARN] == ["gpu"]
+    assert "ollama, comfyui will run on the CPU" in row(rows, "gpu").detail
+    assert row(rows, "tailscale").detail.startswith("managed elsewhere")
+    assert row(rows, "disk").result == PASS and "75.9 GiB free" in row(rows, "disk").detail
+    assert [r.check for r in rows if r.check.startswith("port ")] == [
+        "port 80/tcp", "port 443/tcp", "port 81/tcp", "port 53/tcp", "port 53/udp"]
+
+
+def test_before_the_first_deploy_missing_docker_and_stopped_firewalld_only_warn():
+    obs = observed(docker_binary=None, units={"docker.service": False, "firewalld.service": False},
+                   compose_version=None, firewalld={"running": False, "zones": {}})
+    rows = checks(obs)
+    assert not failed(rows)
+    assert row(rows, "docker").result == WARN and "the deploy installs it" in row(rows, "docker").detail
+    assert row(rows, "firewalld").result == WARN and "not running" in row(rows, "firewalld").detail
+
+
+def test_firewalld_absent_warns():
+    assert row(checks(observed(firewalld_binary=None, firewalld={})), "firewalld").result == WARN
+
+
+@pytest.mark.parametrize(
+    ("distro", "result"),
+    [
+        (DEBIAN_12, PASS),
+        ({"name": "Debian", "major": 11, "release_meta": {}}, FAIL),
+        ({"name": "Fedora", "major": 42, "release_meta": {}}, PASS),
+        ({"name": "Arch", "major": None, "release_meta": {}}, FAIL),
+        ({}, FAIL),
+    ],
+)
+def test_os_support(distro, result):
+    found = row(checks(observed(distro=distro)), "os")
+    assert found.result == result
+    if result == FAIL:
+        assert "Ubuntu 22, 24" in found.detail
+
+
+def test_h200_passes_gpu_and_vram():
+    rows = checks(observed(gpu=fact("gpu.NvidiaGpus", "recorded-h200")))
+    assert row(rows, "gpu").result == PASS
+    assert "NVIDIA H200 140 GiB, driver 580.159.04, CUDA 13.0" in row(rows, "gpu").detail
+    assert row(rows, "vram").result == PASS
+
+
+def test_small_gpu_warns_which_service_needs_more_vram():
+    gpu = fact("gpu.NvidiaGpus", "recorded-h200")
+    gpu["gpus"][0]["memory_total_mib"] = 6144
+    found = row(checks(observed(gpu=gpu)), "vram")
+    assert found.result == WARN
+    assert "comfyui needs ~8 GiB" in found.detail and "ollama" not in found.detail
+
+
+def test_driver_not_loaded_warns_with_the_message():
+    rows = checks(observed(gpu=fact("gpu.NvidiaGpus", "documented-driver-not-loaded")))
+    assert row(rows, "gpu").result == WARN
+    assert "nvidia-smi:" in row(rows, "gpu").detail
+    assert all(r.check != "vram" for r in rows)
+
+
+def test_no_gpu_with_skip_policy_says_left_out():
+    found = row(checks(observed(settings={"ai_without_gpu": "skip"})), "gpu")
+    assert found.result == WARN and "left out" in found.detail
+
+
+def test_no_gpu_service_placed_no_warning():
+    obs = observed(services=[Service.NGINX_PROXY_MANAGER, Service.PIHOLE])
+    assert row(checks(obs), "gpu").result == PASS
+
+
+def test_low_disk_warns_in_gib():
+    found = row(checks(observed(settings={"min_free_disk_gb": 100})), "disk")
+    assert found.result == WARN and "HOMELAB_MIN_FREE_DISK_GB=100" in found.detail
+
+
+def test_disk_of_missing_path_names_the_parent():
+    disk = fact("host.DiskFree", "recorded-h200-missing-path")
+    found = row(checks(observed(disk=disk)), "disk")
+    assert "not created yet" in found.detail
+
+
+def test_disk_unreadable_warns():
+    assert row(checks(observed(disk=None)), "disk").result == WARN
+
+
+def test_tailscale_running_and_ip_from_host():
+    status = fact("tailscale.TailscaleStatus", "documented-running")
+    rows = checks(observed(settings={"tailscale_install": True, "tailscale_ip": None}, tailscale=status))
+    assert row(rows, "tailscale").result == PASS
+    assert "homelab.tail1234.ts.net" in row(rows, "tailscale").detail
+    assert row(rows, "tailscale ip").detail == "100.64.0.10 (read from the host)"
+
+
+def test_tailscale_needs_login_warns():
+    status = fact("tailscale.TailscaleStatus", "documented-needs-login")
+    rows = checks(observed(settings={"tailscale_install": True}, tailscale=status))
+    assert row(rows, "tailscale").result == WARN
+
+
+def test_no_tailscale_ip_and_no_authkey_fails():
+    rows = checks(observed(settings={"tailscale_install": True, "tailscale_ip": None},
+                           tailscale_ip_on_host=None))
+    assert row(rows, "tailscale ip").result == FAIL
+    assert failed(rows)
+    assert row(rows, "host ports").result == WARN  # cannot be checked without an address
+
+
+def test_no_tailscale_ip_with_authkey_warns():
+    config = {"tailscale_install": True, "tailscale_ip": None, "tailscale_authkey": "k"}
+    rows = checks(observed(settings=config, tailscale_ip_on_host=None))
+    assert row(rows, "tailscale ip").result == WARN
+
+
+def test_tailscale_ip_setting_differs_from_host_warns():
+    found = row(checks(observed(tailscale_ip_on_host="100.64.0.99")), "tailscale ip")
+    assert found.result == WARN and "100.64.0.99" in found.detail
+
+
+def test_invalid_settings_fail_and_stop_the_rest():
+    obs = observed(settings=None, settings_problems=["HOMELAB_DOMAIN: 'BAD' is not valid"], services=[])
+    rows = checks(obs)
+    assert row(rows, "settings").result == FAIL
+    assert "HOMELAB_DOMAIN" in row(rows, "settings").detail
+    assert all(not r.check.startswith("port") for r in rows)
+
+
+def _socket(address, port, proto="tcp", process="docker-proxy"):
+    return {"proto": proto, "address": address, "port": port, "process": process}
+
+
+def _projects(*running):
+    return {name: {"containers": [{"name": name, "state": "running"}]} for name in running}
+
+
+def test_ports_held_by_our_own_containers_pass():
+    sockets = [_socket("100.64.0.10", p) for p in (80, 443, 81, 53)] + [_socket("100.64.0.10", 53, "udp")]
+    rows = checks(observed(sockets=sockets, projects=_projects("nginx-proxy-manager", "pihole")))
+    assert not failed(rows)
+    assert row(rows, "port 81/tcp").detail == "held by our container nginx-proxy-manager on 100.64.0.10"
+
+
+def test_port_held_by_docker_proxy_of_a_stopped_service_fails():
+    rows = checks(observed(sockets=[_socket("100.64.0.10", 81)], projects=_projects("pihole")))
+    assert row(rows, "port 81/tcp").result == FAIL
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::", "*", "100.64.0.10"])
+def test_port_taken_by_another_program_fails(address):
+    rows = checks(observed(sockets=[_socket(address, 53, "udp", "systemd-resolve")]))
+    found = row(rows, "port 53/udp")
+    assert found.result == FAIL and "systemd-resolve" in found.detail
+    assert row(rows, "port 53/tcp").result == PASS
+
+
+def test_port_on_another_address_is_free():
+    rows = checks(observed(sockets=[_socket("127.0.0.53", 53, "udp", "systemd-resolve")]))
+    assert row(rows, "port 53/udp").result == PASS
+
+
+def test_port_user_unknown_warns():
+    rows = checks(observed(sockets=[_socket("0.0.0.0", 80, "tcp", None)]))
+    assert row(rows, "port 80/tcp").result == WARN
+
+
+def test_ss_missing_warns_once():
+    rows = checks(observed(sockets=fact("host.ListeningSockets", "ss-missing")))
+    assert row(rows, "host ports").result == WARN
+
+
+def test_ports_only_for_services_on_this_host():
+    rows = checks(observed(services=[Service.OLLAMA]))
+    assert all(not r.check.startswith("port") for r in rows)
+
+
+def test_table_is_readable():
+    text = table("@homelab/lab", checks(observed()))
+    lines = text.splitlines()
+    assert lines[0] == "Preflight for @homelab/lab"
+    assert lines[1].split() == ["check", "result", "detail"]
+    assert lines[-1].endswith("0 FAIL: ready for the deploy")
+    assert "NOT READY" in table("x", checks(observed(distro={})))
+
+
+def test_all_services_known():
+    assert {s for s in ALL_SERVICES} == set(Service)
