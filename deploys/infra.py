@@ -270,6 +270,9 @@ def firewall_zone(ctx: HostContext, subnet: str):
         sources=sources,
         ports=ZONE_PORTS,
         services=ZONE_SERVICES,
+        # the Docker subnet is a source: without intra-zone forwarding, containers on the
+        # network could not reach each other (firewalld puts their traffic in this zone)
+        forward=True,
         protect_ssh_from=ssh.get("client_address"),
         ssh_port=ssh.get("server_port", 22),
     )

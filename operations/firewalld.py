@@ -144,11 +144,14 @@ def _diff(
     current: Mapping[str, Any],
     target: str | None,
     settings: Mapping[str, list[str]],
+    forward: bool | None = None,
 ) -> list[str]:
     """`firewall-cmd` arguments (after `--zone=`) that turn `current` into the wanted zone."""
     changes: list[str] = []
     if target is not None and current.get("target") != target:
         changes.append(f"--set-target={shlex.quote(target)}")
+    if forward is not None and bool(current.get("forward")) != forward:
+        changes.append("--add-forward" if forward else "--remove-forward")
     for key, values in settings.items():
         stem = LIST_SETTINGS[key]
         have = list(current.get(key, []))
@@ -157,10 +160,17 @@ def _diff(
     return changes
 
 
-def _apply(current: Mapping[str, Any], target: str | None, settings: Mapping[str, list[str]]) -> dict:
+def _apply(
+    current: Mapping[str, Any],
+    target: str | None,
+    settings: Mapping[str, list[str]],
+    forward: bool | None = None,
+) -> dict:
     zone = dict(current)
     if target is not None:
         zone["target"] = target
+    if forward is not None:
+        zone["forward"] = forward
     zone.update({key: list(values) for key, values in settings.items()})
     return zone
 
@@ -192,6 +202,7 @@ def zone(
     interfaces: list[str] | None = None,
     ports: list[str] | None = None,
     services: list[str] | None = None,
+    forward: bool | None = None,
     protect_ssh_from: str | None = None,
     ssh_port: int = 22,
 ):
@@ -205,6 +216,8 @@ def zone(
     + interfaces: exact list of interfaces; ``None`` leaves them alone
     + ports: exact list of ``PORT/PROTO`` or ``FROM-TO/PROTO``; ``None`` leaves them alone
     + services: exact list of firewalld service names; ``None`` leaves them alone
+    + forward: allow forwarding between the zone's own interfaces and sources (firewalld 0.9+), e.g.
+      between containers of a Docker network whose subnet is a source; ``None`` leaves it alone
     + protect_ssh_from: the address this deploy's SSH connection comes from; the operation raises
       instead of making a change after which the zones would no longer admit SSH from it
     + ssh_port: the SSH port that ``protect_ssh_from`` checks
@@ -262,14 +275,14 @@ def zone(
 
     exists = zone in permanent
     current_permanent = permanent[zone] if exists else _EMPTY_ZONE
-    permanent_changes = _diff(current_permanent, target, settings)
+    permanent_changes = _diff(current_permanent, target, settings, forward)
     reload = (
         not exists
         or zone not in runtime
         or (target is not None and runtime[zone].get("target") != target)
         or any(change.startswith("--set-target=") for change in permanent_changes)
     )
-    runtime_changes = [] if reload else _diff(runtime[zone], None, settings)
+    runtime_changes = [] if reload else _diff(runtime[zone], None, settings, forward)
 
     if exists and not permanent_changes and not runtime_changes and not reload:
         host.noop(f"firewalld zone {zone} is up to date")
@@ -277,7 +290,7 @@ def zone(
 
     if protect_ssh_from:
         after_base = permanent if reload else runtime
-        after = {**after_base, zone: _apply(after_base.get(zone, _EMPTY_ZONE), target, settings)}
+        after = {**after_base, zone: _apply(after_base.get(zone, _EMPTY_ZONE), target, settings, forward)}
         _check_ssh_path(runtime, after, zone, protect_ssh_from, ssh_port)
 
     if not exists:

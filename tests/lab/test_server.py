@@ -1,0 +1,234 @@
+"""The whole stack end to end: `deploys/server.py` on every lab host at once, over real SSH.
+
+One module-wide deploy (first `--dry`, then the real run, then the re-run) and then one property
+per test, read from the hosts themselves.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sshtunnel
+
+
+def _harness():
+    """This folder's conftest (already loaded by pytest): the CLI runner and the ssh helper."""
+    conftest = str(Path(__file__).with_name("conftest.py"))
+    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == conftest)
+
+
+ROOT, run_pyinfra_cli, ssh = _harness().ROOT, _harness().run_pyinfra_cli, _harness().ssh
+sys.path.insert(0, str(ROOT))
+from inventories.lab import LAB_DATA  # noqa: E402
+from operations.clients.npm import NpmClient  # noqa: E402
+
+SERVER = "deploys/server.py"
+CONTAINERS = ["nginx-proxy-manager", "pihole", "ollama", "comfyui", "open-webui"]
+SECRETS = [LAB_DATA["pihole_password"], LAB_DATA["npm_admin_password"], LAB_DATA["open_webui_secret_key"]]
+DOMAIN = LAB_DATA["domain"]
+SUBDOMAINS = {
+    "chat": ("open-webui", 8080),
+    "ollama": ("ollama", 11434),
+    "comfy": ("comfyui", 8188),
+    "hole": ("pihole", 80),
+}
+
+
+def _wipe(host):
+    """Back to a bare lab host: containers, projects, network, zone and data of earlier runs gone."""
+    ssh(
+        host,
+        'for d in /opt/homelab/*/; do [ -f "$d/compose.yaml" ] && docker compose '
+        '--project-directory "$d" down --remove-orphans; done; rm -rf /opt/homelab /cold-storage/*; '
+        "docker network rm self-hosted; "
+        "if systemctl is-active -q firewalld; then firewall-cmd --permanent --delete-zone=self-hosted; "
+        "firewall-cmd --reload; fi; true",
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def deployed(lab_hosts):
+    for host in lab_hosts:
+        _wipe(host)
+    dry = run_pyinfra_cli(SERVER, "--dry")
+    after_dry = [
+        ssh(host, "docker ps -q; ls /opt/homelab 2>/dev/null", check=False).stdout for host in lab_hosts
+    ]
+    first = run_pyinfra_cli(SERVER, timeout=1500)
+    second = run_pyinfra_cli(SERVER)
+    return {"dry": dry, "after_dry": after_dry, "first": first, "second": second}
+
+
+def test_dry_run_plans_changes_and_changes_nothing(deployed, lab_hosts):
+    planned = deployed["dry"].planned_changes()
+    assert deployed["dry"].results is None
+    assert any("compose project" in name for name in planned), planned
+    assert all(output.strip() == "" for output in deployed["after_dry"]), deployed["after_dry"]
+
+
+def test_first_deploy_succeeds_on_every_host_in_parallel(deployed, lab_hosts):
+    first = deployed["first"]
+    assert first.errors == 0
+    changed = first.changed_operations()
+    names = {f"@homelab/{h['name']}" for h in lab_hosts}
+    for container in CONTAINERS:
+        assert set(changed[f"Compose services | {container}: compose project"]) == names
+
+
+def test_second_run_changes_nothing(deployed):
+    second = deployed["second"]
+    assert second.changed == 0, second.changed_operations()
+    assert second.errors == 0
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_container_running_and_healthy(deployed, lab_hosts, container):
+    for host in lab_hosts:
+        state = ssh(
+            host, f"docker inspect -f '{{{{.State.Status}}}} {{{{.State.Health.Status}}}}' {container}"
+        )
+        assert state.stdout.split() == ["running", "healthy"]
+
+
+def test_ports_bound_only_to_the_tailscale_ip(deployed, lab_hosts):
+    for host in lab_hosts:
+        sockets = [line.split()[4] for line in ssh(host, "ss -Hltnu").stdout.splitlines() if line.strip()]
+        # sshd (22) and loopback-only listeners (the inner engine's own) are not ours
+        ours = [s for s in sockets if not s.endswith(":22") and not s.startswith(("127.", "[::1]"))]
+        expected = [f"{host['tailscale_ip']}:{port}" for port in (53, 53, 80, 81, 443)]
+        assert sorted(ours) == sorted(expected), sockets
+
+
+def test_env_files_are_private_and_secrets_only_there(deployed, lab_hosts):
+    for host in lab_hosts:
+        modes = ssh(host, "stat -c '%a %n' /opt/homelab/*/.env").stdout.split("\n")
+        assert all(line.startswith("600 ") for line in modes if line), modes
+        composed = ssh(host, "cat /opt/homelab/*/compose.yaml").stdout
+        assert not any(secret in composed for secret in SECRETS)
+        assert "0.0.0.0" not in composed
+
+
+def test_secrets_never_in_verbose_output(deployed):
+    proc = subprocess.run(
+        [str(ROOT / ".venv/bin/pyinfra"), "-y", "-vvv", "inventories/lab.py", SERVER],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    output = proc.stdout + proc.stderr
+    for secret in SECRETS:
+        assert secret not in output
+
+
+def test_firewall_zone_has_exactly_the_intended_sources_and_ports(deployed, lab_hosts):
+    for host in lab_hosts:
+        info = ssh(host, "firewall-cmd --info-zone=self-hosted").stdout
+        fields = dict(line.strip().split(":", 1) for line in info.splitlines()[1:] if ":" in line)
+        subnet = json.loads(ssh(host, "docker network inspect self-hosted -f '{{json .IPAM.Config}}'").stdout)
+        assert fields["sources"].split() == ["100.64.0.0/10", subnet[0]["Subnet"]]
+        assert fields["ports"].split() == ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"]
+        assert fields["services"].split() == ["ssh"]
+        assert fields["forward"].strip() == "yes"
+
+
+def test_network_holds_the_containers_and_they_resolve_each_other(deployed, lab_hosts):
+    for host in lab_hosts:
+        subnet = json.loads(ssh(host, "docker network inspect self-hosted -f '{{json .IPAM.Config}}'").stdout)
+        ipaddress.ip_network(subnet[0]["Subnet"])
+        attached = ssh(host, "docker network inspect self-hosted -f '{{range .Containers}}{{.Name}} {{end}}'")
+        assert sorted(attached.stdout.split()) == sorted(CONTAINERS)
+        answer = ssh(host, "docker exec open-webui curl -fsS http://ollama:11434/api/tags").stdout
+        assert json.loads(answer) == {"models": []}
+
+
+def _proxy_hosts(host):
+    with sshtunnel.SSHTunnelForwarder(
+        ("127.0.0.1", host["ssh_port"]),
+        ssh_username="root",
+        ssh_pkey=host["ssh_key"],
+        remote_bind_address=(host["tailscale_ip"], 81),
+        local_bind_address=("127.0.0.1", 0),
+    ) as tunnel:
+        client = NpmClient(
+            f"http://127.0.0.1:{tunnel.local_bind_port}",
+            LAB_DATA["npm_admin_email"],
+            LAB_DATA["npm_admin_password"],
+        )
+        return client.list_proxy_hosts()
+
+
+def test_proxy_hosts_forward_each_subdomain(deployed, lab_hosts):
+    for host in lab_hosts:
+        hosts = _proxy_hosts(host)
+        found = {h["domain_names"][0]: (h["forward_host"], h["forward_port"]) for h in hosts}
+        assert found == {f"{sub}.{DOMAIN}": target for sub, target in SUBDOMAINS.items()}
+        assert all(h["allow_websocket_upgrade"] and h["block_exploits"] for h in hosts)
+
+
+def test_pihole_resolves_each_subdomain_to_the_proxy(deployed, lab_hosts):
+    for host in lab_hosts:
+        for sub in SUBDOMAINS:
+            answer = ssh(host, f"docker exec pihole dig +short @{host['tailscale_ip']} {sub}.{DOMAIN}")
+            assert answer.stdout.split() == [host["tailscale_ip"]]
+
+
+def test_drift_in_the_proxy_is_previewed_then_repaired(deployed, lab_hosts):
+    host = lab_hosts[0]
+    name = f"@homelab/{host['name']}"
+    with sshtunnel.SSHTunnelForwarder(
+        ("127.0.0.1", host["ssh_port"]),
+        ssh_username="root",
+        ssh_pkey=host["ssh_key"],
+        remote_bind_address=(host["tailscale_ip"], 81),
+        local_bind_address=("127.0.0.1", 0),
+    ) as tunnel:
+        client = NpmClient(
+            f"http://127.0.0.1:{tunnel.local_bind_port}",
+            LAB_DATA["npm_admin_email"],
+            LAB_DATA["npm_admin_password"],
+        )
+        chat = next(h for h in client.list_proxy_hosts() if h["domain_names"] == [f"chat.{DOMAIN}"])
+        client.update_proxy_host(chat["id"], {"forward_port": 3000})  # someone edits it in the UI
+    dry = run_pyinfra_cli(SERVER, "--dry", limit=name)
+    assert dry.planned_changes() == {f"Proxy hosts | chat.{DOMAIN} -> open-webui:8080": [name]}
+    repaired = run_pyinfra_cli(SERVER, limit=name)
+    assert repaired.changed_operations() == {f"Proxy hosts | chat.{DOMAIN} -> open-webui:8080": [name]}
+    assert run_pyinfra_cli(SERVER, limit=name).changed == 0
+
+
+def test_data_survives_taking_a_service_down_and_redeploying(deployed, lab_hosts):
+    host = lab_hosts[-1]
+    name = f"@homelab/{host['name']}"
+    ssh(host, "echo precious > /cold-storage/ai/ollama/models/keep.txt")
+    down = run_pyinfra_cli("tests/lab/deploys/ollama_absent.py", limit=name)
+    assert down.changed == 1
+    assert ssh(host, "docker ps -aq --filter name=^ollama$").stdout.strip() == ""
+    assert ssh(host, "cat /cold-storage/ai/ollama/models/keep.txt").stdout == "precious\n"
+    again = run_pyinfra_cli("deploys/ollama.py", limit=name)
+    assert again.changed_operations() == {"Compose services | ollama: compose project": [name]}
+    assert ssh(host, "cat /cold-storage/ai/ollama/models/keep.txt").stdout == "precious\n"
+    assert run_pyinfra_cli(SERVER, limit=name).changed == 0
+
+
+def test_ai_tag_touches_only_the_ai_services(deployed, lab_hosts):
+    host = lab_hosts[0]
+    name = f"@homelab/{host['name']}"
+    ssh(host, "docker stop comfyui nginx-proxy-manager")
+    try:
+        result = run_pyinfra_cli("deploys/ai.py", limit=name)
+        assert result.changed_operations() == {"Compose services | comfyui: compose project": [name]}
+        assert not any("nginx" in op["name"] or "pihole" in op["name"] for op in result.results["operations"])
+        assert (
+            ssh(host, "docker inspect -f '{{.State.Status}}' nginx-proxy-manager").stdout.strip() == "exited"
+        )
+    finally:
+        run_pyinfra_cli(SERVER, limit=name)
+    assert run_pyinfra_cli(SERVER, limit=name).changed == 0
