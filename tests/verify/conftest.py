@@ -1,0 +1,212 @@
+"""Tier 3, verification: a testinfra suite run against the hosts of a pyinfra inventory.
+
+    pytest tests/verify --inventory inventories/home.py
+    pytest tests/verify --inventory inventories/lab.py --limit homelab-lab-2
+
+The inventory file is the one the deploys use (hosts are never listed twice). Each host becomes a
+testinfra `paramiko://` backend built from its pyinfra data (`ssh_hostname`, `ssh_port`, `ssh_user`,
+`ssh_key`, `_sudo`), and its settings are the deploys' own: `deploys.settings.settings_for_host`
+(inventory host and group data over the environment and `.env`). Every test runs once per host.
+
+`--limit` takes host names (with or without the `@homelab/` prefix), inventory group names or
+globs, comma-separated, as pyinfra's `--limit` does. The project's own `pytest` run does not
+collect this folder (pyproject's norecursedirs); it runs only when asked for.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from deploys.catalog import CATALOG, NETWORK  # noqa: E402
+from deploys.context import CORE_GROUP, GPU_GROUP, placed_services  # noqa: E402
+from deploys.settings import HomelabSettings, Service, SettingsError, settings_for_host  # noqa: E402
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("homelab verification")
+    group.addoption("--inventory", metavar="FILE", help="pyinfra inventory whose hosts are verified")
+    group.addoption(
+        "--limit", metavar="HOSTS", help="only these hosts or groups (comma-separated names or globs)"
+    )
+
+
+@dataclass
+class Target:
+    """One inventory host under verification: its testinfra host, settings and placed services."""
+
+    name: str
+    host: Any  # testinfra.host.Host
+    settings: HomelabSettings
+    services: tuple[Service, ...]
+    proxy_elsewhere: bool  # NGINX Proxy Manager runs on other hosts only
+    proxy_ip: str | None  # the Tailscale IP of the (first) host running NGINX Proxy Manager
+    _cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def short_name(self) -> str:
+        return self.name.split("/", 1)[-1]
+
+    def run(self, command: str, *args: str):
+        return self.host.run(command, *args)
+
+    @property
+    def tailscale_ip(self) -> str | None:
+        if "tailscale_ip" not in self._cache:
+            if self.settings.tailscale_ip is not None:
+                found: str | None = str(self.settings.tailscale_ip)
+            else:
+                from facts.tailscale import TailscaleIP
+
+                fact = TailscaleIP()
+                found = fact.process(self.run(fact.command).stdout.splitlines())
+            self._cache["tailscale_ip"] = found
+        return self._cache["tailscale_ip"]
+
+    @property
+    def has_gpu(self) -> bool:
+        if "gpu" not in self._cache:
+            result = self.run("command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L")
+            self._cache["gpu"] = result.rc == 0 and "GPU" in result.stdout
+        return self._cache["gpu"]
+
+    def containers(self) -> dict[str, dict[str, Any]]:
+        """Our containers by name: state, health, published ports (one `docker inspect`)."""
+        names = " ".join(CATALOG[service].name for service in Service)
+        result = self.run(
+            "docker inspect --format "
+            "'{{json .Name}} {{json .State.Status}} "
+            "{{if .State.Health}}{{json .State.Health.Status}}{{else}}null{{end}} "
+            "{{json .NetworkSettings.Ports}}' " + names + " 2>/dev/null"
+        )
+        found = {}
+        for line in result.stdout.splitlines():
+            if not line.startswith('"'):
+                continue  # `[]` when none of them exists
+            name, status, health, ports = line.split(" ", 3)
+            found[json.loads(name).lstrip("/")] = {
+                "state": json.loads(status), "health": json.loads(health), "ports": json.loads(ports) or {},
+            }
+        return found
+
+    def placed(self, service: Service) -> bool:
+        return service in self.services
+
+    def require_placed(self, service: Service) -> None:
+        if not self.placed(service):
+            pytest.skip(f"{service.value} is not deployed to {self.short_name} (settings/groups)")
+
+    def require_running(self, service: Service) -> dict[str, Any]:
+        """Skip (not fail) a test that needs a container which is not running: the container's own
+        test reports that, so one broken thing fails one test."""
+        self.require_placed(service)
+        container = self.containers().get(CATALOG[service].name)
+        if not container or container["state"] != "running":
+            pytest.skip(f"{service.value} is not running (see test_container_running_and_healthy)")
+        return container
+
+
+def _matches(host: Any, patterns: list[str]) -> bool:
+    names = {host.name, host.name.split("/", 1)[-1], *host.groups}
+    return any(fnmatch.fnmatch(name, pattern) for pattern in patterns for name in names)
+
+
+def load_targets(inventory_file: str, limit: str | None) -> list[Target]:
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    with ctx_state.use(State()):
+        inventory = make_inventory(inventory_file, cwd=str(ROOT))
+    hosts = list(inventory)
+    if limit:
+        patterns = [item.strip() for item in limit.split(",") if item.strip()]
+        hosts = [each for each in hosts if _matches(each, patterns)]
+        if not hosts:
+            raise pytest.UsageError(f"--limit {limit}: no host of {inventory_file} matches")
+
+    every = list(inventory)
+    uses_groups = any(group in (CORE_GROUP, GPU_GROUP) for each in every for group in each.groups)
+    settings: dict[str, HomelabSettings] = {}
+    problems = []
+    for each in every:
+        try:
+            settings[each.name] = settings_for_host(each)
+        except SettingsError as error:
+            problems.append(f"{each.name}: {error}")
+    if problems:
+        raise pytest.UsageError("invalid settings:\n" + "\n".join(problems))
+    placed = {each.name: placed_services(settings[each.name], each.groups, uses_groups) for each in every}
+    npm_hosts = [each for each in every if Service.NGINX_PROXY_MANAGER in placed[each.name]]
+    proxy_ip = None
+    if npm_hosts and settings[npm_hosts[0].name].tailscale_ip is not None:
+        proxy_ip = str(settings[npm_hosts[0].name].tailscale_ip)
+
+    targets = []
+    for each in hosts:
+        data = each.data
+        address = data.get("ssh_hostname") or each.name.split("/", 1)[-1]
+        user = data.get("ssh_user")
+        port = data.get("ssh_port")
+        spec = f"paramiko://{user + '@' if user else ''}{address}{':' + str(port) if port else ''}"
+        backend = testinfra.get_host(
+            spec,
+            ssh_identity_file=data.get("ssh_key"),
+            sudo=bool(data.get("_sudo")),
+            sudo_user=data.get("_sudo_user"),
+        )
+        target = Target(
+            name=each.name,
+            host=backend,
+            settings=settings[each.name],
+            services=tuple(placed[each.name]),
+            proxy_elsewhere=bool(npm_hosts) and all(h.name != each.name for h in npm_hosts),
+            proxy_ip=proxy_ip,
+        )
+        if proxy_ip is None and npm_hosts and npm_hosts[0].name == each.name:
+            target.proxy_ip = target.tailscale_ip
+        targets.append(target)
+    return targets
+
+
+@functools.cache
+def _targets(inventory_file: str, limit: str | None) -> tuple[Target, ...]:
+    return tuple(load_targets(inventory_file, limit))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "target" not in metafunc.fixturenames:
+        return
+    inventory_file = metafunc.config.getoption("inventory")
+    if not inventory_file:
+        raise pytest.UsageError(
+            "tests/verify needs an inventory: pytest tests/verify --inventory inventories/<name>.py"
+        )
+    targets = _targets(inventory_file, metafunc.config.getoption("limit"))
+    metafunc.parametrize("target", targets, ids=[t.short_name for t in targets], scope="session")
+
+
+@pytest.fixture(scope="session")
+def host(target: Target):
+    """The testinfra host of the target (overrides testinfra's own `host` fixture)."""
+    return target.host
+
+
+@pytest.fixture(scope="session")
+def settings(target: Target) -> HomelabSettings:
+    return target.settings
+
+
+__all__ = ["NETWORK", "Target"]

@@ -1,0 +1,252 @@
+"""Tier 3: what a deployed homelab host must look like, one property per test.
+
+A test that needs a running container skips (with the reason) when that container is not running:
+`test_container_running_and_healthy` is the one that fails for it, so each broken thing fails one
+test. Run: `pytest tests/verify --inventory inventories/<name>.py` (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+
+import pytest
+
+from deploys.catalog import CATALOG, NETWORK, PROJECTS_ROOT, WEBUI_SECRET_FILE
+from deploys.infra import ZONE, ZONE_PORTS, ZONE_SERVICES
+from deploys.settings import Service
+from facts.firewalld import FirewalldZones
+from facts.host import ListeningSockets
+
+ALL = list(Service)
+GPU_SERVICES = [service for service in Service if CATALOG[service].gpu]
+HOST_PORTS = [(service, port) for service in Service for port in CATALOG[service].host_ports]
+# where each service answers on the Docker network (the path its health check uses)
+UPSTREAM_PATHS = {
+    Service.OLLAMA: "/api/tags", Service.COMFYUI: "/system_stats", Service.OPEN_WEBUI: "/health",
+}
+PROXIED = [service for service in Service if CATALOG[service].subdomain]
+VOLUMES = [(service, volume) for service in Service for volume in CATALOG[service].volumes]
+
+# A DNS A query over UDP, run with the host's python3 (no dig needed): prints "<rcode> <addresses…>"
+DNS_QUERY = r"""
+import socket, struct, sys
+name, server = sys.argv[1], sys.argv[2]
+labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+query = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack(">HH", 1, 1)
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.settimeout(3)
+sock.sendto(query, (server, 53))
+reply = sock.recv(4096)
+rcode, count, i = reply[3] & 15, struct.unpack(">H", reply[6:8])[0], 12
+while reply[i]:
+    i += reply[i] + 1
+i += 5
+found = []
+for _ in range(count):
+    if reply[i] & 0xC0 == 0xC0:
+        i += 2
+    else:
+        while reply[i]:
+            i += reply[i] + 1
+        i += 1
+    kind, _, _, size = struct.unpack(">HHIH", reply[i:i + 10])
+    i += 10
+    if kind == 1:
+        found.append(socket.inet_ntoa(reply[i:i + size]))
+    i += size
+print(rcode, *found)
+"""
+
+
+def _ids(values):
+    return [value.value if isinstance(value, Service) else str(value) for value in values]
+
+
+def _sockets(target) -> list[dict]:
+    fact = ListeningSockets()
+    sockets = fact.process(target.run(fact.command()).stdout.splitlines())
+    assert sockets is not None, "`ss` is missing or failed on the host"
+    return sockets
+
+
+def _dns(target, name: str, server: str) -> tuple[int, list[str]]:
+    if target.run("command -v python3").rc == 0:
+        result = target.run("python3 -c %s %s %s", DNS_QUERY, name, server)
+        assert result.rc == 0, f"no DNS answer from {server}:53 for {name}: {result.stderr.strip()[-300:]}"
+        rcode, *addresses = result.stdout.split()
+        return int(rcode), addresses
+    # no python3 on the host: ask from inside the Pi-hole container (its image has dig)
+    result = target.run("docker exec pihole dig +short +time=3 +tries=1 @%s %s A", server, name)
+    assert result.rc == 0, f"no DNS answer from {server}:53 for {name}: {result.stdout}{result.stderr}"
+    return 0, [line for line in result.stdout.split() if line[:1].isdigit()]
+
+
+# -- Docker ------------------------------------------------------------------------------------
+def test_docker_running(host):
+    assert host.service("docker").is_running, "the docker service is not running"
+
+
+@pytest.mark.parametrize("service", ALL, ids=_ids(ALL))
+def test_container_running_and_healthy(target, service):
+    target.require_placed(service)
+    container = target.containers().get(CATALOG[service].name)
+    assert container is not None, f"no container {CATALOG[service].name}"
+    assert (container["state"], container["health"]) == ("running", "healthy")
+
+
+@pytest.mark.parametrize("service", GPU_SERVICES, ids=_ids(GPU_SERVICES))
+def test_gpu_visible_inside(target, service):
+    target.require_placed(service)
+    if not target.has_gpu:
+        pytest.skip(f"{target.short_name} has no NVIDIA GPU (nvidia-smi -L found none): "
+                    f"{service.value} runs on the CPU")
+    target.require_running(service)
+    result = target.run("docker exec %s nvidia-smi -L", CATALOG[service].name)
+    assert result.rc == 0 and "GPU" in result.stdout, f"nvidia-smi inside {service.value}: {result.stderr}"
+
+
+def test_network_exists(target):
+    result = target.run("docker network inspect --format '{{.Driver}}' %s", NETWORK)
+    assert result.rc == 0, f"no Docker network {NETWORK}"
+    assert result.stdout.strip() == "bridge"
+
+
+@pytest.mark.parametrize("service", ALL, ids=_ids(ALL))
+def test_network_holds_container(target, service):
+    target.require_running(service)
+    result = target.run(
+        "docker inspect --format '{{json .NetworkSettings.Networks}}' %s", CATALOG[service].name
+    )
+    assert NETWORK in json.loads(result.stdout or "{}"), f"{service.value} is not on the {NETWORK} network"
+
+
+# -- host ports --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("service", "port"), HOST_PORTS, ids=[f"{p.number}-{p.protocol}" for _, p in HOST_PORTS]
+)
+def test_host_port_on_tailscale_ip_only(target, service, port):
+    target.require_running(service)
+    address = target.tailscale_ip
+    assert address, "the host's Tailscale IP is unknown"
+    bound = sorted(
+        s["address"] for s in _sockets(target) if s["port"] == port.number and s["proto"] == port.protocol
+    )
+    shown = f"{port.number}/{port.protocol}"
+    assert bound == [address], f"{shown} is bound on {bound or 'nothing'}, not only on {address}"
+
+
+@pytest.mark.parametrize("service", ALL, ids=_ids(ALL))
+def test_nothing_else_published(target, service):
+    """Ports other than the host ports stay on the Docker network (or, where the proxy runs on
+    another host, are published on the Tailscale IP only)."""
+    container = target.require_running(service)
+    host_ports = {f"{p.number}/{p.protocol}" for p in CATALOG[service].host_ports}
+    allowed_ip = target.tailscale_ip if target.proxy_elsewhere else None
+    extra = [
+        f"{binding.get('HostIp') or '0.0.0.0'}:{binding.get('HostPort')}->{inside}"
+        for inside, bindings in container["ports"].items()
+        if inside not in host_ports
+        for binding in bindings or []
+        if binding.get("HostIp") != allowed_ip
+    ]
+    assert not extra, f"{service.value} publishes {extra}"
+
+
+# -- answers -----------------------------------------------------------------------------------
+def test_pihole_answers_dns(target):
+    target.require_running(Service.PIHOLE)
+    name = f"{CATALOG[Service.PIHOLE].subdomain}.{target.settings.domain}"
+    rcode, addresses = _dns(target, name, target.tailscale_ip)
+    assert rcode == 0 and addresses, f"{name} @{target.tailscale_ip}: rcode {rcode}, answers {addresses}"
+
+
+@pytest.mark.parametrize("service", PROXIED, ids=[CATALOG[s].subdomain for s in PROXIED])
+def test_subdomain_points_at_proxy(target, service):
+    target.require_running(Service.PIHOLE)
+    if service not in target.settings.services:
+        pytest.skip(f"{service.value} is not enabled")
+    if not target.proxy_ip:
+        pytest.skip("no host of the inventory runs NGINX Proxy Manager with a known Tailscale IP")
+    name = f"{CATALOG[service].subdomain}.{target.settings.domain}"
+    _, addresses = _dns(target, name, target.tailscale_ip)
+    assert addresses == [target.proxy_ip], f"{name} resolves to {addresses}, not the proxy {target.proxy_ip}"
+
+
+def test_npm_api_answers(target):
+    target.require_running(Service.NGINX_PROXY_MANAGER)
+    url = f"http://{target.tailscale_ip}:{CATALOG[Service.NGINX_PROXY_MANAGER].upstream_port}/api/"
+    result = target.run("curl -fsS --max-time 10 %s", url)
+    assert result.rc == 0, f"{url}: {result.stderr.strip()}"
+    assert json.loads(result.stdout).get("status") == "OK", result.stdout
+
+
+@pytest.mark.parametrize("service", list(UPSTREAM_PATHS), ids=_ids(UPSTREAM_PATHS))
+def test_answers_on_docker_network(target, service):
+    target.require_running(service)
+    if not target.placed(Service.NGINX_PROXY_MANAGER):
+        pytest.skip("no NGINX Proxy Manager on this host to ask from")
+    target.require_running(Service.NGINX_PROXY_MANAGER)
+    url = f"http://{CATALOG[service].name}:{CATALOG[service].upstream_port}{UPSTREAM_PATHS[service]}"
+    result = target.run("docker exec nginx-proxy-manager curl -fsS --max-time 10 -o /dev/null %s", url)
+    assert result.rc == 0, f"{url} from nginx-proxy-manager: {result.stderr.strip()}"
+
+
+# -- files and firewall ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("service", "volume"), VOLUMES, ids=[f"{s.value}:{v.source}" for s, v in VOLUMES]
+)
+def test_storage_path(target, service, volume):
+    target.require_placed(service)
+    path = target.settings.cold_storage_path / volume.source
+    folder = target.host.file(str(path))
+    assert folder.is_directory, f"{path} is missing"
+    owner, group = volume.owner.split(":")
+    assert (folder.user, folder.group) == (owner, group), f"{path} belongs to {folder.user}:{folder.group}"
+
+
+@pytest.mark.parametrize("service", ALL, ids=_ids(ALL))
+def test_env_file_0600(target, service):
+    target.require_placed(service)
+    directory = PROJECTS_ROOT / service.value
+    env = target.host.file(str(directory / ".env"))
+    assert env.is_file, f"{directory}/.env is missing"
+    assert env.mode == 0o600, f"{directory}/.env has mode {env.mode:o}"
+    secret = target.host.file(str(directory / WEBUI_SECRET_FILE))
+    if secret.exists:
+        assert secret.mode == 0o600, f"{directory}/{WEBUI_SECRET_FILE} has mode {secret.mode:o}"
+
+
+def _zone(target) -> tuple[dict, dict]:
+    fact = FirewalldZones()
+    result = target.run(fact.command)
+    zones = fact.process(result.stdout.splitlines())
+    assert zones["running"], "firewalld is not running"
+    runtime, permanent = zones["zones"].get(ZONE), zones["permanent"].get(ZONE)
+    assert runtime is not None and permanent is not None, f"no firewalld zone {ZONE}"
+    return runtime, permanent
+
+
+def _networks(values) -> set:
+    return {ipaddress.ip_network(str(value), strict=False) for value in values}
+
+
+def test_firewall_zone_sources(target):
+    result = target.run(
+        "docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' %s", NETWORK
+    )
+    assert result.rc == 0, f"no Docker network {NETWORK}"
+    wanted = _networks([*target.settings.tailscale_allowed_ips, *result.stdout.split()])
+    for kind, zone in zip(("runtime", "permanent"), _zone(target), strict=True):
+        assert _networks(zone["sources"]) == wanted, f"{kind} sources {zone['sources']}"
+
+
+def test_firewall_zone_ports_and_services(target):
+    for kind, zone in zip(("runtime", "permanent"), _zone(target), strict=True):
+        assert sorted(zone["ports"]) == sorted(ZONE_PORTS), f"{kind} ports {zone['ports']}"
+        assert sorted(zone["services"]) == sorted(ZONE_SERVICES), f"{kind} services {zone['services']}"
+
+
+def test_cold_storage_exists(target, settings):
+    assert target.host.file(str(settings.cold_storage_path)).is_directory
+
