@@ -162,13 +162,23 @@ def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
         create_remote_dir=True,
     )
     systemd.service(name="Docker enabled and running", service="docker", running=True, enabled=True)
-    systemd.service(
-        name="Restart Docker (its configuration or firewalld changed)",
-        service="docker",
-        restarted=True,
-        _if=any_changed(daemon, *firewall_changed),
-    )
+    restart_docker_if_changed(daemon, *firewall_changed)
     return daemon
+
+
+def restart_docker_if_changed(*operations) -> None:
+    """Restart Docker after any of ``operations`` changed something (daemon.json, firewalld).
+
+    Added only when one of them is planned to change, so a host that matches plans nothing at
+    all (a conditional operation would always show in the ``--dry`` plan).
+    """
+    if any(op.will_change for op in operations):
+        systemd.service(
+            name="Restart Docker (daemon.json or firewalld changed: rebuild its chains)",
+            service="docker",
+            restarted=True,
+            _if=any_changed(*operations),
+        )
 
 
 @deploy("NVIDIA container toolkit")
@@ -195,6 +205,8 @@ def nvidia_toolkit(ctx: HostContext):
     toolkit = _packages(ctx, ["nvidia-container-toolkit"])
     # toolkits >= 1.18 keep /var/run/cdi/nvidia.yaml fresh themselves (nvidia-cdi-refresh);
     # older ones need a spec generated once, right after the package arrives
+    if not toolkit.will_change:
+        return toolkit
     server.shell(
         name="CDI specification for the GPUs (toolkits without nvidia-cdi-refresh)",
         commands=[

@@ -6,9 +6,6 @@ the zone change reloaded it, so that Docker's own firewall chains are rebuilt.
     pyinfra inventories/home.py deploys/networking.py
 """
 
-from pyinfra.operations import systemd
-from pyinfra.operations.util import any_changed
-
 from deploys import context, infra
 
 ctx = context.current()
@@ -16,10 +13,5 @@ infra.tailscale_node(ctx)
 firewall = infra.firewalld_running(ctx)
 subnet = infra.docker_subnet(ctx)
 zone = infra.firewall_zone(ctx, subnet)
-systemd.service(
-    name="Restart Docker (firewalld started or reloaded: rebuild Docker's chains)",
-    service="docker",
-    restarted=True,
-    _if=any_changed(firewall, zone),
-)
+infra.restart_docker_if_changed(firewall, zone)
 infra.network(ctx, subnet)
