@@ -273,11 +273,17 @@ class HomelabSettings(BaseSettings):
             raise ValueError("expected 8 to 64 characters (NGINX Proxy Manager's own rule)")
         return value
 
-    @field_validator("pihole_password", "open_webui_secret_key", "tailscale_authkey")
+    @field_validator("pihole_password", "open_webui_secret_key", "tailscale_authkey", "npm_admin_password")
     @classmethod
-    def _not_blank(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().strip():
+    def _secret_text(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        text = value.get_secret_value()
+        if not text.strip():
             raise ValueError("expected a non-empty secret")
+        # secrets travel in compose .env files, where these cannot be written literally
+        if "'" in text or "\n" in text or "\r" in text or text.endswith("\\"):
+            raise ValueError("expected no single quote, line break or trailing backslash")
         return value
 
     @field_validator(

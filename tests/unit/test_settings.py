@@ -288,3 +288,9 @@ def test_command_line_check_bad_and_good_environment():
     )
     assert good.returncode == 0, good.stderr
     assert "HOMELAB_NPM_ADMIN_PASSWORD=(set)" in good.stdout and "npm-secret-value" not in good.stdout
+
+
+@pytest.mark.parametrize("value", ["it's-a-secret", "two\nlines", "ends-with\\"])
+def test_secrets_that_a_compose_env_file_cannot_hold(value):
+    message = only_problem(pihole_password=value)
+    assert "single quote, line break or trailing backslash" in message and value not in message
