@@ -18,13 +18,16 @@ from __future__ import annotations
 import fnmatch
 import functools
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import paramiko
 import pytest
-import testinfra
+import testinfra.host
+from testinfra.backend.paramiko import IgnorePolicy, ParamikoBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
@@ -52,7 +55,7 @@ class Target:
     settings: HomelabSettings
     services: tuple[Service, ...]
     proxy_elsewhere: bool  # NGINX Proxy Manager runs on other hosts only
-    proxy_ip: str | None  # the Tailscale IP of the (first) host running NGINX Proxy Manager
+    proxy_ip: str | None  # where the subdomains point: this host's NPM, else the first host running one
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -118,6 +121,35 @@ class Target:
         return container
 
 
+class _Paramiko(ParamikoBackend):
+    """testinfra's paramiko backend with pyinfra's host key rules (`ssh_known_hosts_file`,
+    `ssh_strict_host_key_checking`: yes, accept-new (the default) or no)."""
+
+    def __init__(self, hostspec: str, known_hosts: str, strict: str, **kwargs: Any):
+        self.known_hosts = os.path.expanduser(known_hosts)
+        self.strict = strict
+        super().__init__(hostspec, **kwargs)
+
+    @functools.cached_property
+    def client(self) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        if self.strict == "no":
+            client.set_missing_host_key_policy(IgnorePolicy())
+        else:
+            if os.path.isfile(self.known_hosts):
+                client.load_host_keys(self.known_hosts)  # a changed key is refused
+            policy = paramiko.RejectPolicy() if self.strict == "yes" else paramiko.AutoAddPolicy()
+            client.set_missing_host_key_policy(policy)
+        client.connect(
+            hostname=self.host.name,
+            port=int(self.host.port) if self.host.port else 22,
+            username=self.host.user,
+            key_filename=self.ssh_identity_file,
+            timeout=self.timeout,
+        )
+        return client
+
+
 def _matches(host: Any, patterns: list[str]) -> bool:
     names = {host.name, host.name.split("/", 1)[-1], *host.groups}
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns for name in names)
@@ -160,12 +192,16 @@ def load_targets(inventory_file: str, limit: str | None) -> list[Target]:
         address = data.get("ssh_hostname") or each.name.split("/", 1)[-1]
         user = data.get("ssh_user")
         port = data.get("ssh_port")
-        spec = f"paramiko://{user + '@' if user else ''}{address}{':' + str(port) if port else ''}"
-        backend = testinfra.get_host(
-            spec,
-            ssh_identity_file=data.get("ssh_key"),
-            sudo=bool(data.get("_sudo")),
-            sudo_user=data.get("_sudo_user"),
+        spec = f"{user + '@' if user else ''}{address}{':' + str(port) if port else ''}"
+        backend = testinfra.host.Host(
+            _Paramiko(
+                spec,
+                known_hosts=data.get("ssh_known_hosts_file") or "~/.ssh/known_hosts",
+                strict=str(data.get("ssh_strict_host_key_checking") or "accept-new"),
+                ssh_identity_file=data.get("ssh_key"),
+                sudo=bool(data.get("_sudo")),
+                sudo_user=data.get("_sudo_user"),
+            )
         )
         target = Target(
             name=each.name,
@@ -175,7 +211,8 @@ def load_targets(inventory_file: str, limit: str | None) -> list[Target]:
             proxy_elsewhere=bool(npm_hosts) and all(h.name != each.name for h in npm_hosts),
             proxy_ip=proxy_ip,
         )
-        if proxy_ip is None and npm_hosts and npm_hosts[0].name == each.name:
+        if Service.NGINX_PROXY_MANAGER in target.services:
+            # records point at the proxy on this very host when it runs one
             target.proxy_ip = target.tailscale_ip
         targets.append(target)
     return targets
