@@ -1,0 +1,154 @@
+"""Tier 1 (deploys/validate.py) and tier 3 (tests/verify) against the lab, as a user runs them.
+
+Preflight: no FAIL on the lab hosts (WARNs are expected: no GPU there), and a broken setting stops
+the run before any host is contacted. Verification: all pass after a full deploy, and a deliberate
+breakage (one container stopped; one host port published on 0.0.0.0) fails exactly the test for
+that property. Every breakage is undone in a `finally`, and the deploy then reports zero changes.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+
+def _harness():
+    conftest = str(Path(__file__).with_name("conftest.py"))
+    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == conftest)
+
+
+ROOT, run_pyinfra_cli, ssh = _harness().ROOT, _harness().run_pyinfra_cli, _harness().ssh
+PYTHON = ROOT / ".venv" / "bin" / "python"
+SERVER = "deploys/server.py"
+VALIDATE = "deploys/validate.py"
+
+
+@pytest.fixture(scope="module")
+def deployed(lab_hosts):
+    """The last lab host with the full stack (a no-change run when it is deployed already)."""
+    host = lab_hosts[-1]
+    run_pyinfra_cli(SERVER, limit=f"@homelab/{host['name']}")
+    return host
+
+
+def run_verify(host: dict, tmp_path: Path) -> tuple[int, set[str], int, str]:
+    """`pytest tests/verify --inventory inventories/lab.py --limit NAME` -> (exit, failed, passed, output)."""
+    report = tmp_path / f"verify-{time.monotonic_ns()}.xml"
+    proc = subprocess.run(
+        [str(PYTHON if PYTHON.exists() else sys.executable), "-m", "pytest", "tests/verify",
+         "--inventory", "inventories/lab.py", "--limit", host["name"], "-q", "-p", "no:cacheprovider",
+         f"--junitxml={report}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    failed, passed = set(), 0
+    for case in ET.parse(report).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.add(case.get("name"))
+        elif case.find("skipped") is None:
+            passed += 1
+    return proc.returncode, failed, passed, proc.stdout[-6000:] + proc.stderr[-2000:]
+
+
+def wait_healthy(host: dict, container: str, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        state = ssh(host, f"docker inspect -f '{{{{.State.Health.Status}}}}' {container}", check=False)
+        if state.stdout.strip() == "healthy":
+            return
+        assert time.monotonic() < deadline, f"{container} not healthy after {timeout}s: {state.stdout}"
+        time.sleep(2)
+
+
+def assert_no_changes(name: str) -> None:
+    """The deploy finds the host as it left it: zero changed operations."""
+    again = run_pyinfra_cli(SERVER, limit=f"@homelab/{name}")
+    assert again.changed == 0, again.changed_operations()
+
+
+# -- tier 1 ------------------------------------------------------------------------------------
+def test_validate_lab_hosts_warn_but_do_not_fail(lab_hosts):
+    result = run_pyinfra_cli(VALIDATE, check=False)
+    output = result.stderr
+    assert result.returncode == 0, result.explain()
+    for host in lab_hosts:
+        assert f"Preflight for @homelab/{host['name']}" in output
+    assert "FAIL" not in output.replace("0 FAIL", ""), output
+    assert "gpu           WARN    no NVIDIA GPU found: ollama, comfyui will run on the CPU" in output
+    assert "tailscale     PASS    managed elsewhere" in output
+    assert result.results is not None and result.results["operations"] == []  # nothing to change
+
+
+def test_validate_with_a_broken_setting_fails_before_contacting_any_host(lab_hosts):
+    result = run_pyinfra_cli(VALIDATE, "--data", "domain=BAD", check=False)
+    assert result.returncode != 0
+    assert "HOMELAB_DOMAIN" in result.stderr and "'BAD' is not valid" in result.stderr
+    for host in lab_hosts:
+        assert f"[@homelab/{host['name']}] not contacted: invalid settings" in result.stderr
+    assert "Connected" not in result.stderr and "Preflight for" not in result.stderr
+
+
+def test_validate_fails_on_a_taken_port(deployed, lab_hosts):
+    """A program of someone else's holding a host port is a FAIL, and the run exits non-zero."""
+    host = lab_hosts[0]
+    address = host["tailscale_ip"]
+    # hold 443 on the Tailscale IP for a few seconds, only if nothing holds it (the lab host may be deployed)
+    if ssh(host, f"ss -Hltn 'sport = :443' | grep -q '{address}:443'", check=False).returncode == 0:
+        pytest.skip(f"443 is already held on {host['name']} (deployed): nothing to borrow")
+    holder = ssh(host, "nohup timeout 20 python3 -c 'import socket,time; s=socket.socket(); "
+                       f's.bind(("{address}", 443)); s.listen(); time.sleep(20)\' >/dev/null 2>&1 & echo $!')
+    try:
+        time.sleep(0.5)
+        result = run_pyinfra_cli(VALIDATE, limit=f"@homelab/{host['name']}", check=False)
+        assert result.returncode != 0
+        assert f"port 443/tcp  FAIL    in use by python3 on {address}" in result.stderr
+        assert "preflight FAILED on @homelab/" + host["name"] in result.stderr
+    finally:
+        ssh(host, f"kill {holder.stdout.strip()} 2>/dev/null; true", check=False)
+
+
+# -- tier 3 ------------------------------------------------------------------------------------
+def test_verify_after_full_deploy_all_pass(deployed, tmp_path):
+    code, failed, passed, output = run_verify(deployed, tmp_path)
+    assert (code, failed) == (0, set()), output
+    assert passed >= 40, output
+
+
+def test_verify_with_a_stopped_container_fails_exactly_that(deployed, tmp_path):
+    name = deployed["name"]
+    ssh(deployed, "docker stop comfyui")
+    try:
+        code, failed, _, output = run_verify(deployed, tmp_path)
+    finally:
+        ssh(deployed, "docker start comfyui")
+        wait_healthy(deployed, "comfyui")
+    assert code == 1, output
+    assert failed == {f"test_container_running_and_healthy[{name}-comfyui]"}, output
+    assert_no_changes(name)
+
+
+def test_verify_with_a_port_on_all_addresses_fails_exactly_that(deployed, tmp_path):
+    """Pi-hole's 53/tcp published on 0.0.0.0 instead of the Tailscale IP (compose file edited by hand).
+
+    Pi-hole, not NGINX Proxy Manager: the lab's NPM stand-in forgets its admin and proxy hosts when
+    its container is recreated (the real image keeps them in /data), so the deploy afterwards would
+    have work to do; the Pi-hole stand-in keeps its records under /etc/pihole like the real one."""
+    name, address = deployed["name"], deployed["tailscale_ip"]
+    project = "/opt/homelab/pihole"
+    up = f"docker compose --project-directory {project} up -d --wait"
+    ssh(deployed, f"cp {project}/compose.yaml /root/pihole-compose.yaml.orig")
+    try:
+        ssh(deployed, f"sed -i 's|{address}:53:53/tcp|0.0.0.0:53:53/tcp|' {project}/compose.yaml && {up}")
+        assert "0.0.0.0:53" in ssh(deployed, "ss -Hltn 'sport = :53'").stdout
+        code, failed, _, output = run_verify(deployed, tmp_path)
+    finally:
+        ssh(deployed, f"cp /root/pihole-compose.yaml.orig {project}/compose.yaml && {up} && "
+                      "rm /root/pihole-compose.yaml.orig")
+        wait_healthy(deployed, "pihole")
+    assert code == 1, output
+    assert failed == {f"test_host_port_on_tailscale_ip_only[{name}-53-tcp]"}, output
+    assert_no_changes(name)
