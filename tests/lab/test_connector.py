@@ -17,9 +17,8 @@ import sys
 from pyinfra.api import Config, Inventory, State
 from pyinfra.api.connect import connect_all
 from deploys.connector import tcp_nodelay_enabled
-sys.path.insert(0, "inventories")
-import lab
-inventory = Inventory((lab.lab_hosts, {}))
+import runpy
+inventory = Inventory((runpy.run_path("inventories/lab.py")["lab_hosts"], {}))
 state = State(inventory, Config())
 connect_all(state)
 hosts = list(inventory)

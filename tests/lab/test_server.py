@@ -24,7 +24,7 @@ def _harness():
 
 ROOT, run_pyinfra_cli, ssh = _harness().ROOT, _harness().run_pyinfra_cli, _harness().ssh
 sys.path.insert(0, str(ROOT))
-from inventories.lab import LAB_DATA  # noqa: E402
+from lab.data import LAB_DATA  # noqa: E402
 from operations.clients.npm import NpmClient  # noqa: E402
 
 SERVER = "deploys/server.py"
