@@ -149,20 +149,27 @@ def test_network_holds_the_containers_and_they_resolve_each_other(deployed, lab_
         assert json.loads(answer) == {"models": []}
 
 
+def _tunnel(host):
+    tunnel = sshtunnel.SSHTunnelForwarder(
+        ("127.0.0.1", host["ssh_port"]), ssh_username="root", ssh_pkey=host["ssh_key"],
+        remote_bind_address=(host["tailscale_ip"], 81), local_bind_address=("127.0.0.1", 0),
+    )
+    tunnel.daemon_forward_servers = True  # never block the test process on a kept-alive connection
+    tunnel.daemon_transport = True
+    return tunnel
+
+
 def _proxy_hosts(host):
-    with sshtunnel.SSHTunnelForwarder(
-        ("127.0.0.1", host["ssh_port"]),
-        ssh_username="root",
-        ssh_pkey=host["ssh_key"],
-        remote_bind_address=(host["tailscale_ip"], 81),
-        local_bind_address=("127.0.0.1", 0),
-    ) as tunnel:
+    with _tunnel(host) as tunnel:
         client = NpmClient(
             f"http://127.0.0.1:{tunnel.local_bind_port}",
             LAB_DATA["npm_admin_email"],
             LAB_DATA["npm_admin_password"],
         )
-        return client.list_proxy_hosts()
+        try:
+            return client.list_proxy_hosts()
+        finally:
+            client.session.close()
 
 
 def test_proxy_hosts_forward_each_subdomain(deployed, lab_hosts):
@@ -183,13 +190,7 @@ def test_pihole_resolves_each_subdomain_to_the_proxy(deployed, lab_hosts):
 def test_drift_in_the_proxy_is_previewed_then_repaired(deployed, lab_hosts):
     host = lab_hosts[0]
     name = f"@homelab/{host['name']}"
-    with sshtunnel.SSHTunnelForwarder(
-        ("127.0.0.1", host["ssh_port"]),
-        ssh_username="root",
-        ssh_pkey=host["ssh_key"],
-        remote_bind_address=(host["tailscale_ip"], 81),
-        local_bind_address=("127.0.0.1", 0),
-    ) as tunnel:
+    with _tunnel(host) as tunnel:
         client = NpmClient(
             f"http://127.0.0.1:{tunnel.local_bind_port}",
             LAB_DATA["npm_admin_email"],
@@ -197,6 +198,7 @@ def test_drift_in_the_proxy_is_previewed_then_repaired(deployed, lab_hosts):
         )
         chat = next(h for h in client.list_proxy_hosts() if h["domain_names"] == [f"chat.{DOMAIN}"])
         client.update_proxy_host(chat["id"], {"forward_port": 3000})  # someone edits it in the UI
+        client.session.close()
     dry = run_pyinfra_cli(SERVER, "--dry", limit=name)
     assert dry.planned_changes() == {f"Proxy hosts | chat.{DOMAIN} -> open-webui:8080": [name]}
     repaired = run_pyinfra_cli(SERVER, limit=name)
