@@ -82,7 +82,7 @@ class HostContext:
         return self.tailscale_ip
 
 
-def _inventory_uses_groups() -> bool:
+def inventory_uses_groups() -> bool:
     names = {group for each in inventory for group in each.groups}
     return CORE_GROUP in names or GPU_GROUP in names
 
@@ -101,7 +101,7 @@ def placed_services(settings: HomelabSettings, groups: Any, uses_groups: bool) -
 
 def hosts_running(service: Service) -> list[Any]:
     """Inventory hosts (active in this run or not) on which ``service`` is placed."""
-    uses_groups = _inventory_uses_groups()
+    uses_groups = inventory_uses_groups()
     found = []
     for each in inventory:
         try:
@@ -135,7 +135,7 @@ def _build() -> HostContext:
     tailscale_ip = str(settings.tailscale_ip) if settings.tailscale_ip else host.get_fact(TailscaleIP)
     ssh = host.get_fact(SshConnection)
 
-    services = placed_services(settings, host.groups, _inventory_uses_groups())
+    services = placed_services(settings, host.groups, inventory_uses_groups())
     skipped: dict[Service, str] = {}
     if not gpu.get("gpus"):
         for service in [s for s in services if CATALOG[s].is_ai]:

@@ -17,7 +17,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Arch
-from pyinfra.operations import apt, dnf, files, server, systemd
+from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.catalog import MANAGED_BY, NETWORK
@@ -25,7 +25,7 @@ from deploys.context import DeployError, HostContext
 from deploys.settings import DockerSource
 from facts.docker import DockerNetworksInspect
 from facts.system import ComposeVersion, Ipv4Routes
-from operations import docker_network, firewalld, tailscale
+from operations import docker_network, firewalld, nvidia, tailscale
 
 ZONE = "self-hosted"
 ZONE_PORTS = ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"]
@@ -203,18 +203,7 @@ def nvidia_toolkit(ctx: HostContext):
             f"deb [signed-by={{keyring}}] {NVIDIA_REPO}/stable/deb/$(ARCH) /",
         )
     toolkit = _packages(ctx, ["nvidia-container-toolkit"])
-    # toolkits >= 1.18 keep /var/run/cdi/nvidia.yaml fresh themselves (nvidia-cdi-refresh);
-    # older ones need a spec generated once, right after the package arrives
-    if not toolkit.will_change:
-        return toolkit
-    server.shell(
-        name="CDI specification for the GPUs (toolkits without nvidia-cdi-refresh)",
-        commands=[
-            "[ -e /var/run/cdi/nvidia.yaml ] || [ -e /etc/cdi/nvidia.yaml ] || "
-            "nvidia-ctk cdi generate --output=/etc/cdi/nvidia.yaml"
-        ],
-        _if=toolkit.did_change,
-    )
+    nvidia.cdi_spec(name="CDI specification for the GPUs (toolkits without nvidia-cdi-refresh)")
     return toolkit
 
 
@@ -305,3 +294,16 @@ def _text(content: str):
     from io import StringIO
 
     return StringIO(content)
+
+
+def infrastructure(ctx: HostContext) -> None:
+    """The whole infrastructure tier, in order (firewalld before Docker; one Docker restart at most)."""
+    firewall = firewalld_running(ctx)
+    nvidia_toolkit(ctx)
+    tailscale_node(ctx)
+    subnet = docker_subnet(ctx)
+    zone = firewall_zone(ctx, subnet)
+    # restart once: after daemon.json changed, firewalld started, or the zone reloaded it
+    docker_engine(ctx, firewall_changed=(firewall, zone))
+    network(ctx, subnet)
+

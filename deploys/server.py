@@ -9,14 +9,7 @@ from deploys.settings import Service
 
 ctx = context.current()
 
-# infrastructure (see deploys/infrastructure.py)
-firewall = infra.firewalld_running(ctx)
-infra.nvidia_toolkit(ctx)
-infra.tailscale_node(ctx)
-subnet = infra.docker_subnet(ctx)
-zone = infra.firewall_zone(ctx, subnet)
-infra.docker_engine(ctx, firewall_changed=(firewall, zone))
-infra.network(ctx, subnet)
+infra.infrastructure(ctx)  # deploys/infrastructure.py
 
 # services (deploys/services.py, deploys/ai.py)
 svc.deploy_services(ctx, [Service.NGINX_PROXY_MANAGER, Service.PIHOLE])

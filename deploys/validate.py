@@ -22,7 +22,7 @@ from pyinfra.facts.server import LinuxDistribution, Which
 from pyinfra.facts.systemd import SystemdStatus
 
 from deploys import preflight
-from deploys.context import DeployError, _inventory_uses_groups, placed_services
+from deploys.context import DeployError, inventory_uses_groups, placed_services
 from deploys.settings import SettingsError, settings_for_host
 from facts.compose import ComposeProjects
 from facts.firewalld import FirewalldZones
@@ -53,7 +53,7 @@ def observe() -> preflight.Observed:
     except SettingsError as error:
         obs.settings_problems = error.problems
     if obs.settings is not None:
-        obs.services = placed_services(obs.settings, host.groups, _inventory_uses_groups())
+        obs.services = placed_services(obs.settings, host.groups, inventory_uses_groups())
 
     obs.distro = host.get_fact(LinuxDistribution) or {}
     obs.python = host.get_fact(Which, command="python3")

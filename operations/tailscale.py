@@ -21,15 +21,10 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import FileContents
 
 from facts.tailscale import TailscaleStatus
+from operations.clients import reveal
 
 HASH_FILE = "up-args.sha256"
 KEY_FILE = "auth-key"
-
-
-def secret_text(value: Any) -> str:
-    """The text of a secret given as a string or as anything with ``get_secret_value()``."""
-    getter = getattr(value, "get_secret_value", None)
-    return str(getter() if callable(getter) else value)
 
 
 def up_arguments(
@@ -118,7 +113,7 @@ def up(
             accept_dns=False,
         )
     """
-    key = secret_text(auth_key) if auth_key is not None else None
+    key = reveal(auth_key) if auth_key is not None else None
     args = up_arguments(hostname, advertise_tags, accept_dns, accept_routes, ssh, extra_args)
     digest = arguments_hash(args, key)
     hash_path = f"{state_dir}/{HASH_FILE}"
