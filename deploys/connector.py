@@ -51,9 +51,6 @@ def tcp_nodelay_enabled(transport: Any) -> bool:
 class HomelabConnector(SSHConnector):
     """``@homelab/<host>``: SSH with settings validated up front and ``TCP_NODELAY`` set."""
 
-    # state -> problems per host, computed once per run, before the first connection
-    _checked: dict[int, dict[str, list[str]]] = {}
-
     @staticmethod
     def make_names_data(name):
         yield f"@homelab/{name}", {"ssh_hostname": name}, []
@@ -61,9 +58,10 @@ class HomelabConnector(SSHConnector):
     def connect(self) -> None:
         # gevent runs this without yielding until the first network call, so the whole
         # inventory is validated before any host's connection starts.
-        problems = self._checked.get(id(self.state))
+        # problems per host, computed once per run (kept on the run's state)
+        problems = self.state.__dict__.get("homelab_settings_problems")
         if problems is None:
-            problems = self._checked[id(self.state)] = _validate_run(self.state)
+            problems = self.state.__dict__["homelab_settings_problems"] = _validate_run(self.state)
         if problems:
             own = problems.get(self.host.name)
             if own:

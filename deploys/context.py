@@ -11,8 +11,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pyinfra import host, inventory, state
+from pyinfra import host, inventory
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import ctx_state
 from pyinfra.facts.server import LinuxDistribution
 
 from deploys.catalog import CATALOG
@@ -113,15 +114,16 @@ def hosts_running(service: Service) -> list[Any]:
     return found
 
 
-_CACHE: dict[tuple[int, str], HostContext] = {}
-
-
 def current() -> HostContext:
-    """The context of the host the deploy file is running for (computed once per run)."""
-    key = (id(state), host.name)
-    if key not in _CACHE:
-        _CACHE[key] = _build()
-    return _CACHE[key]
+    """The context of the host the deploy file is running for (computed once per run).
+
+    Kept on the run's own state, so a new run (or a test building several) starts afresh.
+    """
+    run = ctx_state.get()  # the run's State itself (``pyinfra.state`` is a proxy object)
+    contexts = run.__dict__.setdefault("homelab_contexts", {})
+    if host.name not in contexts:
+        contexts[host.name] = _build()
+    return contexts[host.name]
 
 
 def _build() -> HostContext:

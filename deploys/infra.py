@@ -64,13 +64,14 @@ SUBNET_CANDIDATES = ["172.30.0.0/16", "172.31.0.0/16", "172.29.0.0/16", "172.28.
                      "10.213.0.0/16", "10.214.0.0/16"]
 
 
-def _packages(ctx: HostContext, names: list[str], present: bool = True, **kwargs):
+def _packages(ctx: HostContext, names: list[str], present: bool = True):
+    what = ("Install " if present else "Remove ") + " ".join(names)
     if ctx.family == "rhel":
-        return dnf.packages(packages=names, present=present, **kwargs)
+        return dnf.packages(name=what, packages=names, present=present)
     # refresh the package lists only when something is to be installed: a re-run changes nothing
     installed = host.get_fact(DebPackages)
     missing = present and any(name not in installed for name in names)
-    return apt.packages(packages=names, present=present, update=missing, cache_time=3600, **kwargs)
+    return apt.packages(name=what, packages=names, present=present, update=missing, cache_time=3600)
 
 
 def _require_family(ctx: HostContext) -> None:
@@ -83,9 +84,11 @@ def _require_family(ctx: HostContext) -> None:
 
 def _apt_repo(name: str, key_url: str, line: str) -> None:
     """A third-party apt repository with its key in its own keyring (``signed-by``)."""
+    # apt reads a keyring by its extension: .gpg binary, .asc ASCII-armoured
+    keyring = f"{KEYRINGS}/{name}" + (".gpg" if key_url.endswith(".gpg") else ".asc")
     files.directory(name="apt keyrings folder", path=KEYRINGS, mode="755")
-    files.download(name=f"{name} repository key", src=key_url, dest=f"{KEYRINGS}/{name}.asc", mode="644")
-    apt.repo(name=f"{name} repository", src=line.format(keyring=f"{KEYRINGS}/{name}.asc"), filename=name)
+    files.download(name=f"{name} repository key", src=key_url, dest=keyring, mode="644")
+    apt.repo(name=f"{name} repository", src=line.format(keyring=keyring), filename=name)
 
 
 # -- firewalld --------------------------------------------------------------------------------

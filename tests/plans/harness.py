@@ -1,0 +1,83 @@
+"""Plan a deploy file against pyinfra's `@fake` connector and list the exact commands per operation.
+
+For the paths no lab host can run here (Fedora/RHEL, NVIDIA GPUs): the host's answers to the
+fact commands are scripted (`fake_responses`, matched by substring), built from recorded or
+documented output, and the commands each operation would run are read back from the plan.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pyinfra.api import Config, Inventory, State
+from pyinfra.api.command import FileUploadCommand, StringCommand
+from pyinfra.api.connect import connect_all
+from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
+from pyinfra_cli.util import load_deploy_file
+
+ROOT = Path(__file__).resolve().parents[2]
+RECORDED = ROOT / "tests" / "facts" / "recorded"
+
+SETTINGS = {
+    "domain": "home.example.com",
+    "tailscale_allowed_ips": "100.64.0.0/10",
+    "tailscale_ip": "100.101.102.103",
+    "pihole_password": "pihole-secret-value",
+    "npm_admin_email": "admin@home.example.com",
+    "npm_admin_password": "npm-secret-value",
+    "fake_delay": 0,
+    "fake_delay_jitter": 0,
+}
+
+
+def recorded(name: str) -> list[str]:
+    """A recorded output without its `# command:` / `# exit:` header lines."""
+    lines = (RECORDED / name).read_text().splitlines()
+    return [line for line in lines if not line.startswith(("# command:", "# exit:"))]
+
+
+def os_release(text: str) -> str:
+    return "/etc/os-release\n" + text.strip() + "\n---"
+
+
+FEDORA_41 = os_release(
+    'NAME="Fedora Linux"\nVERSION="41 (Server Edition)"\nID=fedora\nVERSION_ID=41\n'
+    'VERSION_CODENAME=""\nPRETTY_NAME="Fedora Linux 41 (Server Edition)"'
+)
+DEBIAN_12 = os_release(
+    'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\n'
+    'VERSION="12 (bookworm)"\nVERSION_CODENAME=bookworm\nID=debian'
+)
+
+
+def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = None) -> dict[str, list[str]]:
+    """Operation name -> the commands it would run, for one `@fake` host answering ``responses``."""
+    host_data = {**SETTINGS, **(data or {}), "fake_responses": responses}
+    inventory = Inventory(([("@fake/server", host_data)], {}))
+    state = State(inventory, Config())
+    ctx_state.set(state)
+    ctx_config.set(state.config)
+    ctx_inventory.set(inventory)
+    connect_all(state)
+    load_deploy_file(state, str(ROOT / deploy))
+    (host,) = list(inventory)
+    commands: dict[str, list[str]] = {}
+    with ctx_host.use(host):
+        for op_hash in state.get_op_order():
+            meta = state.get_op_meta(op_hash)
+            op_data = state.get_op_data_for_host(host, op_hash)
+            name = ", ".join(sorted(meta.names))
+            assert name not in commands, f"two operations named {name!r}: give them distinct names"
+            commands[name] = [_text(command) for command in op_data.command_generator()]
+    return commands
+
+
+def _text(command: Any) -> str:
+    if isinstance(command, StringCommand):
+        return command.get_raw_value()
+    if isinstance(command, FileUploadCommand):
+        source = command.src
+        body = source.getvalue() if hasattr(source, "getvalue") else f"<{source}>"
+        return f"upload {command.dest}:\n{body}"
+    return f"{type(command).__name__}"
