@@ -14,9 +14,13 @@ secrets). Never copy them into a real inventory.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
+# `homelab` (default): settings checked before connecting, TCP_NODELAY. `ssh`: pyinfra's stock
+# connector, for the benchmark's before/after comparison only.
+CONNECTOR = os.environ.get("HOMELAB_LAB_CONNECTOR", "homelab")
 HOSTS_FILE = Path(__file__).resolve().parent.parent / ".lab" / "hosts.json"
 
 from lab.data import LAB_DATA  # noqa: E402  (LAB-ONLY settings, see lab/data.py)
@@ -33,7 +37,7 @@ def _lab_hosts():
     for entry in json.loads(HOSTS_FILE.read_text())["hosts"]:
         hosts.append(
             (
-                f"@homelab/{entry['name']}",
+                f"@{CONNECTOR}/{entry['name']}",
                 {
                     **LAB_DATA,
                     "ssh_hostname": entry.get("ssh_hostname", "127.0.0.1"),

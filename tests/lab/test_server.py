@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import sshtunnel
 
 
 def _harness():
@@ -25,7 +25,6 @@ def _harness():
 ROOT, run_pyinfra_cli, ssh = _harness().ROOT, _harness().run_pyinfra_cli, _harness().ssh
 sys.path.insert(0, str(ROOT))
 from lab.data import LAB_DATA  # noqa: E402
-from operations.clients.npm import NpmClient  # noqa: E402
 
 SERVER = "deploys/server.py"
 CONTAINERS = ["nginx-proxy-manager", "pihole", "ollama", "comfyui", "open-webui"]
@@ -149,27 +148,21 @@ def test_network_holds_the_containers_and_they_resolve_each_other(deployed, lab_
         assert json.loads(answer) == {"models": []}
 
 
-def _tunnel(host):
-    tunnel = sshtunnel.SSHTunnelForwarder(
-        ("127.0.0.1", host["ssh_port"]), ssh_username="root", ssh_pkey=host["ssh_key"],
-        remote_bind_address=(host["tailscale_ip"], 81), local_bind_address=("127.0.0.1", 0),
+def _npm(host, *args):
+    """The lab host's NPM API, through tests/lab/npm_probe.py (an SSH tunnel in its own process)."""
+    proc = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), str(ROOT / "tests/lab/npm_probe.py"), json.dumps(host), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NPM_PASSWORD": LAB_DATA["npm_admin_password"]},
     )
-    tunnel.daemon_forward_servers = True  # never block the test process on a kept-alive connection
-    tunnel.daemon_transport = True
-    return tunnel
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
 
 
 def _proxy_hosts(host):
-    with _tunnel(host) as tunnel:
-        client = NpmClient(
-            f"http://127.0.0.1:{tunnel.local_bind_port}",
-            LAB_DATA["npm_admin_email"],
-            LAB_DATA["npm_admin_password"],
-        )
-        try:
-            return client.list_proxy_hosts()
-        finally:
-            client.session.close()
+    return json.loads(_npm(host, "list"))
 
 
 def test_proxy_hosts_forward_each_subdomain(deployed, lab_hosts):
@@ -190,15 +183,7 @@ def test_pihole_resolves_each_subdomain_to_the_proxy(deployed, lab_hosts):
 def test_drift_in_the_proxy_is_previewed_then_repaired(deployed, lab_hosts):
     host = lab_hosts[0]
     name = f"@homelab/{host['name']}"
-    with _tunnel(host) as tunnel:
-        client = NpmClient(
-            f"http://127.0.0.1:{tunnel.local_bind_port}",
-            LAB_DATA["npm_admin_email"],
-            LAB_DATA["npm_admin_password"],
-        )
-        chat = next(h for h in client.list_proxy_hosts() if h["domain_names"] == [f"chat.{DOMAIN}"])
-        client.update_proxy_host(chat["id"], {"forward_port": 3000})  # someone edits it in the UI
-        client.session.close()
+    _npm(host, "set-forward-port", f"chat.{DOMAIN}", "3000")  # someone edits it in the UI
     dry = run_pyinfra_cli(SERVER, "--dry", limit=name)
     assert dry.planned_changes() == {f"Proxy hosts | chat.{DOMAIN} -> open-webui:8080": [name]}
     repaired = run_pyinfra_cli(SERVER, limit=name)

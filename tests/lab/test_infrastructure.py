@@ -1,0 +1,104 @@
+"""`deploys/infrastructure.py` alone on bare lab hosts: firewalld first, Docker rebuilt, zone, network."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _harness():
+    conftest = str(Path(__file__).with_name("conftest.py"))
+    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == conftest)
+
+
+run_pyinfra_cli, ssh = _harness().run_pyinfra_cli, _harness().ssh
+INFRA = "deploys/infrastructure.py"
+IMAGE = "homelab-lab/standin-ollama:lab"
+
+# as the lab image ships a host: firewalld installed but stopped and disabled, Docker running
+# with no daemon.json, no zone, no network, no containers of ours
+BARE = (
+    'for d in /opt/homelab/*/; do [ -f "$d/compose.yaml" ] && docker compose --project-directory "$d" '
+    "down --remove-orphans; done; rm -rf /opt/homelab; docker rm -f probe-a >/dev/null 2>&1; "
+    "docker network rm self-hosted >/dev/null 2>&1; "
+    "if systemctl is-active -q firewalld; then firewall-cmd --permanent --delete-zone=self-hosted; fi; "
+    "systemctl disable --now firewalld; rm -f /etc/docker/daemon.json; systemctl restart docker; true"
+)
+
+
+@pytest.fixture(scope="module")
+def runs(lab_hosts):
+    for host in lab_hosts:
+        ssh(host, BARE, check=False)
+    dry = run_pyinfra_cli(INFRA, "--dry")
+    firewalld_after_dry = [
+        ssh(host, "systemctl is-active firewalld", check=False).stdout for host in lab_hosts
+    ]
+    first = run_pyinfra_cli(INFRA)
+    second = run_pyinfra_cli(INFRA)
+    dry_again = run_pyinfra_cli(INFRA, "--dry")
+    return {
+        "dry": dry,
+        "firewalld_after_dry": firewalld_after_dry,
+        "first": first,
+        "second": second,
+        "dry_again": dry_again,
+    }
+
+
+def test_dry_run_on_a_bare_host_plans_and_changes_nothing(runs):
+    planned = runs["dry"].planned_changes()
+    assert "firewalld | firewalld running and enabled" in planned
+    assert (
+        "Firewall zone self-hosted | Zone self-hosted: Tailscale peers and the Docker subnet only" in planned
+    )
+    assert all(state.strip() == "inactive" for state in runs["firewalld_after_dry"])
+
+
+def test_first_run_starts_firewalld_before_restarting_docker(runs, lab_hosts):
+    changed = runs["first"].changed_operations()
+    names = sorted(f"@homelab/{h['name']}" for h in lab_hosts)
+    assert sorted(changed["firewalld | firewalld running and enabled"]) == names
+    restart = "Docker engine | Restart Docker (daemon.json or firewalld changed: rebuild its chains)"
+    assert sorted(changed[restart]) == names
+    order = [op["name"] for op in runs["first"].results["operations"]]
+    assert order.index("firewalld | firewalld running and enabled") < order.index(restart)
+
+
+def test_second_run_changes_nothing_and_dry_plans_nothing(runs):
+    assert runs["second"].changed == 0, runs["second"].changed_operations()
+    assert runs["dry_again"].planned_changes() == {}
+
+
+def test_zone_holds_exactly_the_tailscale_ranges_and_the_docker_subnet(runs, lab_hosts):
+    for host in lab_hosts:
+        info = ssh(host, "firewall-cmd --info-zone=self-hosted").stdout
+        fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in info.splitlines()[1:])}
+        subnet = json.loads(ssh(host, "docker network inspect self-hosted -f '{{json .IPAM.Config}}'").stdout)
+        assert fields["sources"].split() == ["100.64.0.0/10", subnet[0]["Subnet"]]
+        assert fields["ports"].split() == ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"]
+        assert fields["services"] == "ssh" and fields["forward"] == "yes"
+        assert ssh(host, "firewall-cmd --get-default-zone").stdout.strip() == "public"
+        assert "ssh" in ssh(host, "firewall-cmd --zone=public --list-services").stdout.split()
+
+
+def test_containers_on_the_network_reach_each_other_by_name(runs, lab_hosts):
+    for host in lab_hosts:
+        ssh(host, f"docker run -d --name probe-a --network self-hosted {IMAGE}")
+        try:
+            answer = ssh(
+                host,
+                "for i in $(seq 30); do docker run --rm --network self-hosted --entrypoint curl "
+                f"{IMAGE} -fsS http://probe-a:11434/api/tags && break; sleep 1; done",
+            )
+            assert json.loads(answer.stdout.strip().splitlines()[-1]) == {"models": []}
+        finally:
+            ssh(host, "docker rm -f probe-a", check=False)
+
+
+def test_ssh_still_reaches_every_host(runs, lab_hosts):
+    for host in lab_hosts:
+        assert ssh(host, "echo still-here").stdout == "still-here\n"
