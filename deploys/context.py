@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from pyinfra import host, inventory
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_state
+from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import LinuxDistribution
 
 from deploys.catalog import CATALOG
@@ -69,6 +71,11 @@ class HostContext:
         if "debian" in like or "ubuntu" in like:
             return "debian"
         return "unknown"
+
+    @cached_property
+    def deb_packages(self) -> dict[str, Any]:
+        """Installed Debian packages, read once per run (deciding whether lists need a refresh)."""
+        return host.get_fact(DebPackages)
 
     @property
     def has_gpu(self) -> bool:

@@ -15,7 +15,6 @@ import json
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
@@ -69,8 +68,7 @@ def _packages(ctx: HostContext, names: list[str], present: bool = True):
     if ctx.family == "rhel":
         return dnf.packages(name=what, packages=names, present=present)
     # refresh the package lists only when something is to be installed: a re-run changes nothing
-    installed = host.get_fact(DebPackages)
-    missing = present and any(name not in installed for name in names)
+    missing = present and any(name not in ctx.deb_packages for name in names)
     return apt.packages(name=what, packages=names, present=present, update=missing, cache_time=3600)
 
 

@@ -27,12 +27,12 @@ def proxy_elsewhere(ctx: HostContext) -> bool:
 
 
 def placement(ctx: HostContext, service: Service) -> Placement:
-    spec = CATALOG[service]
-    publishes = bool(spec.host_ports) or proxy_elsewhere(ctx)
+    remote_proxy = proxy_elsewhere(ctx)
+    publishes = bool(CATALOG[service].host_ports) or remote_proxy
     return Placement(
         tailscale_ip=ctx.require_tailscale_ip() if publishes else (ctx.tailscale_ip or "127.0.0.1"),
         gpu=ctx.has_gpu,
-        publish_upstream=proxy_elsewhere(ctx),
+        publish_upstream=remote_proxy,
         webui_secret_from_settings=ctx.settings.open_webui_secret_key is not None,
     )
 
