@@ -49,8 +49,8 @@ def ssh(host: dict, command: str) -> None:
     subprocess.run(ssh_command(host, command), check=False, capture_output=True, timeout=600)
 
 
-def limit_for(hosts: list[dict], connector: str = "homelab") -> str:
-    return ",".join(f"@{connector}/{h['name']}" for h in hosts)
+def limit_for(hosts: list[dict], connector: str = "homelab") -> list[str]:
+    return [f"@{connector}/{h['name']}" for h in hosts]
 
 
 def pyinfra(
@@ -58,7 +58,8 @@ def pyinfra(
 ) -> tuple[float, str]:
     env = {**os.environ, "HOMELAB_LAB_CONNECTOR": connector}
     yes = [] if "--dry" in args else ["-y"]
-    argv = [PYINFRA, *yes, *(["--debug"] if debug else []), "--limit", limit, "inventories/lab.py", *args]
+    limits = [option for name in limit for option in ("--limit", name)]
+    argv = [PYINFRA, *yes, *(["--debug"] if debug else []), *limits, "inventories/lab.py", *args]
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     elapsed = time.perf_counter() - start
@@ -67,21 +68,20 @@ def pyinfra(
     return elapsed, proc.stdout + proc.stderr
 
 
-def counts(args: list[str], limit: str, first: str, connector: str = "homelab") -> dict[str, int]:
+def counts(args: list[str], limit: list[str], first: str, connector: str = "homelab") -> dict[str, int]:
     _, output = pyinfra(args, limit, connector, debug=True)
+    hosts = len(limit)
     commands = len(re.findall(rf"Running command on {re.escape(first)}:", output))
-    uploads = len(re.findall(r"Attempting upload of ", output)) // max(1, limit.count(",") + 1)
-    ops = re.search(r"Grand total\s+(\d+)\s", output)
-    changed = re.search(r"Grand total\s+\d+\s+(\S+)", output)
-    return {
-        "commands": commands,
-        "uploads": uploads,
-        "operations": int(ops.group(1)) // max(1, limit.count(",") + 1) if ops else 0,
-        "changed": 0 if not changed or changed.group(1) == "-" else int(changed.group(1)),
-    }
+    uploads = len(re.findall(r"Attempting upload of ", output)) // hosts
+    total = re.search(r"Grand total\s+(\d+)\s+(\S+)", output)
+    operations = int(total.group(1)) // hosts if total else 0
+    if "--dry" not in args:
+        assert operations > 0 and f"[{first}]" in output, f"no operations ran on {first}:\n{output[-2000:]}"
+    changed = 0 if not total or total.group(2) == "-" else int(total.group(2))
+    return {"commands": commands, "uploads": uploads, "operations": operations, "changed": changed}
 
 
-def median(args: list[str], limit: str, connector: str = "homelab", before=None) -> float:
+def median(args: list[str], limit: list[str], connector: str = "homelab", before=None) -> float:
     times = []
     for _ in range(RUNS):
         if before:

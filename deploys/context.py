@@ -16,12 +16,13 @@ from pyinfra import host, inventory
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_state
 from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.rpm import RpmPackages
 from pyinfra.facts.server import LinuxDistribution
 
 from deploys.catalog import CATALOG
 from deploys.settings import HomelabSettings, NoGpuPolicy, Service, SettingsError, settings_for_host
 from facts.gpu import NvidiaGpus
-from facts.system import SshConnection
+from facts.system import ServiceStates, SshConnection
 from facts.tailscale import TailscaleIP
 
 logger = logging.getLogger("homelab")
@@ -73,9 +74,18 @@ class HostContext:
         return "unknown"
 
     @cached_property
-    def deb_packages(self) -> dict[str, Any]:
-        """Installed Debian packages, read once per run (deciding whether lists need a refresh)."""
-        return host.get_fact(DebPackages)
+    def installed_packages(self) -> dict[str, Any]:
+        """Installed packages (dpkg or rpm), read once per run, when the plan is made."""
+        return host.get_fact(RpmPackages if self.family == "rhel" else DebPackages)
+
+    @cached_property
+    def service_states(self) -> dict[str, dict[str, str]]:
+        """firewalld, docker and tailscaled: active and enabled or not, read once per run."""
+        return host.get_fact(ServiceStates, services=["firewalld", "docker", "tailscaled"])
+
+    def service_running(self, service: str) -> bool:
+        state = self.service_states.get(service, {})
+        return state.get("active") == "active" and state.get("enabled") == "enabled"
 
     @property
     def has_gpu(self) -> bool:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.util import get_file_sha1
 from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
@@ -23,7 +25,7 @@ from deploys.catalog import MANAGED_BY, NETWORK
 from deploys.context import DeployError, HostContext
 from deploys.settings import DockerSource
 from facts.docker import DockerNetworksInspect
-from facts.system import ComposeVersion, Ipv4Routes
+from facts.system import ComposeVersion, FileDigest, Ipv4Routes
 from operations import docker_network, firewalld, nvidia, tailscale
 
 ZONE = "self-hosted"
@@ -64,12 +66,16 @@ SUBNET_CANDIDATES = ["172.30.0.0/16", "172.31.0.0/16", "172.29.0.0/16", "172.28.
 
 
 def _packages(ctx: HostContext, names: list[str], present: bool = True):
+    """Install or remove ``names``; planned only when the host's package list (read once per run)
+    says something is to do, so a re-run spends no command on it."""
+    installed = ctx.installed_packages
+    if all((name in installed) == present for name in names):
+        return None
     what = ("Install " if present else "Remove ") + " ".join(names)
     if ctx.family == "rhel":
         return dnf.packages(name=what, packages=names, present=present)
-    # refresh the package lists only when something is to be installed: a re-run changes nothing
-    missing = present and any(name not in ctx.deb_packages for name in names)
-    return apt.packages(name=what, packages=names, present=present, update=missing, cache_time=3600)
+    # refresh the package lists before installing (a fresh host may have none)
+    return apt.packages(name=what, packages=names, present=present, update=present, cache_time=3600)
 
 
 def _require_family(ctx: HostContext) -> None:
@@ -89,14 +95,20 @@ def _apt_repo(name: str, key_url: str, line: str) -> None:
     apt.repo(name=f"{name} repository", src=line.format(keyring=keyring), filename=name)
 
 
+def _running(ctx: HostContext, service: str):
+    """The service running and enabled; planned only when it is not (states read once per run)."""
+    if ctx.service_running(service):
+        return None
+    return systemd.service(name=f"{service} running and enabled", service=service, running=True, enabled=True)
+
+
 # -- firewalld --------------------------------------------------------------------------------
 @deploy("firewalld")
 def firewalld_running(ctx: HostContext):
     """firewalld installed, enabled and running: before Docker, which builds its chains into it."""
     _require_family(ctx)
     _packages(ctx, ["firewalld"])
-    return systemd.service(name="firewalld running and enabled", service="firewalld", running=True,
-                           enabled=True)
+    return _running(ctx, "firewalld")
 
 
 # -- Docker -----------------------------------------------------------------------------------
@@ -155,27 +167,38 @@ def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
                 )
             _packages(ctx, [compose])
 
-    daemon = files.put(
-        name="daemon.json (log rotation, live-restore, NVIDIA runtime when a GPU is present)",
-        src=_text(daemon_config(ctx)),
-        dest=DAEMON_JSON,
-        mode="644",
-        create_remote_dir=True,
-    )
-    systemd.service(name="Docker enabled and running", service="docker", running=True, enabled=True)
+    daemon = _daemon_json(ctx)
+    _running(ctx, "docker")
     restart_docker_if_changed(daemon, *firewall_changed)
     return daemon
 
 
-def restart_docker_if_changed(*operations) -> None:
-    """Restart Docker after any of ``operations`` changed something (daemon.json, firewalld).
+def _daemon_json(ctx: HostContext):
+    """daemon.json, planned only when its contents or mode differ (one read: FileDigest)."""
+    content = daemon_config(ctx)
+    current = host.get_fact(FileDigest, path=DAEMON_JSON)
+    if current and current["sha1"] == get_file_sha1(StringIO(content)) and current["mode"] == 644:
+        return None
+    return files.put(
+        name="daemon.json (log rotation, live-restore, NVIDIA runtime when a GPU is present)",
+        src=StringIO(content),
+        dest=DAEMON_JSON,
+        mode="644",
+        create_remote_dir=True,
+    )
 
-    Added only when one of them is planned to change, so a host that matches plans nothing at
-    all (a conditional operation would always show in the ``--dry`` plan).
+
+def restart_docker_if_changed(*operations) -> None:
+    """Restart Docker after any of ``operations`` changed something (daemon.json, firewalld started).
+
+    The deploys plan those operations only when the host differs, so a host that matches plans
+    neither them nor this restart (a conditional operation would always show in ``--dry``).
+    A zone change that reloads firewalld restarts Docker itself (``after_reload``).
     """
-    if any(op.will_change for op in operations):
+    operations = tuple(op for op in operations if op is not None)
+    if operations:
         systemd.service(
-            name="Restart Docker (daemon.json or firewalld changed: rebuild its chains)",
+            name="Restart Docker (daemon.json changed or firewalld started: rebuild its chains)",
             service="docker",
             restarted=True,
             _if=any_changed(*operations),
@@ -235,7 +258,7 @@ def tailscale_node(ctx: HostContext):
             f"deb [signed-by={{keyring}}] {TAILSCALE_REPO}/{distro} {codename} main",
         )
     _packages(ctx, ["tailscale"])
-    systemd.service(name="tailscaled running and enabled", service="tailscaled", running=True, enabled=True)
+    _running(ctx, "tailscaled")
     if settings.tailscale_authkey is not None:
         tailscale.up(
             name="Join the tailnet",
@@ -275,6 +298,8 @@ def firewall_zone(ctx: HostContext, subnet: str):
         # the Docker subnet is a source: without intra-zone forwarding, containers on the
         # network could not reach each other (firewalld puts their traffic in this zone)
         forward=True,
+        # a reload drops Docker's chains: rebuild them right away (only when a reload happens)
+        after_reload=["systemctl restart docker"],
         protect_ssh_from=ssh.get("client_address"),
         ssh_port=ssh.get("server_port", 22),
     )
@@ -291,20 +316,13 @@ def network(ctx: HostContext, subnet: str):
     )
 
 
-def _text(content: str):
-    from io import StringIO
-
-    return StringIO(content)
-
-
 def infrastructure(ctx: HostContext) -> None:
-    """The whole infrastructure tier, in order (firewalld before Docker; one Docker restart at most)."""
+    """The whole infrastructure tier, in order: firewalld before Docker; Docker restarted only after
+    its configuration changed, firewalld was started, or the zone change reloaded firewalld."""
     firewall = firewalld_running(ctx)
     nvidia_toolkit(ctx)
     tailscale_node(ctx)
+    docker_engine(ctx, firewall_changed=(firewall,))
     subnet = docker_subnet(ctx)
-    zone = firewall_zone(ctx, subnet)
-    # restart once: after daemon.json changed, firewalld started, or the zone reloaded it
-    docker_engine(ctx, firewall_changed=(firewall, zone))
+    firewall_zone(ctx, subnet)
     network(ctx, subnet)
-

@@ -17,7 +17,7 @@ from deploys.catalog import (
 )
 from deploys.context import HostContext, hosts_running
 from deploys.settings import Service
-from operations import compose, secrets
+from operations import compose, directories, secrets
 
 
 def proxy_elsewhere(ctx: HostContext) -> bool:
@@ -39,20 +39,20 @@ def placement(ctx: HostContext, service: Service) -> Placement:
 
 @deploy("Cold storage")
 def storage(ctx: HostContext, services: list[Service]):
-    """The data folders of these services; existing contents are never touched."""
-    root = ctx.settings.cold_storage_path
-    files.directory(name=f"{root}", path=str(root), mode="755")
+    """The data folders of these services (one read for all); existing contents are never touched."""
+    by_owner: dict[tuple[str, str], list[str]] = {("root:root", "755"): [str(ctx.settings.cold_storage_path)]}
     for service in services:
         for path, volume in data_dirs(ctx.settings, service):
-            owner, group = volume.owner.split(":")
-            files.directory(
-                name=f"{service.value}: {path}",
-                path=str(path),
-                user=owner,
-                group=group,
-                mode=volume.mode,
-                recursive=False,
-            )
+            by_owner.setdefault((volume.owner, volume.mode), []).append(str(path))
+    for (owner, mode), paths in by_owner.items():
+        user, group = owner.split(":")
+        directories.present(
+            name=f"{', '.join(s.value for s in services)}: data folders ({owner}, {mode})",
+            paths=paths,
+            user=user,
+            group=group,
+            mode=int(mode),
+        )
 
 
 @deploy("Compose services")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from collections import Counter
 from typing import Any
 
@@ -113,3 +114,49 @@ class ComposeProjects(FactBase[dict[str, dict[str, Any]]]):
             project["containers"].sort(key=lambda container: container["name"])
             project["status"] = _status(project["containers"])
         return projects
+
+
+class ComposeDeployment(FactBase[dict[str, Any]]):
+    """
+    Returns what a compose deployment needs to know, in one command: the mode and SHA-1 of
+    ``compose.yaml`` and ``.env`` in ``directory``, and every compose project (as
+    :class:`ComposeProjects` returns them).
+
+    .. code:: python
+
+        {
+            "files": {
+                "compose.yaml": {"mode": 644, "sha1": "5661b8…"},
+                ".env": {"mode": 600, "sha1": "54a4…"},
+            },
+            "projects": {"demo": {...}},
+        }
+
+    A missing directory or file is simply absent from ``files``.
+    """
+
+    def command(self, directory: str) -> str:
+        return (
+            f"if cd {shlex.quote(directory)} 2>/dev/null; then for f in compose.yaml .env; do "
+            '[ -f "$f" ] && echo "file $f $(stat -c %a "$f") $(sha1sum < "$f" | cut -c1-40)"; '
+            "done; fi; echo '### projects'; " + ComposeProjects().command()
+        )
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {"files": {}, "projects": {}}
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        files: dict[str, dict[str, Any]] = {}
+        rest: list[str] = []
+        in_projects = False
+        for line in output:
+            if in_projects:
+                rest.append(line)
+            elif line.strip() == "### projects":
+                in_projects = True
+            else:
+                words = line.split()
+                if len(words) == 4 and words[0] == "file" and words[2].isdigit():
+                    files[words[1]] = {"mode": int(words[2]), "sha1": words[3]}
+        return {"files": files, "projects": ComposeProjects().process(rest)}

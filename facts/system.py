@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any
 
 from pyinfra.api import FactBase
@@ -81,3 +82,94 @@ class Ipv4Routes(FactBase[list[str]]):
             if _NETWORK.match(destination) and destination not in found:
                 found.append(destination)
         return found
+
+
+class Directories(FactBase[dict[str, dict[str, Any] | None]]):
+    """
+    Returns, for each of ``paths`` in one command, the directory's owner, group and mode, or
+    ``None`` when it does not exist, or ``{"not_a_directory": True}`` when something else is there:
+    ``{"/srv/a": {"user": "root", "group": "root", "mode": 755}, "/srv/b": None}``.
+    """
+
+    def command(self, paths: list[str]) -> str:
+        quoted = " ".join(shlex.quote(path) for path in paths)
+        return (
+            f"for p in {quoted}; do if [ -d \"$p\" ]; then stat -c 'dir %U %G %a %n' \"$p\"; "
+            'elif [ -e "$p" ] || [ -L "$p" ]; then echo "other $p"; else echo "missing $p"; fi; done'
+        )
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {}
+
+    def process(self, output: list[str]) -> dict[str, dict[str, Any] | None]:
+        found: dict[str, dict[str, Any] | None] = {}
+        for line in output:
+            kind, _, rest = line.partition(" ")
+            if kind == "dir":
+                user, group, mode, path = rest.split(" ", 3)
+                found[path] = {"user": user, "group": group, "mode": int(mode)}
+            elif kind == "other":
+                found[rest] = {"not_a_directory": True}
+            elif kind == "missing":
+                found[rest] = None
+        return found
+
+
+class ServiceStates(FactBase[dict[str, dict[str, str]]]):
+    """
+    Returns whether each systemd service is active and enabled, for all of them in one command:
+    ``{"docker": {"active": "active", "enabled": "enabled"}, "firewalld": {"active": "inactive",
+    "enabled": "disabled"}}``. A unit systemd does not know reads ``not-found``; no systemd: ``{}``.
+    """
+
+    requires_command = "systemctl"
+
+    def command(self, services: list[str]) -> str:
+        units = " ".join(shlex.quote(f"{service}.service") for service in services)
+        return f"systemctl show --property Id,ActiveState,UnitFileState,LoadState {units}"
+
+    @staticmethod
+    def default() -> dict[str, dict[str, str]]:
+        return {}
+
+    def process(self, output: list[str]) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {}
+        unit: dict[str, str] = {}
+        for line in [*output, ""]:
+            if not line.strip():
+                if unit.get("Id"):
+                    loaded = unit.get("LoadState") != "not-found"
+                    found[unit["Id"].removesuffix(".service")] = {
+                        "active": unit.get("ActiveState", "unknown"),
+                        "enabled": unit.get("UnitFileState") or ("not-found" if not loaded else "unknown"),
+                    }
+                unit = {}
+                continue
+            key, _, value = line.partition("=")
+            unit[key.strip()] = value.strip()
+        return found
+
+
+class FileDigest(FactBase[dict[str, Any] | None]):
+    """
+    Returns a file's owner, group, mode and SHA-1 in one command, or ``None`` when it is missing:
+    ``{"user": "root", "group": "root", "mode": 644, "sha1": "5661b8…"}``.
+    """
+
+    def command(self, path: str) -> str:
+        quoted = shlex.quote(path)
+        return (
+            f"[ -f {quoted} ] || exit 0; "
+            f"echo \"$(stat -c '%U %G %a' {quoted}) $(sha1sum < {quoted} | cut -c1-40)\""
+        )
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+    def process(self, output: list[str]) -> dict[str, Any] | None:
+        words = " ".join(output).split()
+        if len(words) != 4 or not words[2].isdigit():
+            return None
+        return {"user": words[0], "group": words[1], "mode": int(words[2]), "sha1": words[3]}

@@ -13,10 +13,9 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
 from pyinfra.api.exceptions import OperationValueError
 from pyinfra.api.util import get_file_sha1
-from pyinfra.facts.files import File, Sha1File
 from pyinfra.operations import files
 
-from facts.compose import ComposeProjects
+from facts.compose import ComposeDeployment
 
 PULL_POLICIES = ("always", "missing", "never")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -87,16 +86,25 @@ def is_running_as_declared(
     return True
 
 
-def _secret_file_commands(content: str, dest: str) -> Generator[Any, None, None]:
-    """Upload ``content`` to ``dest`` with mode 0600, without showing it in ``--diff``.
+def _sha1(content: str) -> str:
+    return get_file_sha1(StringIO(content))
 
-    The file is created (or narrowed) to 0600 before the upload writes into it, so the new
-    contents never sit in a readable file.
+
+def _file_commands(
+    content: str, dest: str, mode: int, remote: Mapping[str, Any] | None, secret: bool
+) -> Generator[Any, None, None]:
+    """Commands that make ``dest`` hold ``content`` with ``mode``; none when it already does.
+
+    ``remote`` is the file's mode and SHA-1 as :class:`ComposeDeployment` read them. A secret file
+    is created (or narrowed) to 0600 before the upload writes into it, so the new contents never
+    sit in a readable file, and it never goes through ``files.put`` (no ``--diff`` of secrets).
     """
-    remote = host.get_fact(File, path=dest)
-    if remote and host.get_fact(Sha1File, path=dest) == get_file_sha1(StringIO(content)):
-        if remote["mode"] != 600:
-            yield StringCommand("chmod", "600", QuoteString(dest))
+    if remote and remote["sha1"] == _sha1(content):
+        if remote["mode"] != mode:
+            yield StringCommand("chmod", str(mode), QuoteString(dest))
+        return
+    if not secret:
+        yield from files.put._inner(src=StringIO(content), dest=dest, mode=str(mode))
         return
     yield StringCommand(
         "umask", "077", "&&", "touch", QuoteString(dest), "&&", "chmod", "600", QuoteString(dest)
@@ -203,7 +211,9 @@ def service(
         raise OperationValueError(f"wait_timeout: {wait_timeout!r} must be a positive number of seconds")
     all_services, started_services = declared_services(compose)
     directory = directory.rstrip("/") or "/"
-    current = host.get_fact(ComposeProjects).get(project)
+    # one command reads both this project's files and every project's containers
+    deployment = host.get_fact(ComposeDeployment, directory=directory)
+    current = deployment["projects"].get(project)
 
     if not present:
         if not current:
@@ -212,15 +222,20 @@ def service(
         yield _compose_command(directory, project, "down", "--remove-orphans")
         return
 
+    remote = deployment["files"]
     file_commands = list(
-        files.put._inner(src=StringIO(compose), dest=f"{directory}/compose.yaml", mode="644")
+        _file_commands(compose, f"{directory}/compose.yaml", 644, remote.get("compose.yaml"), secret=False)
     )
     if env is not None:
-        env_text, env_path = render_env(env), f"{directory}/.env"
-        if env_secret:
-            file_commands += list(_secret_file_commands(env_text, env_path))
-        else:
-            file_commands += list(files.put._inner(src=StringIO(env_text), dest=env_path, mode="644"))
+        file_commands += list(
+            _file_commands(
+                render_env(env),
+                f"{directory}/.env",
+                600 if env_secret else 644,
+                remote.get(".env"),
+                secret=env_secret,
+            )
+        )
 
     if not file_commands and is_running_as_declared(current, all_services, started_services):
         host.noop(f"compose project {project} is running as declared")

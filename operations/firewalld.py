@@ -180,6 +180,7 @@ def _absent(
     facts: Mapping[str, Any],
     protect_ssh_from: str | None,
     ssh_port: int,
+    after_reload: list[str],
 ) -> Iterator[str]:
     runtime, permanent = facts["zones"], facts["permanent"]
     if zone not in runtime and zone not in permanent:
@@ -191,6 +192,7 @@ def _absent(
     if zone in permanent:
         yield f"firewall-cmd --permanent --delete-zone={zone}"
     yield "firewall-cmd --reload"
+    yield from after_reload
 
 
 @operation()
@@ -205,6 +207,7 @@ def zone(
     forward: bool | None = None,
     protect_ssh_from: str | None = None,
     ssh_port: int = 22,
+    after_reload: list[str] | None = None,
 ):
     """
     Create, change or delete a firewalld zone.
@@ -221,6 +224,8 @@ def zone(
     + protect_ssh_from: the address this deploy's SSH connection comes from; the operation raises
       instead of making a change after which the zones would no longer admit SSH from it
     + ssh_port: the SSH port that ``protect_ssh_from`` checks
+    + after_reload: commands to run right after a ``--reload`` this operation makes, for services
+      whose own firewall rules a reload drops (``["systemctl restart docker"]``); never run otherwise
 
     A list given is the whole list: entries missing from it are removed. A source or interface
     already bound to another zone is **not** moved: the operation raises an error naming both
@@ -267,7 +272,7 @@ def zone(
         facts, protect_ssh_from = FirewalldZones.default(), None
 
     if not present:
-        yield from _absent(zone, facts, protect_ssh_from, ssh_port)
+        yield from _absent(zone, facts, protect_ssh_from, ssh_port, after_reload or [])
         return
 
     runtime, permanent = facts["zones"], facts["permanent"]
@@ -301,3 +306,4 @@ def zone(
         yield f"firewall-cmd --zone={zone} {change}"
     if reload:
         yield "firewall-cmd --reload"
+        yield from after_reload or ()

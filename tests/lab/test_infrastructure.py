@@ -62,7 +62,7 @@ def test_first_run_starts_firewalld_before_restarting_docker(runs, lab_hosts):
     changed = runs["first"].changed_operations()
     names = sorted(f"@homelab/{h['name']}" for h in lab_hosts)
     assert sorted(changed["firewalld | firewalld running and enabled"]) == names
-    restart = "Docker engine | Restart Docker (daemon.json or firewalld changed: rebuild its chains)"
+    restart = "Docker engine | Restart Docker (daemon.json changed or firewalld started: rebuild its chains)"
     assert sorted(changed[restart]) == names
     order = [op["name"] for op in runs["first"].results["operations"]]
     assert order.index("firewalld | firewalld running and enabled") < order.index(restart)

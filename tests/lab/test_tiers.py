@@ -8,6 +8,7 @@ that property. Every breakage is undone in a `finally`, and the deploy then repo
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -40,10 +41,24 @@ def run_verify(host: dict, tmp_path: Path) -> tuple[int, set[str], int, str]:
     """`pytest tests/verify --inventory inventories/lab.py --limit NAME` -> (exit, failed, passed, output)."""
     report = tmp_path / f"verify-{time.monotonic_ns()}.xml"
     proc = subprocess.run(
-        [str(PYTHON if PYTHON.exists() else sys.executable), "-m", "pytest", "tests/verify",
-         "--inventory", "inventories/lab.py", "--limit", host["name"], "-q", "-p", "no:cacheprovider",
-         f"--junitxml={report}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            str(PYTHON if PYTHON.exists() else sys.executable),
+            "-m",
+            "pytest",
+            "tests/verify",
+            "--inventory",
+            "inventories/lab.py",
+            "--limit",
+            host["name"],
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={report}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     failed, passed = set(), 0
     for case in ET.parse(report).getroot().iter("testcase"):
@@ -93,22 +108,32 @@ def test_validate_with_a_broken_setting_fails_before_contacting_any_host(lab_hos
 
 
 def test_validate_fails_on_a_taken_port(deployed, lab_hosts):
-    """A program of someone else's holding a host port is a FAIL, and the run exits non-zero."""
-    host = lab_hosts[0]
-    address = host["tailscale_ip"]
-    # hold 443 on the Tailscale IP for a few seconds, only if nothing holds it (the lab host may be deployed)
-    if ssh(host, f"ss -Hltn 'sport = :443' | grep -q '{address}:443'", check=False).returncode == 0:
-        pytest.skip(f"443 is already held on {host['name']} (deployed): nothing to borrow")
-    holder = ssh(host, "nohup timeout 20 python3 -c 'import socket,time; s=socket.socket(); "
-                       f's.bind(("{address}", 443)); s.listen(); time.sleep(20)\' >/dev/null 2>&1 & echo $!')
+    """Another program holding a host port is a FAIL, and the run exits non-zero.
+
+    Pi-hole is stopped for the test (its stand-in keeps its records on disk, like the real image),
+    a Python listener takes 53/tcp on the Tailscale IP, and Pi-hole is started again afterwards."""
+    name, address = deployed["name"], deployed["tailscale_ip"]
+    ssh(deployed, "docker stop pihole")
+    holder = None
     try:
+        holder = ssh(
+            deployed,
+            "nohup timeout 60 python3 -c 'import socket,time; s=socket.socket(); "
+            f's.bind(("{address}", 53)); s.listen(); time.sleep(60)\' >/dev/null 2>&1 & echo $!',
+        )
         time.sleep(0.5)
-        result = run_pyinfra_cli(VALIDATE, limit=f"@homelab/{host['name']}", check=False)
+        result = run_pyinfra_cli(VALIDATE, limit=f"@homelab/{name}", check=False)
         assert result.returncode != 0
-        assert f"port 443/tcp  FAIL    in use by python3 on {address}" in result.stderr
-        assert "preflight FAILED on @homelab/" + host["name"] in result.stderr
+        assert re.search(rf"port 53/tcp +FAIL +in use by python3 on {re.escape(address)}", result.stderr), (
+            result.stderr
+        )
+        assert "preflight FAILED on @homelab/" + name in result.stderr
     finally:
-        ssh(host, f"kill {holder.stdout.strip()} 2>/dev/null; true", check=False)
+        if holder is not None:
+            ssh(deployed, f"kill {holder.stdout.strip()} 2>/dev/null; true", check=False)
+        ssh(deployed, "docker start pihole")
+        wait_healthy(deployed, "pihole")
+    assert_no_changes(name)
 
 
 # -- tier 3 ------------------------------------------------------------------------------------
@@ -146,8 +171,11 @@ def test_verify_with_a_port_on_all_addresses_fails_exactly_that(deployed, tmp_pa
         assert "0.0.0.0:53" in ssh(deployed, "ss -Hltn 'sport = :53'").stdout
         code, failed, _, output = run_verify(deployed, tmp_path)
     finally:
-        ssh(deployed, f"cp /root/pihole-compose.yaml.orig {project}/compose.yaml && {up} && "
-                      "rm /root/pihole-compose.yaml.orig")
+        ssh(
+            deployed,
+            f"cp /root/pihole-compose.yaml.orig {project}/compose.yaml && {up} && "
+            "rm /root/pihole-compose.yaml.orig",
+        )
         wait_healthy(deployed, "pihole")
     assert code == 1, output
     assert failed == {f"test_host_port_on_tailscale_ip_only[{name}-53-tcp]"}, output

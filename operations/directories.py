@@ -1,0 +1,51 @@
+"""Many directories at once, read with one fact: for trees of data folders."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
+
+from facts.system import Directories
+
+
+@operation()
+def present(paths: list[str], user: str = "root", group: str = "root", mode: int = 755):
+    """
+    Make each of ``paths`` a directory owned by ``user:group`` with ``mode``; their contents are
+    never touched (no recursion), and nothing is ever removed.
+
+    + paths: absolute paths; parents are created as needed (``mkdir -p``)
+    + user/group: owner of each directory itself
+    + mode: octal digits as an integer, e.g. ``755``
+
+    One command reads every path (pyinfra's ``files.directory`` reads one per path).
+
+    **Example:**
+
+    .. code:: python
+
+        directories.present(
+            name="Data folders",
+            paths=["/cold-storage", "/cold-storage/ai/ollama/models"],
+        )
+    """
+    if not paths or any(not path.startswith("/") for path in paths):
+        raise OperationValueError(f"paths: expected absolute paths, got {paths!r}")
+    if not 0 <= mode <= 7777 or any(digit not in "01234567" for digit in str(mode)):
+        raise OperationValueError(f"mode: {mode!r} is not an octal mode such as 755")
+    current = host.get_fact(Directories, paths=list(paths))
+    commands: list[StringCommand] = []
+    for path in paths:
+        state = current.get(path)
+        if state and state.get("not_a_directory"):
+            raise OperationError(f"{path} exists and is not a directory: refusing to touch it")
+        if state is None:
+            commands.append(StringCommand("mkdir", "-p", QuoteString(path)))
+        if state is None or (state["user"], state["group"]) != (user, group):
+            commands.append(StringCommand("chown", f"{user}:{group}", QuoteString(path)))
+        if state is None or state["mode"] != mode:
+            commands.append(StringCommand("chmod", str(mode), QuoteString(path)))
+    if not commands:
+        host.noop(f"{len(paths)} directories exist with owner {user}:{group} and mode {mode}")
+        return
+    yield from commands
