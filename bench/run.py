@@ -31,9 +31,14 @@ PYINFRA = str(ROOT / ".venv" / "bin" / "pyinfra")
 RESULTS = ROOT / "bench" / "results"
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SERVER = "deploys/server.py"
+# back to a host with Docker and firewalld installed but no zone, network, projects or data:
+# what the original's "networking + five service roles, images present" figure started from
 WIPE = (
     'for d in /opt/homelab/*/; do [ -f "$d/compose.yaml" ] && docker compose --project-directory "$d" '
-    "down --remove-orphans; done; rm -rf /opt/homelab; docker network rm self-hosted >/dev/null 2>&1; true"
+    "down --remove-orphans; done; rm -rf /opt/homelab /cold-storage/*; "
+    "docker network rm self-hosted >/dev/null 2>&1; "
+    "firewall-cmd --permanent --delete-zone=self-hosted && firewall-cmd --reload; "
+    "systemctl restart docker; true"
 )
 
 
@@ -106,7 +111,12 @@ def main() -> int:
         rows.append({"label": label, "hosts": len(group), "wall_s": round(wall, 2), **found})
         print(rows[-1], flush=True)
 
-    row("first full deploy (images present)", [SERVER], one, before=lambda: ssh(one[0], WIPE))
+    row(
+        "first full deploy (networking + services, images present)",
+        [SERVER],
+        one,
+        before=lambda: ssh(one[0], WIPE),
+    )
     pyinfra([SERVER], limit_for(one))
     row("no-op re-run", [SERVER], one)
     row("--dry", [SERVER, "--dry"], one)
@@ -144,8 +154,9 @@ def write_report(rows: list[dict], first: str) -> None:
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
+        ops = "(plan only)" if r["label"] == "--dry" else r["operations"]
         lines.append(
-            f"| {r['label']} | {r['hosts']} | {r['wall_s']} | {r['operations']} | {r['commands']} | "
+            f"| {r['label']} | {r['hosts']} | {r['wall_s']} | {ops} | {r['commands']} | "
             f"{r['uploads']} | {r['changed']} |"
         )
     (RESULTS / "README.md").write_text("\n".join(lines) + "\n")

@@ -122,9 +122,11 @@ class FirewalldZones(FactBase[dict]):
     """
 
     requires_command = "firewall-cmd"
+    # the default-zone query doubles as the running check (it fails when firewalld is not running):
+    # every firewall-cmd call costs a D-Bus round trip and a Python start on the host
     command = (
-        f"firewall-cmd --state >/dev/null 2>&1 || {{ echo '{NOT_RUNNING}'; exit 0; }}; "
-        "firewall-cmd --get-default-zone && firewall-cmd --list-all-zones && "
+        f"zone=$(firewall-cmd --get-default-zone 2>/dev/null) || {{ echo '{NOT_RUNNING}'; exit 0; }}; "
+        'echo "$zone" && firewall-cmd --list-all-zones && '
         f"echo '{PERMANENT_MARKER}' && firewall-cmd --permanent --list-all-zones"
     )
 
