@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import socket
 from typing import Any
 
 import paramiko
@@ -26,6 +27,13 @@ def _ssh_target(host: Any) -> tuple[str, int]:
     return hostname, int(data.get("ssh_port") or 22)
 
 
+def _nodelay_socket(target: tuple[str, int]) -> socket.socket:
+    family = socket.getaddrinfo(*target, type=socket.SOCK_STREAM)[0][0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
 def _pinned_key(host: Any) -> paramiko.PKey | None:
     client = getattr(getattr(host, "connector", None), "client", None)
     transport = client.get_transport() if client is not None else None
@@ -39,8 +47,12 @@ def local_url(host: Any, remote_address: str, remote_port: int) -> str:
     if tunnel is None or not tunnel.is_active:
         data = host.data
         ssh_key = data.get("ssh_key")
+        target = _ssh_target(host)
         tunnel = sshtunnel.SSHTunnelForwarder(
-            _ssh_target(host),
+            target,
+            # the tunnel's own SSH socket, with Nagle off like the deploy's connection
+            # (sshtunnel connects a socket given as `ssh_proxy` itself)
+            ssh_proxy=_nodelay_socket(target),
             ssh_username=data.get("ssh_user") or None,
             ssh_pkey=str(ssh_key) if ssh_key else None,
             ssh_private_key_password=data.get("ssh_key_password") or None,
