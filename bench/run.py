@@ -80,7 +80,7 @@ def counts(args: list[str], limit: list[str], first: str, connector: str = "home
     uploads = len(re.findall(r"Attempting upload of ", output)) // hosts
     total = re.search(r"Grand total\s+(\d+)\s+(\S+)", output)
     operations = int(total.group(1)) // hosts if total else 0
-    if "--dry" not in args:
+    if args == [SERVER]:
         assert operations > 0 and f"[{first}]" in output, f"no operations ran on {first}:\n{output[-2000:]}"
     changed = 0 if not total or total.group(2) == "-" else int(total.group(2))
     return {"commands": commands, "uploads": uploads, "operations": operations, "changed": changed}

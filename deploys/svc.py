@@ -74,9 +74,13 @@ def services(ctx: HostContext, wanted: list[Service]):
             directory=directory,
             env=env_file(ctx.settings, service, where),
             pull=ctx.settings.pull_policy.value,
-            wait_healthy=True,
-            wait_timeout=300,
         )
+    # all projects start together; waiting once lets their start periods overlap
+    compose.healthy(
+        name=f"{', '.join(s.value for s in wanted)}: running and healthy",
+        projects=[service.value for service in wanted],
+        timeout=300,
+    )
 
 
 def deploy_services(ctx: HostContext, candidates: list[Service]) -> list[Service]:

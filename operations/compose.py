@@ -15,7 +15,7 @@ from pyinfra.api.exceptions import OperationValueError
 from pyinfra.api.util import get_file_sha1
 from pyinfra.operations import files
 
-from facts.compose import ComposeDeployment
+from facts.compose import ComposeDeployment, ComposeProjects
 
 PULL_POLICIES = ("always", "missing", "never")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -245,3 +245,42 @@ def service(
     yield _compose_command(directory, project, "up", "--detach", "--pull", pull, "--remove-orphans")
     if wait_healthy:
         yield wait_healthy_command(project, wait_timeout)
+
+
+def _ready(project: Mapping[str, Any] | None) -> bool:
+    if not project or not project["containers"]:
+        return False
+    return all(
+        container["state"] == "running" and container["health"] in ("healthy", None)
+        for container in project["containers"]
+    )
+
+
+@operation()
+def healthy(projects: list[str], timeout: int = 300):
+    """
+    Wait until every container of these compose projects runs, and is healthy where it has a
+    health check; fail after ``timeout`` seconds naming each container that is not, with the tail
+    of its health check log.
+
+    + projects: compose project names
+    + timeout: seconds to wait for each project
+
+    Bring several projects up first (``service`` without ``wait_healthy``) and wait for them all
+    here: their start periods then overlap instead of adding up. No-op when all are ready.
+
+    **Example:**
+
+    .. code:: python
+
+        compose.healthy(name="Services healthy", projects=["ollama", "open-webui"])
+    """
+    if timeout <= 0:
+        raise OperationValueError(f"timeout: {timeout!r} must be a positive number of seconds")
+    state = host.get_fact(ComposeProjects)
+    pending = [project for project in projects if not _ready(state.get(project))]
+    if not pending:
+        host.noop(f"compose projects {', '.join(projects)} are running and healthy")
+        return
+    for project in pending:
+        yield wait_healthy_command(project, timeout)

@@ -200,7 +200,11 @@ def test_data_survives_taking_a_service_down_and_redeploying(deployed, lab_hosts
     assert ssh(host, "docker ps -aq --filter name=^ollama$").stdout.strip() == ""
     assert ssh(host, "cat /cold-storage/ai/ollama/models/keep.txt").stdout == "precious\n"
     again = run_pyinfra_cli("deploys/ollama.py", limit=name)
-    assert again.changed_operations() == {"Compose services | ollama: compose project": [name]}
+    # the project comes back, and the deploy waits for it to be healthy
+    assert again.changed_operations() == {
+        "Compose services | ollama: compose project": [name],
+        "Compose services | ollama: running and healthy": [name],
+    }
     assert ssh(host, "cat /cold-storage/ai/ollama/models/keep.txt").stdout == "precious\n"
     assert run_pyinfra_cli(SERVER, limit=name).changed == 0
 
@@ -211,7 +215,10 @@ def test_ai_tag_touches_only_the_ai_services(deployed, lab_hosts):
     ssh(host, "docker stop comfyui nginx-proxy-manager")
     try:
         result = run_pyinfra_cli("deploys/ai.py", limit=name)
-        assert result.changed_operations() == {"Compose services | comfyui: compose project": [name]}
+        assert result.changed_operations() == {
+            "Compose services | comfyui: compose project": [name],
+            "Compose services | ollama, comfyui, open-webui: running and healthy": [name],
+        }
         assert not any("nginx" in op["name"] or "pihole" in op["name"] for op in result.results["operations"])
         assert (
             ssh(host, "docker inspect -f '{{.State.Status}}' nginx-proxy-manager").stdout.strip() == "exited"
