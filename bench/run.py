@@ -38,7 +38,7 @@ WIPE = (
     "down --remove-orphans; done; rm -rf /opt/homelab /cold-storage/*; "
     "docker network rm self-hosted >/dev/null 2>&1; "
     "firewall-cmd --permanent --delete-zone=self-hosted && firewall-cmd --reload; "
-    "systemctl restart docker; true"
+    "systemctl reset-failed docker; systemctl restart docker; true"
 )
 
 

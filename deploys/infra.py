@@ -299,7 +299,9 @@ def firewall_zone(ctx: HostContext, subnet: str):
         # network could not reach each other (firewalld puts their traffic in this zone)
         forward=True,
         # a reload drops Docker's chains: rebuild them right away (only when a reload happens)
-        after_reload=["systemctl restart docker"],
+        # (reset-failed first: a first deploy restarts Docker twice, and systemd refuses a service
+        # restarted too often within a minute)
+        after_reload=["systemctl reset-failed docker.service", "systemctl restart docker.service"],
         protect_ssh_from=ssh.get("client_address"),
         ssh_port=ssh.get("server_port", 22),
     )

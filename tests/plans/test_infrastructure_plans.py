@@ -142,3 +142,16 @@ def test_unsupported_distribution_is_refused():
     alpine = os_release('NAME="Alpine Linux"\nID=alpine\nVERSION_ID=3.20.0')
     with pytest.raises(DeployError, match="unsupported distribution"):
         plan(INFRA, {"ls -pdL *-release": alpine})
+
+
+def test_a_new_zone_reloads_once_then_rebuilds_dockers_chains():
+    ops = plan(INFRA, fedora())
+    zone = ops["Firewall zone self-hosted | Zone self-hosted: Tailscale peers and the Docker subnet only"]
+    assert zone[0] == "firewall-cmd --permanent --new-zone=self-hosted"
+    assert "firewall-cmd --permanent --zone=self-hosted --add-forward" in zone
+    assert zone[-3:] == [
+        "firewall-cmd --reload",
+        "systemctl reset-failed docker.service",
+        "systemctl restart docker.service",
+    ]
+    assert zone.count("firewall-cmd --reload") == 1
