@@ -31,18 +31,75 @@ CORE_GROUP = "core"
 GPU_GROUP = "gpu"
 CORE_SERVICES = (Service.NGINX_PROXY_MANAGER, Service.PIHOLE)
 
-SUPPORTED = {
-    # distribution name as pyinfra reports it -> supported major versions
-    "Fedora": {40, 41, 42, 43},
-    "Debian": {12, 13},
-    "Ubuntu": {22, 24},
-    "RedHat": {9, 10},
-    "Rocky": {9, 10},
-    "AlmaLinux": {9, 10},
-    "CentOS": {9, 10},
+@dataclass(frozen=True)
+class Distribution:
+    """A supported distribution, known by its os-release ``ID``: the one table that both the
+    preflight (``check_os``) and the deploy (``family``, repository paths) read."""
+
+    label: str  # as people name it (messages)
+    family: str  # "rhel" (dnf) or "debian" (apt)
+    majors: tuple[int, ...]  # supported VERSION_ID majors
+    docker_ce: str  # Docker's repository: download.docker.com/linux/<docker_ce>
+    tailscale: str  # Tailscale's repository: pkgs.tailscale.com/stable/<tailscale> ({major} filled in)
+    distro_engine: str | None  # the distribution's own Docker engine (HOMELAB_DOCKER_SOURCE=distro)
+
+
+# os-release ID -> what we support. pyinfra's LinuxDistribution `name` is no key for this: it
+# reports "Rocky Linux", "AlmaLinux", "CentOS" (Stream too), "RedHat" (checked by running its
+# processing on the os-release files in tests/facts/os-release), so a table keyed by it drifts.
+DISTRIBUTIONS: dict[str, Distribution] = {
+    "fedora": Distribution("Fedora", "rhel", (40, 41, 42, 43), "fedora", "fedora", "moby-engine"),
+    # RHEL and its rebuilds package no Docker engine (moby-engine is Fedora's)
+    "rhel": Distribution("RHEL", "rhel", (9, 10), "rhel", "rhel/{major}", None),
+    # Docker's install guide sends CentOS Stream, Rocky and Alma to its centos repository
+    "centos": Distribution("CentOS Stream", "rhel", (9, 10), "centos", "rhel/{major}", None),
+    "rocky": Distribution("Rocky Linux", "rhel", (9, 10), "centos", "rhel/{major}", None),
+    "almalinux": Distribution("AlmaLinux", "rhel", (9, 10), "centos", "rhel/{major}", None),
+    "debian": Distribution("Debian", "debian", (12, 13), "debian", "debian", "docker.io"),
+    "ubuntu": Distribution("Ubuntu", "debian", (22, 24), "ubuntu", "ubuntu", "docker.io"),
 }
-RHEL_LIKE = {"Fedora", "RedHat", "Rocky", "AlmaLinux", "CentOS"}
-DEBIAN_LIKE = {"Debian", "Ubuntu"}
+
+
+@dataclass(frozen=True)
+class OsMatch:
+    """How a host's os-release maps onto :data:`DISTRIBUTIONS`."""
+
+    os_id: str  # the host's own ID ("rocky")
+    matched: str | None  # the table key that decided: the ID, else the first known ID_LIKE entry
+    major: int | None
+    shown: str  # PRETTY_NAME, for messages
+
+    @property
+    def distribution(self) -> Distribution | None:
+        return DISTRIBUTIONS.get(self.matched) if self.matched else None
+
+    @property
+    def supported(self) -> bool:
+        known = self.distribution
+        return known is not None and self.major in known.majors
+
+    @property
+    def family(self) -> str:
+        known = self.distribution
+        return known.family if known else "unknown"
+
+
+def match_os(distro: dict[str, Any]) -> OsMatch:
+    """Match pyinfra's LinuxDistribution fact by os-release ``ID``, then ``ID_LIKE`` in its order
+    (a rebuild such as EuroLinux, ``ID_LIKE="rhel fedora centos"``, is taken as RHEL), and the
+    major of ``VERSION_ID``."""
+    meta = distro.get("release_meta") or {}
+    os_id = str(meta.get("ID") or "").strip().lower()
+    like = str(meta.get("ID_LIKE") or "").lower().split()
+    matched = next((key for key in [os_id, *like] if key in DISTRIBUTIONS), None)
+    version = str(meta.get("VERSION_ID") or "").split(".")[0]
+    major = int(version) if version.isdigit() else distro.get("major")
+    shown = meta.get("PRETTY_NAME") or " ".join(str(p) for p in (distro.get("name"), major) if p) or "unknown"
+    return OsMatch(os_id=os_id, matched=matched, major=major, shown=shown)
+
+
+def supported_versions() -> str:
+    return "; ".join(f"{d.label} {', '.join(map(str, d.majors))}" for d in DISTRIBUTIONS.values())
 
 
 class DeployError(PyinfraError):
@@ -59,19 +116,14 @@ class HostContext:
     services: tuple[Service, ...]
     skipped: dict[Service, str]
 
+    @cached_property
+    def os(self) -> OsMatch:
+        """The host's distribution, matched once against :data:`DISTRIBUTIONS`."""
+        return match_os(self.distro)
+
     @property
     def family(self) -> str:
-        name = self.distro.get("name") or ""
-        if name in RHEL_LIKE:
-            return "rhel"
-        if name in DEBIAN_LIKE:
-            return "debian"
-        like = str((self.distro.get("release_meta") or {}).get("ID_LIKE", ""))
-        if "rhel" in like or "fedora" in like:
-            return "rhel"
-        if "debian" in like or "ubuntu" in like:
-            return "debian"
-        return "unknown"
+        return self.os.family
 
     @cached_property
     def installed_packages(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.catalog import MANAGED_BY, NETWORK
-from deploys.context import DeployError, HostContext
+from deploys.context import DeployError, Distribution, HostContext, supported_versions
 from deploys.settings import DockerSource
 from facts.docker import DockerNetworksInspect
 from facts.system import ComposeVersion, FileDigest, Ipv4Routes
@@ -36,9 +36,8 @@ DAEMON_JSON = "/etc/docker/daemon.json"
 KEYRINGS = "/etc/apt/keyrings"
 
 # -- distribution tables ---------------------------------------------------------------------
+# (which distributions, their repository paths and engine packages: context.DISTRIBUTIONS)
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
-# Docker's own repository path per distribution (download.docker.com/linux/<path>)
-DOCKER_CE_PATH = {"Fedora": "fedora", "RedHat": "rhel", "Debian": "debian", "Ubuntu": "ubuntu"}
 DOCKER_CE_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin",
                       "docker-compose-plugin"]
 # packages that conflict with the chosen engine and are removed first
@@ -50,13 +49,12 @@ CONFLICTS = {
                                        "docker-common", "docker-latest", "docker-engine"],
     ("rhel", DockerSource.DISTRO): ["podman-docker", "docker-ce", "docker-ce-cli"],
 }
-DISTRO_ENGINE = {"debian": ["docker.io"], "rhel": ["moby-engine"]}
-# the distribution's compose v2 package, where it has one
+# the distribution's compose v2 package, where it has one: (os-release ID, major or None for all)
 DISTRO_COMPOSE = {
-    ("Debian", 13): "docker-compose",
-    ("Ubuntu", 22): "docker-compose-v2",
-    ("Ubuntu", 24): "docker-compose-v2",
-    ("Fedora", None): "docker-compose",
+    ("debian", 13): "docker-compose",
+    ("ubuntu", 22): "docker-compose-v2",
+    ("ubuntu", 24): "docker-compose-v2",
+    ("fedora", None): "docker-compose",
 }
 NVIDIA_REPO = "https://nvidia.github.io/libnvidia-container"
 TAILSCALE_REPO = "https://pkgs.tailscale.com/stable"
@@ -78,12 +76,14 @@ def _packages(ctx: HostContext, names: list[str], present: bool = True):
     return apt.packages(name=what, packages=names, present=present, update=present, cache_time=3600)
 
 
-def _require_family(ctx: HostContext) -> None:
-    if ctx.family not in ("debian", "rhel"):
+def _require_family(ctx: HostContext) -> Distribution:
+    """The host's entry in the one distribution table, or a refusal (the preflight's `os` row)."""
+    found = ctx.os
+    if not found.supported or found.distribution is None:
         raise DeployError(
-            f"{host.name}: unsupported distribution {ctx.distro.get('name')!r}: "
-            "Fedora, RHEL-likes, Debian and Ubuntu are supported"
+            f"{host.name}: unsupported distribution {found.shown!r}: supported: {supported_versions()}"
         )
+    return found.distribution
 
 
 def _apt_repo(name: str, key_url: str, line: str) -> None:
@@ -129,15 +129,14 @@ def daemon_config(ctx: HostContext) -> str:
 @deploy("Docker engine")
 def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
     """The engine from the configured source, compose v2, daemon.json; restarted only on change."""
-    _require_family(ctx)
+    known = _require_family(ctx)
     settings = ctx.settings
-    name = ctx.distro.get("name") or ""
-    major = ctx.distro.get("major")
+    major = ctx.os.major
     source = settings.docker_source
 
     _packages(ctx, CONFLICTS[(ctx.family, source)], present=False)
     if source is DockerSource.DOCKER_CE:
-        path = DOCKER_CE_PATH.get(name, "centos")
+        path = known.docker_ce
         if ctx.family == "rhel":
             dnf.repo(
                 name="docker-ce repository",
@@ -157,12 +156,18 @@ def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
             )
         _packages(ctx, DOCKER_CE_PACKAGES)
     else:
-        _packages(ctx, DISTRO_ENGINE[ctx.family])
+        if known.distro_engine is None:
+            raise DeployError(
+                f"{host.name}: {known.label} packages no Docker engine (HOMELAB_DOCKER_SOURCE=distro): "
+                "set HOMELAB_DOCKER_SOURCE=docker-ce"
+            )
+        _packages(ctx, [known.distro_engine])
         if host.get_fact(ComposeVersion) is None:
-            compose = DISTRO_COMPOSE.get((name, major)) or DISTRO_COMPOSE.get((name, None))
+            key = ctx.os.matched
+            compose = DISTRO_COMPOSE.get((key, major)) or DISTRO_COMPOSE.get((key, None))
             if compose is None:
                 raise DeployError(
-                    f"{host.name}: {name} {major} packages no Docker Compose v2: "
+                    f"{host.name}: {known.label} {major} packages no Docker Compose v2: "
                     "set HOMELAB_DOCKER_SOURCE=docker-ce (Docker's repository has the compose plugin)"
                 )
             _packages(ctx, [compose])
@@ -238,10 +243,9 @@ def tailscale_node(ctx: HostContext):
     if not settings.tailscale_install:
         host.noop("Tailscale is managed elsewhere (HOMELAB_TAILSCALE_INSTALL=false)")
         return
-    _require_family(ctx)
-    name = ctx.distro.get("name") or ""
+    known = _require_family(ctx)
     if ctx.family == "rhel":
-        path = "fedora" if name == "Fedora" else f"rhel/{ctx.distro.get('major')}"
+        path = known.tailscale.format(major=ctx.os.major)
         dnf.repo(
             name="Tailscale repository",
             src="tailscale-stable",
@@ -251,7 +255,7 @@ def tailscale_node(ctx: HostContext):
         )
     else:
         codename = (ctx.distro.get("release_meta") or {}).get("VERSION_CODENAME", "")
-        distro = "ubuntu" if name == "Ubuntu" else "debian"
+        distro = known.tailscale
         _apt_repo(
             "tailscale",
             f"{TAILSCALE_REPO}/{distro}/{codename}.noarmor.gpg",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from deploys.catalog import CATALOG, NETWORK, Port
-from deploys.context import SUPPORTED
+from deploys.context import match_os, supported_versions
 from deploys.settings import HomelabSettings, NoGpuPolicy, Service
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
@@ -69,23 +69,19 @@ def check_settings(obs: Observed) -> Check:
     return Check("settings", PASS, f"valid; services on this host: {names}")
 
 
-def supported_versions() -> str:
-    return "; ".join(f"{name} {', '.join(map(str, sorted(v)))}" for name, v in SUPPORTED.items())
-
-
 def check_os(obs: Observed) -> Check:
-    name = obs.distro.get("name")
-    major = obs.distro.get("major")
-    meta = obs.distro.get("release_meta") or {}
-    shown = meta.get("PRETTY_NAME") or f"{name} {major}"
-    if not name:
+    """Supported by os-release ID / ID_LIKE and the VERSION_ID major: the table the deploy reads."""
+    found = match_os(obs.distro)
+    if not found.os_id and found.matched is None:
         return Check("os", FAIL, f"could not identify the distribution; supported: {supported_versions()}")
-    if name not in SUPPORTED:
-        return Check("os", FAIL, f"{shown} is not supported; supported: {supported_versions()}")
-    if major not in SUPPORTED[name]:
-        return Check("os", FAIL, f"{shown}: {name} {major} is not supported; "
+    known = found.distribution
+    if known is None:
+        return Check("os", FAIL, f"{found.shown} is not supported; supported: {supported_versions()}")
+    if not found.supported:
+        return Check("os", FAIL, f"{found.shown}: {known.label} {found.major} is not supported; "
                      f"supported: {supported_versions()}")
-    return Check("os", PASS, f"{shown} (supported)")
+    like = "" if found.matched == found.os_id else f", as {known.label} (ID_LIKE)"
+    return Check("os", PASS, f"{found.shown} (supported{like})")
 
 
 def check_python(obs: Observed) -> Check:

@@ -41,6 +41,11 @@ def os_release(text: str) -> str:
     return "/etc/os-release\n" + text.strip() + "\n---"
 
 
+def os_release_file(name: str) -> str:
+    """A documented os-release file from tests/facts/os-release, as the LinuxDistribution fact reads it."""
+    return os_release((ROOT / "tests" / "facts" / "os-release" / name).read_text())
+
+
 FEDORA_41 = os_release(
     'NAME="Fedora Linux"\nVERSION="41 (Server Edition)"\nID=fedora\nVERSION_ID=41\n'
     'VERSION_CODENAME=""\nPRETTY_NAME="Fedora Linux 41 (Server Edition)"'

@@ -24,7 +24,8 @@ LAB = {
     "npm_admin_password": "npm-password",
 }
 DEBIAN_12 = {"name": "Debian", "major": 12, "minor": None,
-             "release_meta": {"PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)"}}
+             "release_meta": {"PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)", "ID": "debian",
+                              "VERSION_ID": "12"}}
 
 
 def fact(folder: str, case: str):
@@ -105,9 +106,9 @@ def test_firewalld_absent_warns():
     ("distro", "result"),
     [
         (DEBIAN_12, PASS),
-        ({"name": "Debian", "major": 11, "release_meta": {}}, FAIL),
-        ({"name": "Fedora", "major": 42, "release_meta": {}}, PASS),
-        ({"name": "Arch", "major": None, "release_meta": {}}, FAIL),
+        ({"name": "Debian", "major": 11, "release_meta": {"ID": "debian", "VERSION_ID": "11"}}, FAIL),
+        ({"name": "Fedora", "major": 42, "release_meta": {"ID": "fedora", "VERSION_ID": "42"}}, PASS),
+        ({"name": "Arch", "major": None, "release_meta": {"ID": "arch"}}, FAIL),
         ({}, FAIL),
     ],
 )
