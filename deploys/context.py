@@ -22,6 +22,7 @@ from pyinfra.facts.server import LinuxDistribution
 from deploys.catalog import CATALOG
 from deploys.settings import HomelabSettings, NoGpuPolicy, Service, SettingsError, settings_for_host
 from facts.gpu import NvidiaGpus
+from facts.packages import ConfiguredRepositories
 from facts.system import ServiceStates, SshConnection
 from facts.tailscale import TailscaleIP
 
@@ -129,6 +130,11 @@ class HostContext:
     def installed_packages(self) -> dict[str, Any]:
         """Installed packages (dpkg or rpm), read once per run, when the plan is made."""
         return host.get_fact(RpmPackages if self.family == "rhel" else DebPackages)
+
+    @cached_property
+    def repositories(self) -> dict[str, list[dict[str, Any]]]:
+        """Every configured apt / dnf repository (any file name), read once per run."""
+        return host.get_fact(ConfiguredRepositories)
 
     @cached_property
     def service_states(self) -> dict[str, dict[str, str]]:

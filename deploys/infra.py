@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from io import StringIO
+from urllib.parse import urlsplit
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -86,13 +87,79 @@ def _require_family(ctx: HostContext) -> Distribution:
     return found.distribution
 
 
-def _apt_repo(name: str, key_url: str, line: str) -> None:
-    """A third-party apt repository with its key in its own keyring (``signed-by``)."""
+def _uri(url: str) -> tuple[str, str, str]:
+    """A repository URI for comparison: scheme and host in any case, path without a trailing slash."""
+    parts = urlsplit(url.strip())
+    return parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/")
+
+
+def _apt_repo(ctx: HostContext, name: str, key_url: str, uri: str, suite: str,
+              components: tuple[str, ...] = (), arch: str | None = None) -> None:
+    """A third-party apt repository with its key in its own keyring (``signed-by``), unless the
+    host already has one for the same URI and suite (any file, any keyring, one-line or deb822):
+    that one is reused and nothing is planned. apt refuses a second entry for one source with
+    another ``Signed-By`` ("Conflicting values set for option Signed-By", every apt run fails),
+    which is what writing our own next to an install guide's would do.
+    """
     # apt reads a keyring by its extension: .gpg binary, .asc ASCII-armoured
     keyring = f"{KEYRINGS}/{name}" + (".gpg" if key_url.endswith(".gpg") else ".asc")
+    options = (f"arch={arch} " if arch else "") + f"signed-by={keyring}"
+    line = " ".join(["deb", f"[{options}]", uri, suite, *components])
+    ours_file = f"/etc/apt/sources.list.d/{name}.list"
+    entries = [
+        entry for entry in ctx.repositories["apt"]
+        if entry["type"] == "deb" and _uri(entry["uri"]) == _uri(uri) and entry["suite"] == suite
+    ]
+    ours = [e for e in entries if e["file"] == ours_file and e["signed_by"] == keyring]
+    theirs = [e for e in entries if e not in ours]
+    if theirs:
+        where = ", ".join(sorted({f"{e['file']} (keyring {e['signed_by'] or 'none'})" for e in theirs}))
+        if len({e["signed_by"] for e in theirs}) > 1:
+            raise DeployError(
+                f"{host.name}: apt has {uri} {suite} more than once with different keyrings: {where}; "
+                "apt refuses every run like this: keep one of them"
+            )
+        missing = [c for c in components if not any(c in e["components"] for e in theirs)]
+        if missing:
+            raise DeployError(
+                f"{host.name}: {where} configures {uri} {suite} without component(s) {', '.join(missing)}: "
+                "add them there (a second entry with another keyring would break apt)"
+            )
+        if ours:
+            # an earlier deploy added its own line beside the guide's: take it out, apt works again
+            apt.repo(name=f"{name} repository: remove the second entry (conflicting Signed-By)",
+                     src=line, filename=name, present=False)
+            return
+        host.noop(f"{name} repository: {uri} {suite} is configured already in {where}: reused")
+        return
     files.directory(name="apt keyrings folder", path=KEYRINGS, mode="755")
     files.download(name=f"{name} repository key", src=key_url, dest=keyring, mode="644")
-    apt.repo(name=f"{name} repository", src=line.format(keyring=keyring), filename=name)
+    apt.repo(name=f"{name} repository", src=line, filename=name)
+
+
+def _dnf_repo(ctx: HostContext, label: str, src: str, description: str, baseurl: str, gpgkey: str) -> None:
+    """A dnf repository in ``/etc/yum.repos.d/<src>.repo``, unless one with the same baseurl or
+    the same id is configured already (any file, as the vendors' own ``.repo`` files install
+    them): that one is reused. dnf must never see one repository twice under two file names.
+    """
+    ours_file = f"/etc/yum.repos.d/{src}.repo"
+    same = [
+        repo for repo in ctx.repositories["dnf"]
+        if repo["id"] == src or any(_uri(url) == _uri(baseurl) for url in repo["baseurls"])
+    ]
+    enabled = [repo for repo in same if repo["enabled"]]
+    if enabled:
+        where = ", ".join(f"{repo['id']} in {repo['file']}" for repo in enabled)
+        host.noop(f"{label}: {baseurl} is configured already ({where}): reused")
+        return
+    disabled = [repo for repo in same if repo["file"] != ours_file]
+    if disabled:
+        where = ", ".join(f"{repo['id']} in {repo['file']}" for repo in disabled)
+        raise DeployError(
+            f"{host.name}: the repository for {baseurl} is configured but disabled ({where}): "
+            "set enabled=1 there (a second copy under another file name would confuse dnf)"
+        )
+    dnf.repo(name=label, src=src, description=description, baseurl=baseurl, gpgkey=gpgkey)
 
 
 def _running(ctx: HostContext, service: str):
@@ -138,21 +205,25 @@ def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
     if source is DockerSource.DOCKER_CE:
         path = known.docker_ce
         if ctx.family == "rhel":
-            dnf.repo(
-                name="docker-ce repository",
-                src="docker-ce-stable",
-                description="Docker CE Stable",
-                baseurl=f"https://download.docker.com/linux/{path}/$releasever/$basearch/stable",
-                gpgkey=f"https://download.docker.com/linux/{path}/gpg",
+            _dnf_repo(
+                ctx,
+                "docker-ce repository",
+                "docker-ce-stable",
+                "Docker CE Stable",
+                f"https://download.docker.com/linux/{path}/$releasever/$basearch/stable",
+                f"https://download.docker.com/linux/{path}/gpg",
             )
         else:
             arch = DEB_ARCH.get(host.get_fact(Arch), "amd64")
             codename = (ctx.distro.get("release_meta") or {}).get("VERSION_CODENAME", "")
             _apt_repo(
+                ctx,
                 "docker",
                 f"https://download.docker.com/linux/{path}/gpg",
-                f"deb [arch={arch} signed-by={{keyring}}] https://download.docker.com/linux/{path} "
-                f"{codename} stable",
+                f"https://download.docker.com/linux/{path}",
+                codename,
+                ("stable",),
+                arch=arch,
             )
         _packages(ctx, DOCKER_CE_PACKAGES)
     else:
@@ -218,19 +289,17 @@ def nvidia_toolkit(ctx: HostContext):
         return None
     _require_family(ctx)
     if ctx.family == "rhel":
-        dnf.repo(
-            name="nvidia-container-toolkit repository",
-            src="nvidia-container-toolkit",
-            description="NVIDIA container toolkit",
-            baseurl=f"{NVIDIA_REPO}/stable/rpm/$basearch",
-            gpgkey=f"{NVIDIA_REPO}/gpgkey",
+        _dnf_repo(
+            ctx,
+            "nvidia-container-toolkit repository",
+            "nvidia-container-toolkit",
+            "NVIDIA container toolkit",
+            f"{NVIDIA_REPO}/stable/rpm/$basearch",
+            f"{NVIDIA_REPO}/gpgkey",
         )
     else:
-        _apt_repo(
-            "nvidia-container-toolkit",
-            f"{NVIDIA_REPO}/gpgkey",
-            f"deb [signed-by={{keyring}}] {NVIDIA_REPO}/stable/deb/$(ARCH) /",
-        )
+        _apt_repo(ctx, "nvidia-container-toolkit", f"{NVIDIA_REPO}/gpgkey",
+                  f"{NVIDIA_REPO}/stable/deb/$(ARCH)", "/")
     toolkit = _packages(ctx, ["nvidia-container-toolkit"])
     nvidia.cdi_spec(name="CDI specification for the GPUs (toolkits without nvidia-cdi-refresh)")
     return toolkit
@@ -246,20 +315,24 @@ def tailscale_node(ctx: HostContext):
     known = _require_family(ctx)
     if ctx.family == "rhel":
         path = known.tailscale.format(major=ctx.os.major)
-        dnf.repo(
-            name="Tailscale repository",
-            src="tailscale-stable",
-            description="Tailscale stable",
-            baseurl=f"{TAILSCALE_REPO}/{path}/$basearch",
-            gpgkey=f"{TAILSCALE_REPO}/{path}/repo.gpg",
+        _dnf_repo(
+            ctx,
+            "Tailscale repository",
+            "tailscale-stable",
+            "Tailscale stable",
+            f"{TAILSCALE_REPO}/{path}/$basearch",
+            f"{TAILSCALE_REPO}/{path}/repo.gpg",
         )
     else:
         codename = (ctx.distro.get("release_meta") or {}).get("VERSION_CODENAME", "")
         distro = known.tailscale
         _apt_repo(
+            ctx,
             "tailscale",
             f"{TAILSCALE_REPO}/{distro}/{codename}.noarmor.gpg",
-            f"deb [signed-by={{keyring}}] {TAILSCALE_REPO}/{distro} {codename} main",
+            f"{TAILSCALE_REPO}/{distro}",
+            codename,
+            ("main",),
         )
     _packages(ctx, ["tailscale"])
     _running(ctx, "tailscaled")
