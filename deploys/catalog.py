@@ -43,6 +43,22 @@ class Volume:
     mode: str = "755"
 
 
+def pinned_image(service: Service) -> str:
+    """The image a service runs unless HOMELAB_IMAGE_<NAME> says otherwise (the settings' default)."""
+    return HomelabSettings.model_fields["image_" + service.value.replace("-", "_")].default
+
+
+@dataclass(frozen=True)
+class CudaNeed:
+    """The CUDA version the host's NVIDIA driver must support (nvidia-smi's "CUDA Version") for
+    a service's pinned image; preflight compares it with the driver's."""
+
+    image: str  # the pinned image this is known for
+    minimum: str  # "12.8"
+    falls_back: bool  # with an older driver the image still runs, on the CPU (else it fails to start)
+    source: str  # where the number comes from
+
+
 @dataclass(frozen=True)
 class ServiceSpec:
     service: Service
@@ -55,6 +71,7 @@ class ServiceSpec:
     cap_add: tuple[str, ...] = ()
     start_period: str = "60s"
     min_vram_mib: int = 0  # what the service needs to be useful on a GPU (preflight warns below)
+    cuda: CudaNeed | None = None  # the driver's CUDA version the pinned image needs
     # environment: plain values and, for secrets, the name of the .env variable holding them
     secret_env: dict[str, str] = field(default_factory=dict)
 
@@ -100,6 +117,18 @@ CATALOG: dict[Service, ServiceSpec] = {
         healthcheck=("CMD", "ollama", "list"),
         gpu=True,
         min_vram_mib=4096,  # a 7B model at 4-bit quantisation
+        cuda=CudaNeed(
+            image=pinned_image(Service.OLLAMA),
+            minimum="12.1",
+            falls_back=True,
+            source=(
+                "docs.ollama.com/gpu (0.12 era): NVIDIA 'driver version 531 and newer' (531 = CUDA 12.1); "
+                "ollama PR #10569 dropped the CUDA 11 runners and tested the oldest driver, 531.79 / "
+                "CUDA 12.1; 0.12 ships cuda_v12 and cuda_v13 runners (PR #12000) and takes v13 only where "
+                "the driver supports it. With an older driver it finds no usable GPU and runs on the CPU "
+                "(docs/gpu.md: 'fallback to running on the CPU')"
+            ),
+        ),
     ),
     Service.COMFYUI: ServiceSpec(
         service=Service.COMFYUI,
@@ -115,6 +144,16 @@ CATALOG: dict[Service, ServiceSpec] = {
         gpu=True,
         start_period="180s",
         min_vram_mib=8192,  # SDXL needs about 8 GB
+        cuda=CudaNeed(
+            image=pinned_image(Service.COMFYUI),
+            minimum="12.8",
+            falls_back=False,
+            source=(
+                "the tag names the CUDA of its PyTorch build (cu128: CUDA 12.8; YanWenKun/ComfyUI-Docker "
+                "docs/README-DockerHub.md: 'cu124 ... Using CUDA 12.4'); PyTorch refuses an older driver "
+                "and ComfyUI only runs on the CPU when started with --cpu"
+            ),
+        ),
     ),
     Service.OPEN_WEBUI: ServiceSpec(
         service=Service.OPEN_WEBUI,

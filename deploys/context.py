@@ -20,7 +20,14 @@ from pyinfra.facts.rpm import RpmPackages
 from pyinfra.facts.server import LinuxDistribution
 
 from deploys.catalog import CATALOG
-from deploys.settings import HomelabSettings, NoGpuPolicy, Service, SettingsError, settings_for_host
+from deploys.settings import (
+    GpuDowngrade,
+    HomelabSettings,
+    NoGpuPolicy,
+    Service,
+    SettingsError,
+    settings_for_host,
+)
 from facts.gpu import NvidiaGpus
 from facts.packages import ConfiguredRepositories
 from facts.system import ServiceStates, SshConnection
@@ -107,6 +114,54 @@ class DeployError(PyinfraError):
     """A policy problem found while planning a host's deploy (nothing has changed yet)."""
 
 
+# -- a GPU whose driver fails ------------------------------------------------------------------
+def gpu_setup_evidence(gpu: dict[str, Any]) -> list[str]:
+    """What on the host shows that it was set up for an NVIDIA GPU (facts.gpu.NvidiaGpus)."""
+    found = []
+    if gpu.get("docker_nvidia_runtime"):
+        found.append("Docker has the nvidia runtime")
+    elif gpu.get("daemon_json_nvidia"):
+        found.append("/etc/docker/daemon.json has the nvidia runtime")
+    if gpu.get("toolkit_version"):
+        found.append(f"NVIDIA container toolkit {gpu['toolkit_version']}")
+    found += [f"CDI spec {spec}" for spec in gpu.get("cdi_specs") or []]
+    if gpu.get("module_kernels"):
+        found.append(f"nvidia kernel module for {', '.join(gpu['module_kernels'])}")
+    return found
+
+
+def driver_diagnosis(gpu: dict[str, Any]) -> str:
+    """Why nvidia-smi fails, as far as the fact can tell, and what to do about it."""
+    kernel = gpu.get("kernel")
+    running = f"the running kernel {kernel}" if kernel else "the running kernel"
+    target = kernel or "$(uname -r)"
+    built = gpu.get("module_kernels") or []
+    if gpu.get("module_loaded"):
+        return ("the nvidia kernel module is loaded but nvidia-smi cannot use it (driver and module "
+                "versions differ after an update?): reboot, or reinstall the driver")
+    if built and kernel in built:
+        return (f"the nvidia kernel module is built for {running} but not loaded: run `modprobe nvidia` "
+                "and read `dmesg` (Secure Boot rejects an unsigned module), or reboot")
+    if built:
+        return (f"the nvidia kernel module is built for {', '.join(built)} but not for {running}, the usual "
+                "state after a kernel update that akmod/DKMS did not follow: rebuild it (`akmods --force "
+                f"--kernels {target}` with RPM Fusion, `dkms autoinstall -k {target}` with DKMS) or boot a "
+                "kernel it was built for, then `modprobe nvidia` or reboot")
+    return (f"no nvidia kernel module found; usually the driver's module was not built for {running} "
+            f"(akmod/DKMS after a kernel update): rebuild or reinstall it for {target} and reboot")
+
+
+def broken_gpu(gpu: dict[str, Any]) -> str | None:
+    """A sentence naming the nvidia-smi error, the evidence and the remedy, when nvidia-smi fails on
+    a host that was set up for a GPU; ``None`` otherwise (a GPU that works, or none ever set up)."""
+    error = gpu.get("driver_error")
+    evidence = gpu_setup_evidence(gpu)
+    if gpu.get("gpus") or not error or not evidence:
+        return None
+    setup = "; ".join(evidence)
+    return f"nvidia-smi fails ({error}) on a host set up for a GPU ({setup}): {driver_diagnosis(gpu)}"
+
+
 @dataclass(frozen=True)
 class HostContext:
     settings: HomelabSettings
@@ -147,7 +202,19 @@ class HostContext:
 
     @property
     def has_gpu(self) -> bool:
-        return bool(self.gpu.get("gpus"))
+        """Whether the deploy uses an NVIDIA GPU here. Asking it on a host whose driver fails but
+        that was set up for a GPU refuses the deploy (DeployError), unless HOMELAB_GPU_DOWNGRADE=allow:
+        every GPU decision (Docker's nvidia runtime, the toolkit, ComfyUI's --cpu) asks it."""
+        if self.gpu.get("gpus"):
+            return True
+        broken = broken_gpu(self.gpu)
+        if broken and self.settings.gpu_downgrade is GpuDowngrade.REFUSE:
+            raise DeployError(
+                f"{host.name}: {broken}. The deploy will not turn this GPU host into a CPU host (Docker "
+                "without its nvidia runtime, ComfyUI with --cpu): fix the driver and run it again, or set "
+                "HOMELAB_GPU_DOWNGRADE=allow to deploy without the GPU"
+            )
+        return False
 
     def require_tailscale_ip(self) -> str:
         if not self.tailscale_ip:
@@ -214,7 +281,12 @@ def _build() -> HostContext:
 
     services = placed_services(settings, host.groups, inventory_uses_groups())
     skipped: dict[Service, str] = {}
-    if not gpu.get("gpus"):
+    broken = broken_gpu(gpu)
+    refused = broken is not None and settings.gpu_downgrade is GpuDowngrade.REFUSE
+    if broken and not refused:
+        logger.warning(f"{host.name}: {broken}; deploying without the GPU (HOMELAB_GPU_DOWNGRADE=allow)")
+    # a GPU host whose driver fails keeps its AI services here: each GPU decision refuses it (has_gpu)
+    if not gpu.get("gpus") and not refused:
         for service in [s for s in services if CATALOG[s].is_ai]:
             if settings.ai_without_gpu is NoGpuPolicy.SKIP:
                 services.remove(service)

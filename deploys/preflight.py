@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from deploys.catalog import CATALOG, NETWORK, Port
-from deploys.context import match_os, supported_versions
-from deploys.settings import HomelabSettings, NoGpuPolicy, Service
+from deploys.context import broken_gpu, match_os, supported_versions
+from deploys.settings import GpuDowngrade, HomelabSettings, NoGpuPolicy, Service
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 WILDCARDS = {"0.0.0.0", "::", "*"}  # noqa: S104 (addresses we look for, not bind to)
@@ -109,6 +109,15 @@ def _ai_services(obs: Observed) -> list[Service]:
 def check_gpu(obs: Observed) -> Check:
     gpus = obs.gpu.get("gpus") or []
     gpu_users = [service for service in obs.services if CATALOG[service].gpu]
+    broken = broken_gpu(obs.gpu)
+    if broken:
+        # the deploy refuses this host (context.HostContext.has_gpu), whatever runs on it
+        if obs.settings is not None and obs.settings.gpu_downgrade is GpuDowngrade.ALLOW:
+            names = ", ".join(service.value for service in gpu_users) or "no GPU service"
+            return Check("gpu", WARN, f"{broken}; HOMELAB_GPU_DOWNGRADE=allow: the deploy goes on without "
+                         f"the GPU ({names} on the CPU, Docker without its nvidia runtime)")
+        return Check("gpu", FAIL, f"{broken}; until then the deploy refuses this host "
+                     "(HOMELAB_GPU_DOWNGRADE=allow deploys it without the GPU)")
     if not gpus:
         error = obs.gpu.get("driver_error")
         why = f"nvidia-smi: {error}" if error else "no NVIDIA GPU found"
@@ -125,6 +134,42 @@ def check_gpu(obs: Observed) -> Check:
     )
     cuda = f", CUDA {obs.gpu['cuda_version']}" if obs.gpu.get("cuda_version") else ""
     return Check("gpu", PASS, f"{described}{cuda}")
+
+
+def _version(text: str | None) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(part) for part in str(text).split(".")[:2]) if text else None
+    except ValueError:
+        return None
+
+
+def check_cuda(obs: Observed) -> list[Check]:
+    """The driver's CUDA version against what each GPU service's pinned image needs (catalog)."""
+    driver = _version(obs.gpu.get("cuda_version"))
+    if not obs.gpu.get("gpus") or driver is None:
+        return []
+    rows = []
+    for service in obs.services:
+        need = CATALOG[service].cuda
+        if need is None:
+            continue
+        label = f"cuda {service.value}"
+        image = obs.settings.image_for(service) if obs.settings else need.image
+        have = obs.gpu["cuda_version"]
+        if image != need.image:
+            rows.append(Check(label, WARN, f"not checked: {image} is not the pinned {need.image}, whose "
+                              f"need (CUDA {need.minimum}) is known"))
+        elif driver >= (_version(need.minimum) or ()):
+            rows.append(Check(label, PASS, f"{image} needs CUDA {need.minimum}; the driver supports {have}"))
+        else:
+            then = ("it runs on the CPU instead (slow)" if need.falls_back
+                    else f"{service.value} does not start")
+            rows.append(Check(
+                label, WARN if need.falls_back else FAIL,
+                f"{image} needs CUDA {need.minimum}, the driver supports {have}: {then}; upgrade the NVIDIA "
+                f"driver, or pin an older image (HOMELAB_IMAGE_{service.value.replace('-', '_').upper()})",
+            ))
+    return rows
 
 
 def _gib(mib: int | None) -> str:
@@ -292,6 +337,7 @@ def checks(obs: Observed) -> list[Check]:
     vram = check_vram(obs)
     if vram is not None:
         rows.append(vram)
+    rows += check_cuda(obs)
     if obs.settings is None:
         return rows
     rows += [check_disk(obs), check_tailscale(obs), check_tailscale_ip(obs), check_firewalld(obs)]

@@ -80,6 +80,13 @@ class NoGpuPolicy(StrEnum):
     SKIP = "skip"  # leave them out on that host
 
 
+class GpuDowngrade(StrEnum):
+    """What to do with a host that was set up for an NVIDIA GPU whose driver now fails (nvidia-smi)."""
+
+    REFUSE = "refuse"  # stop the deploy of that host, naming the error and the remedy
+    ALLOW = "allow"  # deploy it without the GPU: no nvidia runtime in Docker, ComfyUI on the CPU
+
+
 class SettingsError(ValueError):
     """Invalid settings: ``problems`` holds one readable line per problem."""
 
@@ -145,6 +152,10 @@ class HomelabSettings(BaseSettings):
     )
     ai_without_gpu: NoGpuPolicy = Field(
         default=NoGpuPolicy.CPU, description="AI services on a host without a GPU: cpu (warn) or skip"
+    )
+    gpu_downgrade: GpuDowngrade = Field(
+        default=GpuDowngrade.REFUSE,
+        description="A GPU host whose NVIDIA driver fails: refuse to deploy it, or allow it without the GPU",
     )
     timezone: str = Field(default="UTC", description="TZ for the containers")
     pull_policy: PullPolicy = Field(default=PullPolicy.MISSING, description="Compose pull policy")
@@ -243,6 +254,18 @@ class HomelabSettings(BaseSettings):
             if not value:
                 raise ValueError("expected at least one resolver address")
         return value
+
+    @field_validator("gpu_downgrade", mode="before")
+    @classmethod
+    def _gpu_downgrade(cls, value: Any) -> Any:
+        if isinstance(value, GpuDowngrade):
+            return value
+        if str(value).strip().lower() not in {item.value for item in GpuDowngrade}:
+            raise ValueError(
+                "expected refuse (the default: a host set up for a GPU whose driver fails is not deployed) "
+                "or allow (deploy it without the GPU: Docker without its nvidia runtime, ComfyUI on the CPU)"
+            )
+        return str(value).strip().lower()
 
     @field_validator("timezone")
     @classmethod

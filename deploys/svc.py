@@ -31,7 +31,8 @@ def placement(ctx: HostContext, service: Service) -> Placement:
     publishes = bool(CATALOG[service].host_ports) or remote_proxy
     return Placement(
         tailscale_ip=ctx.require_tailscale_ip() if publishes else (ctx.tailscale_ip or "127.0.0.1"),
-        gpu=ctx.has_gpu,
+        # asked only for a GPU service: a host whose driver fails still deploys NPM and Pi-hole
+        gpu=CATALOG[service].gpu and ctx.has_gpu,
         publish_upstream=remote_proxy,
         webui_secret_from_settings=ctx.settings.open_webui_secret_key is not None,
     )

@@ -71,6 +71,17 @@ def _parse_runtime(lines: list[str]) -> bool:
     return isinstance(runtimes, dict) and "nvidia" in runtimes
 
 
+def _counted(lines: list[str]) -> bool:
+    """``grep -c`` printed a count above zero."""
+    return any(line.strip().isdigit() and int(line.strip()) > 0 for line in lines)
+
+
+def _kernel_of(path: str) -> str | None:
+    """``/lib/modules/6.11.4-301.fc41.x86_64/extra/nvidia/nvidia.ko.xz`` -> the kernel release."""
+    parts = path.strip().split("/")
+    return parts[parts.index("modules") + 1] if "modules" in parts[:-1] else None
+
+
 def _parse_toolkit(lines: list[str]) -> str | None:
     for line in lines:
         match = re.search(r"version\s+v?([0-9][0-9A-Za-z.+~-]*)", line)
@@ -82,7 +93,9 @@ def _parse_toolkit(lines: list[str]) -> str | None:
 class NvidiaGpus(FactBase[dict[str, Any]]):
     """
     Returns the NVIDIA GPUs, the CUDA version the driver supports, whether Docker has the
-    ``nvidia`` runtime and the NVIDIA Container Toolkit version, read in one command.
+    ``nvidia`` runtime and the NVIDIA Container Toolkit version, and what shows that the host was
+    set up for a GPU even when the driver fails (nvidia runtime in daemon.json, CDI specs, the
+    nvidia kernel module per kernel, whether it is loaded), read in one command.
 
     .. code:: python
 
@@ -101,11 +114,18 @@ class NvidiaGpus(FactBase[dict[str, Any]]):
             "docker_nvidia_runtime": False,
             "toolkit_version": None,
             "driver_error": None,
+            "daemon_json_nvidia": False,
+            "cdi_specs": [],
+            "kernel": "6.8.0-86-generic",
+            "module_kernels": ["6.8.0-86-generic"],
+            "module_loaded": True,
         }
 
     No ``nvidia-smi`` on the host gives no GPUs; an installed ``nvidia-smi`` that cannot talk
     to the driver (exit 9) also gives no GPUs, with its message in ``driver_error``. Fields that
     read ``[N/A]`` or ``[Not Supported]`` are ``None``. Missing tools never fail the host.
+    ``module_kernels`` lists the kernel releases under ``/lib/modules`` that have an
+    ``nvidia.ko*`` (akmod, DKMS or packaged); ``module_loaded`` reads ``/proc/driver/nvidia``.
     """
 
     def command(self) -> str:
@@ -118,6 +138,12 @@ class NvidiaGpus(FactBase[dict[str, Any]]):
             "fi; "
             f"echo '{_MARK}runtimes'; docker info --format '{{{{json .Runtimes}}}}' 2>/dev/null; "
             f"echo '{_MARK}toolkit'; nvidia-ctk --version 2>/dev/null; "
+            f"echo '{_MARK}daemon-json'; "
+            "grep -c nvidia-container-runtime /etc/docker/daemon.json 2>/dev/null; "
+            f"echo '{_MARK}cdi'; ls -1d /etc/cdi/*nvidia* /var/run/cdi/*nvidia* 2>/dev/null; "
+            f"echo '{_MARK}kernel'; uname -r; "
+            f"echo '{_MARK}modules'; find /lib/modules -maxdepth 5 -name 'nvidia.ko*' 2>/dev/null; "
+            f"echo '{_MARK}loaded'; head -n 1 /proc/driver/nvidia/version 2>/dev/null; "
             "true"
         )
 
@@ -129,6 +155,11 @@ class NvidiaGpus(FactBase[dict[str, Any]]):
             "docker_nvidia_runtime": False,
             "toolkit_version": None,
             "driver_error": None,
+            "daemon_json_nvidia": False,
+            "cdi_specs": [],
+            "kernel": None,
+            "module_kernels": [],
+            "module_loaded": False,
         }
 
     def process(self, output: list[str]) -> dict[str, Any]:
@@ -142,4 +173,11 @@ class NvidiaGpus(FactBase[dict[str, Any]]):
             "docker_nvidia_runtime": _parse_runtime(sections.get("runtimes", [])),
             "toolkit_version": _parse_toolkit(sections.get("toolkit", [])),
             "driver_error": error,
+            "daemon_json_nvidia": _counted(sections.get("daemon-json", [])),
+            "cdi_specs": sorted({line.strip() for line in sections.get("cdi", []) if line.strip()}),
+            "kernel": next((line.strip() for line in sections.get("kernel", []) if line.strip()), None),
+            "module_kernels": sorted(
+                {kernel for line in sections.get("modules", []) if (kernel := _kernel_of(line))}
+            ),
+            "module_loaded": any(line.strip() for line in sections.get("loaded", [])),
         }

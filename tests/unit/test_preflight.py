@@ -134,11 +134,99 @@ def test_small_gpu_warns_which_service_needs_more_vram():
     assert "comfyui needs ~8 GiB" in found.detail and "ollama" not in found.detail
 
 
-def test_driver_not_loaded_warns_with_the_message():
+def test_driver_not_loaded_on_a_host_set_up_for_a_gpu_fails():
+    """nvidia-smi fails where the container toolkit is installed: a GPU host with a broken driver."""
     rows = checks(observed(gpu=fact("gpu.NvidiaGpus", "documented-driver-not-loaded")))
-    assert row(rows, "gpu").result == WARN
-    assert "nvidia-smi:" in row(rows, "gpu").detail
+    found = row(rows, "gpu")
+    assert found.result == FAIL and failed(rows)
+    assert found.detail.startswith("nvidia-smi fails (NVIDIA-SMI has failed because it couldn't communicate")
+    assert "NVIDIA container toolkit 1.18.0" in found.detail
+    assert "usually the driver's module was not built for the running kernel (akmod/DKMS" in found.detail
+    assert "HOMELAB_GPU_DOWNGRADE=allow" in found.detail
     assert all(r.check != "vram" for r in rows)
+
+
+def test_driver_error_without_any_gpu_setup_only_warns():
+    gpu = fact("gpu.NvidiaGpus", "documented-driver-not-loaded")
+    gpu["toolkit_version"] = None  # nothing else shows a GPU was ever set up
+    found = row(checks(observed(gpu=gpu)), "gpu")
+    assert found.result == WARN and found.detail.startswith("nvidia-smi: NVIDIA-SMI has failed")
+
+
+def test_module_not_rebuilt_after_a_kernel_update_fails_with_the_cause_and_remedy():
+    gpu = fact("gpu.NvidiaGpus", "documented-akmod-not-rebuilt-after-kernel-update")
+    found = row(checks(observed(gpu=gpu)), "gpu")
+    assert found.result == FAIL
+    assert ("Docker has the nvidia runtime; NVIDIA container toolkit 1.17.8; CDI spec /etc/cdi/nvidia.yaml; "
+            "nvidia kernel module for 6.11.4-301.fc41.x86_64") in found.detail
+    assert ("built for 6.11.4-301.fc41.x86_64 but not for the running kernel 6.12.5-200.fc41.x86_64"
+            in found.detail)
+    assert "(`akmods --force --kernels 6.12.5-200.fc41.x86_64` with RPM Fusion" in found.detail
+    assert "`dkms autoinstall -k 6.12.5-200.fc41.x86_64`" in found.detail
+
+
+def test_module_built_but_not_loaded_says_modprobe():
+    gpu = fact("gpu.NvidiaGpus", "documented-dkms-module-built-not-loaded")
+    found = row(checks(observed(gpu=gpu)), "gpu")
+    assert found.result == FAIL
+    assert "built for the running kernel 6.8.0-87-generic but not loaded: run `modprobe nvidia`" in (
+        found.detail)
+
+
+def test_broken_gpu_fails_even_without_gpu_services_the_deploy_refuses_the_host():
+    obs = observed(gpu=fact("gpu.NvidiaGpus", "documented-akmod-not-rebuilt-after-kernel-update"),
+                   services=[Service.NGINX_PROXY_MANAGER, Service.PIHOLE])
+    assert row(checks(obs), "gpu").result == FAIL
+
+
+def test_broken_gpu_with_downgrade_allowed_warns():
+    obs = observed(gpu=fact("gpu.NvidiaGpus", "documented-akmod-not-rebuilt-after-kernel-update"),
+                   settings={"gpu_downgrade": "allow"})
+    found = row(checks(obs), "gpu")
+    assert found.result == WARN
+    assert "HOMELAB_GPU_DOWNGRADE=allow: the deploy goes on without the GPU (ollama, comfyui on the CPU" in (
+        found.detail)
+
+
+def _driver_with_cuda(version: str) -> dict:
+    gpu = fact("gpu.NvidiaGpus", "recorded-h200")
+    gpu["cuda_version"] = version
+    return gpu
+
+
+def test_cuda_of_the_driver_meets_the_pinned_images():
+    rows = checks(observed(gpu=fact("gpu.NvidiaGpus", "recorded-h200")))
+    assert row(rows, "cuda comfyui") == (
+        "cuda comfyui", PASS, "yanwk/comfyui-boot:cu128-slim needs CUDA 12.8; the driver supports 13.0")
+    assert row(rows, "cuda ollama").result == PASS
+
+
+def test_driver_too_old_for_comfyui_fails_naming_image_versions_and_remedy():
+    rows = checks(observed(gpu=_driver_with_cuda("12.4")))
+    found = row(rows, "cuda comfyui")
+    assert found.result == FAIL and failed(rows)
+    assert found.detail == (
+        "yanwk/comfyui-boot:cu128-slim needs CUDA 12.8, the driver supports 12.4: comfyui does not start; "
+        "upgrade the NVIDIA driver, or pin an older image (HOMELAB_IMAGE_COMFYUI)"
+    )
+    assert row(rows, "cuda ollama").result == PASS  # 12.4 >= 12.1
+
+
+def test_driver_too_old_for_ollama_warns_it_falls_back_to_the_cpu():
+    found = row(checks(observed(gpu=_driver_with_cuda("12.0"))), "cuda ollama")
+    assert found.result == WARN
+    assert found.detail.startswith(
+        "ollama/ollama:0.12.6 needs CUDA 12.1, the driver supports 12.0: it runs on the CPU")
+
+
+def test_cuda_of_a_custom_image_is_not_guessed():
+    obs = observed(gpu=_driver_with_cuda("12.4"), settings={"image_comfyui": "example/comfy:1.0"})
+    found = row(checks(obs), "cuda comfyui")
+    assert found.result == WARN and found.detail.startswith("not checked: example/comfy:1.0")
+
+
+def test_no_cuda_rows_without_a_gpu():
+    assert all(not r.check.startswith("cuda") for r in checks(observed()))
 
 
 def test_no_gpu_with_skip_policy_says_left_out():

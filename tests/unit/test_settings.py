@@ -294,3 +294,25 @@ def test_command_line_check_bad_and_good_environment():
 def test_secrets_that_a_compose_env_file_cannot_hold(value):
     message = only_problem(pihole_password=value)
     assert "single quote, line break or trailing backslash" in message and value not in message
+
+
+def test_gpu_downgrade_refuses_by_default_and_takes_refuse_or_allow():
+    from deploys.settings import GpuDowngrade
+
+    assert load().gpu_downgrade is GpuDowngrade.REFUSE
+    assert load(gpu_downgrade="Allow").gpu_downgrade is GpuDowngrade.ALLOW
+    for value in ("yes", True, "cpu"):
+        problem = only_problem(gpu_downgrade=value)
+        assert problem.startswith("HOMELAB_GPU_DOWNGRADE")
+        assert "is not valid: expected refuse (the default" in problem
+        assert "or allow (deploy it without the GPU" in problem
+
+
+def test_every_setting_is_in_the_readme_table_and_env_example():
+    from deploys.settings import REPO_ROOT, SETTING_NAMES, env_name
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    example = (REPO_ROOT / ".env.example").read_text()
+    for name in SETTING_NAMES:
+        assert f"| `{env_name(name)}` |" in readme, name
+        assert f"{env_name(name)}=" in example, name
