@@ -26,7 +26,7 @@ from deploys.catalog import MANAGED_BY, NETWORK
 from deploys.context import DeployError, Distribution, HostContext, supported_versions
 from deploys.settings import DockerSource
 from facts.docker import DockerNetworksInspect
-from facts.system import ComposeVersion, FileDigest, Ipv4Routes
+from facts.system import ComposeVersion, EnvironmentFileFlags, FileDigest, Ipv4Routes
 from operations import docker_network, firewalld, nvidia, tailscale
 
 ZONE = "self-hosted"
@@ -179,13 +179,71 @@ def firewalld_running(ctx: HostContext):
 
 
 # -- Docker -----------------------------------------------------------------------------------
-def daemon_config(ctx: HostContext) -> str:
-    config: dict = {
-        "log-driver": "json-file",
-        "log-opts": {"max-size": "10m", "max-file": "3"},
+# Fedora's moby-engine starts dockerd with the flags in /etc/sysconfig/docker: its spec installs
+# Source4 docker.sysconfig there (`install -p -m 644 %{SOURCE4} .../sysconfig/docker`, moby-engine.spec
+# in a 2021 snapshot of Fedora's rpm specs, hrnciar/add-setuptools-buildrequire) and its docker.service
+# passes $OPTIONS from that EnvironmentFile. The shipped OPTIONS, as quoted from the package's file in
+# user reports (Fedora 34 on; fedora-coreos-tracker#573 "This is the default from Fedora RPM";
+# NVIDIA/nvidia-docker#712 for Fedora 27's shorter form):
+#   --selinux-enabled --log-driver=journald --live-restore --default-ulimit nofile=1024:1024
+#   --init-path /usr/libexec/docker/docker-init --userland-proxy-path /usr/libexec/docker/docker-proxy
+# (src.fedoraproject.org's current dist-git could not be read from here: the fact reads the host's
+# real file, so a changed default is still handled). dockerd refuses to start when daemon.json repeats
+# a flag ("the following directives are specified both as a flag and in the configuration file").
+# Choice: leave out of daemon.json what the flags already set, rather than rewrite the package's
+# %config(noreplace) file: the admin's and the distribution's choices stay (journald rotates its own
+# logs), and nothing fights rpm on upgrades.
+ENGINE_FLAGS_FILE = {"moby-engine": ("/etc/sysconfig/docker", "OPTIONS")}
+# what the package's file passes, for the plan made before the package (and its file) is installed
+PACKAGED_FLAGS = {
+    "moby-engine": ["--selinux-enabled", "--log-driver=journald", "--live-restore", "--default-ulimit",
+                    "nofile=1024:1024", "--init-path", "/usr/libexec/docker/docker-init",
+                    "--userland-proxy-path", "/usr/libexec/docker/docker-proxy"],
+}
+# json-file's rotation options are valid for these drivers only (journald rejects max-size)
+ROTATING_DRIVERS = {"json-file", "local"}
+
+
+def _flag_values(flags: list[str]) -> dict[str, str]:
+    """``--name=value`` / ``--name value`` / ``--name`` (true) -> {name: value}; the last one wins."""
+    found: dict[str, str] = {}
+    for index, word in enumerate(flags):
+        if not word.startswith("--"):
+            continue
+        name, equals, value = word[2:].partition("=")
+        if not equals:
+            following = flags[index + 1] if index + 1 < len(flags) else ""
+            value = following if following and not following.startswith("-") else "true"
+        found[name] = value
+    return found
+
+
+def engine_flags(ctx: HostContext) -> dict[str, str]:
+    """The flags dockerd gets from the distribution engine's environment file (none for docker-ce)."""
+    if ctx.settings.docker_source is not DockerSource.DISTRO:
+        return {}
+    engine = ctx.os.distribution.distro_engine if ctx.os.distribution else None
+    if engine not in ENGINE_FLAGS_FILE:
+        return {}
+    path, variable = ENGINE_FLAGS_FILE[engine]
+    flags = host.get_fact(EnvironmentFileFlags, path=path, variable=variable)
+    if flags is None and engine not in ctx.installed_packages:
+        flags = PACKAGED_FLAGS[engine]  # the install about to happen brings the file
+    return _flag_values(flags or [])
+
+
+def daemon_config(ctx: HostContext, flags: dict[str, str] | None = None) -> str:
+    """daemon.json: log rotation, live-restore, the NVIDIA runtime on a GPU host; without the keys
+    that dockerd already gets as ``flags`` (it refuses to start when both set one)."""
+    flags = flags or {}
+    config: dict = {}
+    if "log-driver" not in flags:
+        config["log-driver"] = "json-file"
+    if "log-opt" not in flags and flags.get("log-driver", "json-file") in ROTATING_DRIVERS:
+        config["log-opts"] = {"max-size": "10m", "max-file": "3"}
+    if "live-restore" not in flags:
         # containers keep running while the engine restarts (after a firewalld reload, say)
-        "live-restore": True,
-    }
+        config["live-restore"] = True
     if ctx.has_gpu:
         # the entry `nvidia-ctk runtime configure --runtime=docker` would add; written here so that
         # daemon.json has one owner and a re-run never flips it
@@ -251,7 +309,7 @@ def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
 
 def _daemon_json(ctx: HostContext):
     """daemon.json, planned only when its contents or mode differ (one read: FileDigest)."""
-    content = daemon_config(ctx)
+    content = daemon_config(ctx, engine_flags(ctx))
     current = host.get_fact(FileDigest, path=DAEMON_JSON)
     if current and current["sha1"] == get_file_sha1(StringIO(content)) and current["mode"] == 644:
         return None

@@ -173,3 +173,47 @@ class FileDigest(FactBase[dict[str, Any] | None]):
         if len(words) != 4 or not words[2].isdigit():
             return None
         return {"user": words[0], "group": words[1], "mode": int(words[2]), "sha1": words[3]}
+
+
+
+_NO_FILE = "### pyinfra-no-file"
+_VARIABLE = "### pyinfra-variable "
+
+
+class EnvironmentFileFlags(FactBase[list[str] | None]):
+    """
+    Returns the command-line words a systemd ``EnvironmentFile`` passes in ``variable`` (e.g.
+    Fedora's ``/etc/sysconfig/docker``, whose ``OPTIONS`` ``docker.service`` hands to dockerd), or
+    ``None`` when the file does not exist:
+    ``["--selinux-enabled", "--log-driver=journald", "--live-restore", …]``.
+
+    Quotes and backslash-continued lines are read as systemd reads them, the last assignment
+    wins, ``#`` starts a comment; the file is read, never sourced.
+    """
+
+    def command(self, path: str, variable: str) -> str:
+        quoted = shlex.quote(path)
+        return (
+            f"echo {shlex.quote(_VARIABLE + variable)}; "
+            f"if [ -f {quoted} ]; then cat {quoted}; else echo '{_NO_FILE}'; fi"
+        )
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+    def process(self, output: list[str]) -> list[str] | None:
+        if not output or not output[0].startswith(_VARIABLE) or _NO_FILE in output:
+            return None
+        variable = output[0][len(_VARIABLE) :].strip()
+        text = re.sub(r"\\\n", " ", "\n".join(output[1:]))
+        words: list[str] = []
+        for line in text.splitlines():
+            match = re.match(rf"^\s*(?:export\s+)?{re.escape(variable)}=(.*)$", line)
+            if not match:
+                continue
+            try:
+                words = shlex.split(" ".join(shlex.split(match.group(1), comments=True)))
+            except ValueError:  # an unclosed quote: systemd ignores the line too
+                continue
+        return words

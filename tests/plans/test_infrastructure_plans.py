@@ -155,3 +155,54 @@ def test_a_new_zone_reloads_once_then_rebuilds_dockers_chains():
         "systemctl restart docker.service",
     ]
     assert zone.count("firewall-cmd --reload") == 1
+
+
+# -- Fedora's moby-engine: dockerd gets --log-driver / --live-restore from /etc/sysconfig/docker ---------
+DAEMON_JSON = "Docker engine | daemon.json (log rotation, live-restore, NVIDIA runtime when a GPU is present)"
+
+
+def sysconfig(case: str) -> list[str]:
+    path = ROOT / "tests/facts/system.EnvironmentFileFlags" / f"{case}.json"
+    return json.loads(path.read_text())["output"]
+
+
+def test_fedora_moby_engine_first_install_leaves_the_packaged_flags_out_of_daemon_json():
+    """Before moby-engine (and its sysconfig) is installed, the plan knows what the package passes:
+    daemon.json repeats none of it, or dockerd would refuse to start."""
+    ops = plan(INFRA, fedora(installed=["bash 5.2.32-1.fc41"]), {"docker_source": "distro"})
+    assert "Docker engine | Remove podman-docker docker-ce docker-ce-cli" not in ops  # none installed
+    assert ops["Docker engine | Install moby-engine"] == ["dnf install -y moby-engine"]
+    assert ops[DAEMON_JSON] == [
+        "mkdir -p /etc/docker",
+        "upload /etc/docker/daemon.json:\n{}\n",
+        "chmod 644 /etc/docker/daemon.json",
+    ]
+
+
+def test_fedora_moby_engine_installed_reads_its_sysconfig_and_keeps_the_gpu_runtime():
+    host = {**fedora(gpu=H200, installed=["moby-engine 27.3.1-1.fc41"]),
+            "pyinfra-variable OPTIONS": sysconfig("documented-fedora-moby-engine")}
+    ops = plan(INFRA, host, {"docker_source": "distro"})
+    assert "Docker engine | Install moby-engine" not in ops
+    assert ops[DAEMON_JSON] == [
+        "mkdir -p /etc/docker",
+        'upload /etc/docker/daemon.json:\n{\n  "runtimes": {\n    "nvidia": {\n      "args": [],\n'
+        '      "path": "nvidia-container-runtime"\n    }\n  }\n}\n',
+        "chmod 644 /etc/docker/daemon.json",
+    ]
+
+
+def test_fedora_moby_engine_with_an_edited_sysconfig_gets_what_the_flags_leave_out():
+    host = {**fedora(installed=["moby-engine 27.3.1-1.fc41"]),
+            "pyinfra-variable OPTIONS": sysconfig("documented-edited-last-assignment-wins")}
+    ops = plan(INFRA, host, {"docker_source": "distro"})
+    # --log-driver=journald stays a flag (json-file's rotation options would be refused by journald);
+    # --live-restore was taken out, so daemon.json sets it
+    assert upload(ops[DAEMON_JSON]) == 'upload /etc/docker/daemon.json:\n{\n  "live-restore": true\n}\n'
+
+
+def test_docker_ce_on_fedora_ignores_a_leftover_sysconfig():
+    host = {**fedora(), "pyinfra-variable OPTIONS": sysconfig("documented-fedora-moby-engine")}
+    daemon = json.loads(upload(plan(INFRA, host)[DAEMON_JSON]).split(":\n", 1)[1])
+    assert daemon == {"live-restore": True, "log-driver": "json-file",
+                      "log-opts": {"max-file": "3", "max-size": "10m"}}
