@@ -213,12 +213,21 @@ def env_file(settings: HomelabSettings, service: Service, placement: Placement) 
     return values
 
 
+def published_ports(service: Service, placement: Placement) -> list[Port]:
+    """The host ports a service publishes on the Tailscale IP: its own, plus its upstream port when
+    the proxy runs on another host."""
+    item = CATALOG[service]
+    ports = list(item.host_ports)
+    if placement.publish_upstream and not any(port.number == item.upstream_port for port in ports):
+        ports.append(Port(item.upstream_port))
+    return ports
+
+
 def compose_document(settings: HomelabSettings, service: Service, placement: Placement) -> dict:
     item = CATALOG[service]
     address = placement.tailscale_ip
-    ports = [f"{address}:{port.number}:{port.number}/{port.protocol}" for port in item.host_ports]
-    if placement.publish_upstream and not any(port.number == item.upstream_port for port in item.host_ports):
-        ports.append(f"{placement.tailscale_ip}:{item.upstream_port}:{item.upstream_port}/tcp")
+    ports = [f"{address}:{port.number}:{port.number}/{port.protocol}"
+             for port in published_ports(service, placement)]
 
     environment = _environment(settings, service, placement)
     env_files: list[str] = []

@@ -22,14 +22,18 @@ from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
-from deploys.catalog import MANAGED_BY, NETWORK
+from deploys.catalog import MANAGED_BY, NETWORK, Port, published_ports
 from deploys.context import DeployError, Distribution, HostContext, supported_versions
 from deploys.settings import DockerSource
+from deploys.svc import placement
 from facts.docker import DockerNetworksInspect
 from facts.system import ComposeVersion, EnvironmentFileFlags, FileDigest, Ipv4Routes
-from operations import docker_network, firewalld, nvidia, tailscale
+from operations import docker_network, firewalld, nftables, nvidia, tailscale
 
 ZONE = "self-hosted"
+TAILSCALE_INTERFACE = "tailscale0"
+# the nftables table that keeps the published ports to the tailnet (published_ports_guard)
+GUARD_TABLE = "homelab_published_ports"
 ZONE_PORTS = ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"]
 # Tailscale peers may administer the host over SSH: the zone that admits them keeps SSH open
 ZONE_SERVICES = ["ssh"]
@@ -174,7 +178,8 @@ def _running(ctx: HostContext, service: str):
 def firewalld_running(ctx: HostContext):
     """firewalld installed, enabled and running: before Docker, which builds its chains into it."""
     _require_family(ctx)
-    _packages(ctx, ["firewalld"])
+    # nftables: the `nft` command for the published-ports table (firewalld needs only its library)
+    _packages(ctx, ["firewalld", "nftables"])
     return _running(ctx, "firewalld")
 
 
@@ -421,24 +426,115 @@ def docker_subnet(ctx: HostContext) -> str:
 
 
 @deploy("Firewall zone self-hosted")
-def firewall_zone(ctx: HostContext, subnet: str):
-    sources = [str(network) for network in ctx.settings.tailscale_allowed_ips] + [subnet]
+def firewall_zone(ctx: HostContext):
+    """The zone for Tailscale peers: SSH and the published ports, nothing else.
+
+    The Docker subnet is deliberately **not** a source of this zone. firewalld dispatches by source
+    before it dispatches by interface, so a zone listing the subnet takes the containers' traffic
+    out of Docker's own ``docker`` zone (target ACCEPT, holding the network's bridge): forwarded
+    traffic from the containers then meets this zone's default target and is rejected -- no
+    upstream DNS for Pi-hole, no model pulls, no certificates (seen on the lab: ``No route to
+    host`` from every container to any other machine). Left to the ``docker`` zone, the containers
+    reach each other, this host and the world through the host's own routing. Who may reach the
+    *published* ports is decided by :func:`published_ports_guard`, since firewalld accepts every
+    DNAT'd packet before any zone is consulted.
+    """
+    sources = [str(network) for network in ctx.settings.tailscale_allowed_ips]
     ssh = ctx.ssh or {}
     return firewalld.zone(
-        name=f"Zone {ZONE}: Tailscale peers and the Docker subnet only",
+        name=f"Zone {ZONE}: Tailscale peers only",
         zone=ZONE,
         sources=sources,
         ports=ZONE_PORTS,
         services=ZONE_SERVICES,
-        # the Docker subnet is a source: without intra-zone forwarding, containers on the
-        # network could not reach each other (firewalld puts their traffic in this zone)
-        forward=True,
+        # the zone holds no container traffic (see above), and the host routes nothing between peers
+        forward=False,
         # a reload drops Docker's chains: rebuild them right away (only when a reload happens)
         # (reset-failed first: a first deploy restarts Docker twice, and systemd refuses a service
         # restarted too often within a minute)
         after_reload=["systemctl reset-failed docker.service", "systemctl restart docker.service"],
         protect_ssh_from=ssh.get("client_address"),
         ssh_port=ssh.get("server_port", 22),
+    )
+
+
+def published_ports_ruleset(address: str | None, ports: list[Port], tailnet_sources: list[str],
+                            docker_subnet: str) -> str:
+    """The guard table's definition: packets to ``address`` on ``ports`` pass only from the tailnet.
+
+    Admitted: arriving on the Tailscale interface from one of ``tailnet_sources`` (the allowed
+    Tailscale addresses), from the Docker subnet (containers reaching a published port), or on
+    loopback. Everything else addressed to those ports is dropped before Docker's DNAT sees it.
+    """
+    v4_sources = sorted({s for s in tailnet_sources if ipaddress.ip_network(s, strict=False).version == 4},
+                        key=lambda s: ipaddress.ip_network(s, strict=False))
+    elements = f"\telements = {{ {', '.join(v4_sources)} }}\n" if v4_sources else ""
+    lines = [
+        "set tailnet_sources {",
+        "\ttype ipv4_addr",
+        "\tflags interval",
+        *([elements.rstrip("\n")] if elements else []),
+        "}",
+        "",
+        "chain published_ports {",
+        # after conntrack (-200), before Docker's DNAT (dstnat, -100): the packet still carries
+        # the host port and its real destination
+        "\ttype filter hook prerouting priority dstnat - 10; policy accept;",
+    ]
+    for protocol in ("tcp", "udp"):
+        numbers = sorted({port.number for port in ports if port.protocol == protocol})
+        if address and numbers:
+            lines.append(f"\tip daddr {address} {protocol} dport {{ {', '.join(map(str, numbers))} }} "
+                         "jump tailnet_only")
+    lines += [
+        "}",
+        "",
+        "chain tailnet_only {",
+        '\tiifname "lo" accept',
+        f'\tiifname "{TAILSCALE_INTERFACE}" ip saddr @tailnet_sources accept',
+        f"\tip saddr {docker_subnet} accept",
+        "\tcounter drop",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def host_published_ports(ctx: HostContext) -> list[Port]:
+    """Every port this host publishes on its Tailscale IP, from the services placed on it."""
+    ports: list[Port] = []
+    for service in ctx.services:
+        for port in published_ports(service, placement(ctx, service)):
+            if port not in ports:
+                ports.append(port)
+    return ports
+
+
+@deploy("Published ports: tailnet only")
+def published_ports_guard(ctx: HostContext, subnet: str):
+    """Published ports answer only the tailnet, whatever route a packet took to the Tailscale IP.
+
+    Docker publishes a port with a DNAT rule, and firewalld accepts every DNAT'd packet before its
+    zones are consulted (``ct status dnat accept`` heads its forward chain; only firewalld >= 2.3
+    can turn that off, with StrictForwardPorts). So the zone's port list restricts nothing: a LAN
+    machine with a route to the Tailscale IP through this host reached NPM's admin port. Of the
+    places to filter, the one that holds on every supported Docker and firewalld is a small
+    nftables table of our own that drops such packets *before* the DNAT: Docker's ``DOCKER-USER``
+    chain exists only with its iptables backend and is rebuilt by Docker and firewalld reloads,
+    while firewalld policies and zones run after the DNAT accept. firewalld leaves foreign tables
+    alone on reload, and a unit loads the table at boot before Docker publishes anything.
+    """
+    ports = host_published_ports(ctx)
+    address = ctx.require_tailscale_ip() if ports else None
+    sources = [str(network) for network in ctx.settings.tailscale_allowed_ips]
+    return nftables.table(
+        name="nftables table: published ports answer the tailnet and the Docker network only",
+        table=GUARD_TABLE,
+        family="inet",
+        definition=published_ports_ruleset(address, ports, sources, subnet),
+        path=f"/etc/homelab/nftables/{GUARD_TABLE}.nft",
+        unit=f"{GUARD_TABLE.replace('_', '-')}.service",
+        before=["docker.service"],
+        description="homelab: ports published on the Tailscale IP answer the tailnet only",
     )
 
 
@@ -461,5 +557,6 @@ def infrastructure(ctx: HostContext) -> None:
     tailscale_node(ctx)
     docker_engine(ctx, firewall_changed=(firewall,))
     subnet = docker_subnet(ctx)
-    firewall_zone(ctx, subnet)
+    firewall_zone(ctx)
+    published_ports_guard(ctx, subnet)
     network(ctx, subnet)

@@ -19,7 +19,7 @@ def host(name: str, **more):
 
 def test_rocky_9_exact_repository_files_and_packages():
     ops = plan(INFRA, host("documented-rocky-9.4"))
-    assert ops["firewalld | Install firewalld"] == ["dnf install -y firewalld"]
+    assert ops["firewalld | Install firewalld nftables"] == ["dnf install -y firewalld nftables"]
     assert ops["Docker engine | docker-ce repository"] == [
         "mkdir -p /etc/yum.repos.d",
         "upload /etc/yum.repos.d/docker-ce-stable.repo:\n[docker-ce-stable]\nname=Docker CE Stable\n"

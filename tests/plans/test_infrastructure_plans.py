@@ -49,7 +49,7 @@ def test_fedora_docker_ce_from_its_repository_file_not_config_manager():
         "Docker engine | Install docker-ce docker-ce-cli containerd.io docker-buildx-plugin "
         "docker-compose-plugin"
     ] == ["dnf install -y docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin"]
-    assert ops["firewalld | Install firewalld"] == ["dnf install -y firewalld"]
+    assert ops["firewalld | Install firewalld nftables"] == ["dnf install -y firewalld nftables"]
 
 
 def test_fedora_moby_engine_from_the_distribution():
@@ -146,9 +146,13 @@ def test_unsupported_distribution_is_refused():
 
 def test_a_new_zone_reloads_once_then_rebuilds_dockers_chains():
     ops = plan(INFRA, fedora())
-    zone = ops["Firewall zone self-hosted | Zone self-hosted: Tailscale peers and the Docker subnet only"]
+    zone = ops["Firewall zone self-hosted | Zone self-hosted: Tailscale peers only"]
     assert zone[0] == "firewall-cmd --permanent --new-zone=self-hosted"
-    assert "firewall-cmd --permanent --zone=self-hosted --add-forward" in zone
+    # the Docker subnet stays in Docker's own zone: as a source here it would cut the containers' egress
+    assert [c for c in zone if "--add-source" in c] == [
+        "firewall-cmd --permanent --zone=self-hosted --add-source=100.64.0.0/10",
+    ]
+    assert not any("forward" in command for command in zone)
     assert zone[-3:] == [
         "firewall-cmd --reload",
         "systemctl reset-failed docker.service",
@@ -206,3 +210,28 @@ def test_docker_ce_on_fedora_ignores_a_leftover_sysconfig():
     daemon = json.loads(upload(plan(INFRA, host)[DAEMON_JSON]).split(":\n", 1)[1])
     assert daemon == {"live-restore": True, "log-driver": "json-file",
                       "log-opts": {"max-file": "3", "max-size": "10m"}}
+
+
+def test_published_ports_are_guarded_by_a_table_loaded_at_boot_before_docker():
+    ops = plan(INFRA, fedora())
+    guard = ops["Published ports: tailnet only | nftables table: published ports answer the tailnet and "
+                "the Docker network only"]
+    path = "/etc/homelab/nftables/homelab_published_ports.nft"
+    unit = "/etc/systemd/system/homelab-published-ports.service"
+    assert guard[0] == "mkdir -p /etc/homelab/nftables"
+    assert guard[1].startswith(f"upload {path}:")
+    assert guard[2:4] == [f"chmod 644 {path}", f"/usr/sbin/nft --check -f {path}"]
+    assert guard[4].startswith(f"upload {unit}:")
+    assert guard[5:] == [
+        f"chmod 644 {unit}",
+        "systemctl daemon-reload",
+        "systemctl enable homelab-published-ports.service",
+        "systemctl restart homelab-published-ports.service",
+    ]
+    table = guard[1]
+    # every port the services placed on this host publish, on its Tailscale IP only
+    assert "ip daddr 100.101.102.103 tcp dport { 53, 80, 81, 443 } jump tailnet_only" in table
+    assert "ip daddr 100.101.102.103 udp dport { 53 } jump tailnet_only" in table
+    assert 'iifname "tailscale0" ip saddr @tailnet_sources accept' in table
+    assert "elements = { 100.64.0.0/10 }" in table
+    assert "Before=docker.service" in guard[4] and "ExecStart=/usr/sbin/nft -f " + path in guard[4]
