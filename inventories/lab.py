@@ -33,13 +33,19 @@ def _lab_hosts():
             "Start them first:  python -m lab up   (or `python -m lab up --hosts 2`)\n"
         )
         raise SystemExit(2)
+    recorded = json.loads(HOSTS_FILE.read_text())
+    # the lab's stand-in for the internet (lab/world.py): Pi-hole's upstream resolver, so that no
+    # query ever leaves this machine
+    world = recorded.get("world") or {}
+    upstream = {"pihole_upstream_dns": world["address"]} if world.get("address") else {}
     hosts = []
-    for entry in json.loads(HOSTS_FILE.read_text())["hosts"]:
+    for entry in recorded["hosts"]:
         hosts.append(
             (
                 f"@{CONNECTOR}/{entry['name']}",
                 {
                     **LAB_DATA,
+                    **upstream,
                     "ssh_hostname": entry.get("ssh_hostname", "127.0.0.1"),
                     "ssh_port": entry["ssh_port"],
                     "ssh_user": entry.get("ssh_user", "root"),

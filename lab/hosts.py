@@ -26,6 +26,11 @@ from lab.docker import docker, engine_ok, image_id, log
 
 NAME_PREFIX = "homelab-lab-"
 LABEL = "homelab.lab"
+# the simulated tailnet: one more Docker network, bridged to each host's tailscale0 stand-in
+TAILNET_NETWORK = "homelab-lab-tailnet"
+# "the internet": one container on the lab network that no deploy touches (lab/world.py)
+WORLD_NAME = "homelab-lab-world"
+WORLD_LABEL = "homelab.lab.world"
 FIRST_SSH_PORT = 2221
 TAILSCALE_PREFIX = "100.64.0."
 BOOT_TIMEOUT = 120.0
@@ -91,12 +96,14 @@ def lab_containers() -> dict[str, dict]:
             "image": c["Image"],
             "ssh_port": int(labels.get(f"{LABEL}.ssh_port", 0)),
             "tailscale_ip": labels.get(f"{LABEL}.tailscale_ip", ""),
+            "tailnet": TAILNET_NETWORK in (c["NetworkSettings"]["Networks"] or {}),
         }
     return found
 
 
-def _boot_files(pubkey: str, tailscale_ip: str) -> bytes:
-    """A tar stream (for `docker cp -`) with the authorized key and the tailscale0 address."""
+def _boot_files(pubkey: str, tailscale_ip: str, tailnet_subnet: str = "", lab_gateway: str = "") -> bytes:
+    """A tar stream (for `docker cp -`) with the authorized key, the tailscale0 address, the simulated
+    tailnet's subnet and the lab network's gateway (read by lab-tailscale0-standin at boot)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         def add(path: str, data: bytes | None, mode: int) -> None:
@@ -112,10 +119,13 @@ def _boot_files(pubkey: str, tailscale_ip: str) -> bytes:
         add("root/.ssh/authorized_keys", pubkey.encode(), 0o600)
         add("etc/lab", None, 0o755)
         add("etc/lab/tailscale-ip", f"{tailscale_ip}\n".encode(), 0o644)
+        add("etc/lab/tailnet-subnet", f"{tailnet_subnet}\n".encode(), 0o644)
+        add("etc/lab/lab-gateway", f"{lab_gateway}\n".encode(), 0o644)
     return buf.getvalue()
 
 
-def create_host(name: str, ssh_port: int, tailscale_ip: str, image: str, pubkey: str) -> None:
+def create_host(name: str, ssh_port: int, tailscale_ip: str, image: str, pubkey: str,
+                tailnet_subnet: str, lab_gateway: str) -> None:
     log(f"starting {name} (ssh 127.0.0.1:{ssh_port}, tailscale0 {tailscale_ip})")
     docker(
         "create", "--name", name, "--hostname", name,
@@ -124,8 +134,48 @@ def create_host(name: str, ssh_port: int, tailscale_ip: str, image: str, pubkey:
         *RUN_FLAGS, "-p", f"127.0.0.1:{ssh_port}:22", image,
         capture=True,
     )
-    docker("cp", "-", f"{name}:/", input=_boot_files(pubkey, tailscale_ip), capture=True)
+    docker("network", "connect", TAILNET_NETWORK, name, capture=True)
+    files = _boot_files(pubkey, tailscale_ip, tailnet_subnet, lab_gateway)
+    docker("cp", "-", f"{name}:/", input=files, capture=True)
     docker("start", name, capture=True)
+
+
+# --- the simulated tailnet and the world ------------------------------------------------------------
+
+
+def ensure_tailnet() -> str:
+    """The simulated tailnet's Docker network (created once; Docker picks a free subnet): its subnet.
+
+    A plain bridge network, not `--internal`: Docker's isolation rules for internal networks drop
+    traffic whose addresses lie outside the network's subnet, and the tailnet carries 100.64.0.0/10.
+    """
+    proc = docker("network", "inspect", TAILNET_NETWORK, "--format", "{{json .IPAM.Config}}",
+                  check=False, capture=True)
+    if proc.returncode != 0:
+        docker("network", "create", "--label", f"{LABEL}.tailnet=1", TAILNET_NETWORK, capture=True)
+        proc = docker("network", "inspect", TAILNET_NETWORK, "--format", "{{json .IPAM.Config}}",
+                      capture=True)
+    return json.loads(proc.stdout)[0]["Subnet"]
+
+
+def ensure_world() -> dict:
+    """The world stand-in (lab/world.py) running on the lab network: {"name", "address", "gateway"},
+    the gateway being the lab network's (the lab hosts' default route)."""
+    proc = docker("inspect", WORLD_NAME, "--format", "{{.State.Running}} {{.Config.Image}}",
+                  check=False, capture=True)
+    running, _, image = proc.stdout.strip().partition(" ")
+    if proc.returncode == 0 and (running != "true" or image != images.STANDIN_BASE_IMAGE):
+        docker("rm", "-f", WORLD_NAME, capture=True)
+        proc = docker("inspect", WORLD_NAME, check=False, capture=True)
+    if proc.returncode != 0:
+        log(f"starting {WORLD_NAME} (the lab's stand-in for the internet)")
+        docker("run", "-d", "--name", WORLD_NAME, "--hostname", WORLD_NAME, "--label", f"{WORLD_LABEL}=1",
+               "--cap-add", "NET_BIND_SERVICE", images.STANDIN_BASE_IMAGE, "python3", "-m", "lab.world",
+               capture=True)
+    address, gateway = docker("inspect", WORLD_NAME, "--format",
+                              "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Gateway}}",
+                              capture=True).stdout.split()
+    return {"name": WORLD_NAME, "address": address, "gateway": gateway}
 
 
 def sync_key(name: str, pubkey: str) -> None:
@@ -243,6 +293,9 @@ def up(count: int = 1) -> list[dict]:
 
     existing = lab_containers()
     registry = {h["name"]: h for h in state.load_hosts()}
+    tailnet_subnet = ensure_tailnet()
+    world = ensure_world()
+    gateway = world["gateway"]
     count = max(count, len(existing))  # never drop hosts that are already there
     taken = {c["ssh_port"] for c in existing.values()} | {h["ssh_port"] for h in registry.values()}
     hosts = []
@@ -255,7 +308,7 @@ def up(count: int = 1) -> list[dict]:
                 log(f"starting stopped {name}")
                 docker("start", name, capture=True)
             sync_key(name, pubkey)
-            if found["image"] != image_id(host_image):
+            if found["image"] != image_id(host_image) or not found["tailnet"]:
                 log(f"{name} runs an older lab host image: `python -m lab down` then `up` to renew it")
         else:
             port = registry.get(name, {}).get("ssh_port") or _pick_port(taken)
@@ -263,12 +316,12 @@ def up(count: int = 1) -> list[dict]:
                 port = _pick_port(taken | {port})
             taken.add(port)
             host = {"name": name, "ssh_port": port, "tailscale_ip": f"{TAILSCALE_PREFIX}{i}"}
-            create_host(name, port, host["tailscale_ip"], host_image, pubkey)
+            create_host(name, port, host["tailscale_ip"], host_image, pubkey, tailnet_subnet, gateway)
         host["ssh_key"] = str(key)
         host["ssh_user"] = "root"
         host["ssh_hostname"] = "127.0.0.1"
         hosts.append(host)
-    state.save_hosts(hosts)
+    state.save_hosts(hosts, world)
 
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
         boots = list(pool.map(wait_ready, hosts))
@@ -279,7 +332,7 @@ def up(count: int = 1) -> list[dict]:
         host["boot_state"] = boot
         if did_load:
             log(f"{host['name']}: loaded the stand-in service images")
-    state.save_hosts(hosts)
+    state.save_hosts(hosts, world)
     log(f"lab up: {len(hosts)} host(s) in {time.monotonic() - started:.1f}s")
     return hosts
 
@@ -287,9 +340,12 @@ def up(count: int = 1) -> list[dict]:
 def down(remove_images: bool = False) -> None:
     _need_engine()
     names = list(lab_containers())
+    if docker("inspect", WORLD_NAME, check=False, capture=True).returncode == 0:
+        names.append(WORLD_NAME)
     if names:
         log(f"removing {', '.join(names)}")
         docker("rm", "-f", "-v", *names, capture=True)
+    docker("network", "rm", TAILNET_NETWORK, check=False, capture=True)
     for path in (state.HOSTS_FILE, state.KEY_FILE, Path(f"{state.KEY_FILE}.pub")):
         path.unlink(missing_ok=True)
     if remove_images:

@@ -27,6 +27,7 @@ NPM's state (admin, proxy hosts) lives in memory only: a recreated NPM stand-in 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -209,7 +210,8 @@ def _rr(name: str, rtype: int, rdata: bytes) -> bytes:
 
 
 def dns_answer(query: bytes) -> bytes | None:
-    """Answer one DNS query message (A and CNAME from the records; NXDOMAIN for unknown names)."""
+    """Answer one DNS query message: A and CNAME from the records; other names from the upstream
+    resolvers when recursion is asked for (SERVFAIL when none answers), else NXDOMAIN."""
     if len(query) < 12:
         return None
     qid, flags, qdcount = struct.unpack("!HHH", query[:6])
@@ -229,6 +231,14 @@ def dns_answer(query: bytes) -> bytes | None:
 
     hosts, cnames = load_records()
     hosts.setdefault("pi.hole", _own_ip())
+    upstream = os.environ.get("FTLCONF_dns_upstreams")
+    if name not in hosts and name not in cnames and flags & 0x0100 and upstream:
+        # not a local record and recursion desired: the upstream answers, or SERVFAIL
+        forwarded = forward_upstream(query)
+        if forwarded is not None:
+            return forwarded
+        servfail = 0x8000 | (flags & 0x0100) | 0x0080 | 2
+        return struct.pack("!HHHHHH", qid, servfail, 1, 0, 0, 0) + question
     answers: list[bytes] = []
     current, seen = name, set()
     while current in cnames and current not in seen:
@@ -243,6 +253,40 @@ def dns_answer(query: bytes) -> bytes | None:
     rflags = 0x8000 | 0x0400 | (flags & 0x0100) | 0x0080 | rcode
     header = struct.pack("!HHHHHH", qid, rflags, 1, len(answers), 0, 0)
     return header + question + b"".join(answers)
+
+
+def lab_upstreams() -> list[str]:
+    """The upstream resolvers the real image reads (FTLCONF_dns_upstreams, `;`-separated), kept to
+    lab addresses: a stand-in never sends anything off this machine, so a public resolver (the
+    deploy's default) is refused and the query answered SERVFAIL, as Pi-hole does without upstream."""
+    found = []
+    for entry in os.environ.get("FTLCONF_dns_upstreams", "").split(";"):
+        address = entry.strip().split("#", 1)[0]
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        if ip.is_private and not ip.is_loopback:
+            found.append(address)
+        else:
+            say(f"lab stand-in: not forwarding to {address}: only lab addresses are used as upstream")
+    return found
+
+
+def forward_upstream(query: bytes) -> bytes | None:
+    """Ask the upstreams in turn over UDP (2 s each); ``None`` when none answers."""
+    for address in lab_upstreams():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(2.0)
+            try:
+                sock.sendto(query, (address, 53))
+                reply, _ = sock.recvfrom(4096)
+            except OSError as error:
+                say(f"lab stand-in: upstream {address} did not answer: {error}")
+                continue
+        if reply[:2] == query[:2]:
+            return reply
+    return None
 
 
 def dns_servers(port: int = 53) -> list:

@@ -26,10 +26,17 @@ def load_hosts() -> list[dict]:
     return json.loads(HOSTS_FILE.read_text())["hosts"]
 
 
-def save_hosts(hosts: list[dict]) -> None:
+def load_world() -> dict | None:
+    """The world stand-in ({"name", "address"}) as `up` recorded it, or None."""
+    if not HOSTS_FILE.exists():
+        return None
+    return json.loads(HOSTS_FILE.read_text()).get("world")
+
+
+def save_hosts(hosts: list[dict], world: dict | None = None) -> None:
     ensure_dirs()
     tmp = HOSTS_FILE.with_suffix(".part")
-    tmp.write_text(json.dumps({"hosts": hosts}, indent=2) + "\n")
+    tmp.write_text(json.dumps({"hosts": hosts, "world": world}, indent=2) + "\n")
     tmp.replace(HOSTS_FILE)
 
 

@@ -132,10 +132,76 @@ def test_firewall_zone_has_exactly_the_intended_sources_and_ports(deployed, lab_
         info = ssh(host, "firewall-cmd --info-zone=self-hosted").stdout
         fields = dict(line.strip().split(":", 1) for line in info.splitlines()[1:] if ":" in line)
         subnet = json.loads(ssh(host, "docker network inspect self-hosted -f '{{json .IPAM.Config}}'").stdout)
-        assert fields["sources"].split() == ["100.64.0.0/10", subnet[0]["Subnet"]]
+        # the Docker subnet stays in Docker's own zone (see test_every_container_reaches_another_machine)
+        assert fields["sources"].split() == ["100.64.0.0/10"], subnet
         assert fields["ports"].split() == ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"]
         assert fields["services"].split() == ["ssh"]
-        assert fields["forward"].strip() == "yes"
+        assert fields["forward"].strip() == "no"
+
+
+def _world() -> dict:
+    """The lab's stand-in for the internet (lab/world.py), as `python -m lab up` recorded it."""
+    return json.loads((ROOT / ".lab" / "hosts.json").read_text())["world"]
+
+
+def _lab_address(host) -> str:
+    """The host's address on the lab network (eth0), not its Tailscale address."""
+    line = ssh(host, "ip -4 -o addr show dev eth0").stdout.split()
+    return line[line.index("inet") + 1].split("/")[0]
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_every_container_reaches_another_machine(deployed, lab_hosts, container):
+    """With the zone applied, each service container opens a connection to a machine outside its
+    host (the world stand-in, over the lab network): upstream DNS, model pulls and certificates need it."""
+    world = _world()
+    for host in lab_hosts:
+        answer = ssh(host, f"docker exec {container} curl -sS --max-time 5 http://{world['address']}/",
+                     check=False)
+        assert (answer.returncode, answer.stdout) == (0, "lab world"), (host["name"], answer.stderr)
+
+
+def test_pihole_resolves_a_name_only_its_upstream_knows(deployed, lab_hosts):
+    world = _world()
+    for host in lab_hosts:
+        answer = ssh(host, f"docker exec pihole dig +short +time=3 +tries=1 @{host['tailscale_ip']} "
+                           "listener.world.lab.test")
+        assert answer.stdout.split() == [world["address"]]
+
+
+PROBE = """
+import socket, sys
+for port in map(int, sys.argv[2:]):
+    try:
+        socket.create_connection((sys.argv[1], port), timeout=2).close()
+        print(port, "open")
+    except OSError as error:
+        print(port, type(error).__name__)
+"""
+
+
+def test_published_ports_answer_tailnet_peers_only(deployed, lab_hosts):
+    """A tailnet peer reaches every published port; the same peer routing to the Tailscale address
+    over the lab network (as a LAN machine with a static route would) reaches none of them."""
+    if len(lab_hosts) < 2:
+        pytest.skip("needs two lab hosts")
+    target, peer = lab_hosts[0], lab_hosts[1]
+    address, ports = target["tailscale_ip"], ["80", "81", "443", "53"]
+    probe = f"python3 -c '{PROBE}' {address} {' '.join(ports)}"
+    dns = f"docker exec pihole dig +short +time=2 +tries=1 @{address} chat.{DOMAIN}"
+    over_tailnet = ssh(peer, probe).stdout.split("\n")
+    assert over_tailnet[:-1] == [f"{port} open" for port in ports]
+    assert ssh(peer, dns).stdout.split() == [address]
+    ssh(peer, f"ip route replace {address}/32 via {_lab_address(target)} dev eth0")
+    try:
+        over_lan = ssh(peer, probe).stdout.split("\n")
+        assert over_lan[:-1] == [f"{port} TimeoutError" for port in ports]
+        refused = ssh(peer, dns, check=False)
+        assert refused.returncode != 0 and "timed out" in refused.stdout, refused.stdout
+    finally:
+        ssh(peer, f"ip route del {address}/32")
+    dropped = ssh(target, "nft list chain inet homelab_published_ports tailnet_only").stdout
+    assert "counter packets 0 " not in dropped, dropped
 
 
 def test_network_holds_the_containers_and_they_resolve_each_other(deployed, lab_hosts):

@@ -44,6 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--limit", metavar="HOSTS", help="only these hosts or groups (comma-separated names or globs)"
     )
+    group.addoption(
+        "--egress-target", metavar="ADDRESS:PORT",
+        help="what each container must reach outside its host (default: Pi-hole's first upstream, port 53)",
+    )
 
 
 @dataclass
@@ -247,3 +251,17 @@ def settings(target: Target) -> HomelabSettings:
 
 
 __all__ = ["NETWORK", "Target"]
+
+
+@pytest.fixture(scope="session")
+def egress_target(request: pytest.FixtureRequest, target: Target) -> tuple[str, str]:
+    """(address, port) that every container must reach: --egress-target, else Pi-hole's first
+    upstream resolver on 53 (Pi-hole needs it, and a resolver answers TCP on 53)."""
+    given = request.config.getoption("--egress-target")
+    if given:
+        address, _, port = given.rpartition(":")
+        if not address or not port.isdigit():
+            raise pytest.UsageError(f"--egress-target {given!r}: expected ADDRESS:PORT")
+        return address.strip("[]"), port
+    upstream = target.settings.pihole_upstream_dns[0].split("#", 1)[0]
+    return upstream, "53"

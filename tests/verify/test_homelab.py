@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 
 import pytest
 
@@ -232,12 +233,18 @@ def _networks(values) -> set:
 
 
 def test_firewall_zone_sources(target):
+    """The zone admits the allowed Tailscale addresses, and not the Docker subnet: as a source of this
+    zone it would take the containers' traffic out of Docker's own zone and cut them off the world."""
     result = target.run(
         "docker network inspect --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}' %s", NETWORK
     )
     assert result.rc == 0, f"no Docker network {NETWORK}"
-    wanted = _networks([*target.settings.tailscale_allowed_ips, *result.stdout.split()])
+    docker_subnets = _networks(result.stdout.split())
+    wanted = _networks(target.settings.tailscale_allowed_ips)
     for kind, zone in zip(("runtime", "permanent"), _zone(target), strict=True):
+        assert not _networks(zone["sources"]) & docker_subnets, (
+            f"{kind} sources {zone['sources']} hold the Docker subnet: containers cannot reach the world"
+        )
         assert _networks(zone["sources"]) == wanted, f"{kind} sources {zone['sources']}"
 
 
@@ -250,3 +257,54 @@ def test_firewall_zone_ports_and_services(target):
 def test_cold_storage_exists(target, settings):
     assert target.host.file(str(settings.cold_storage_path)).is_directory
 
+
+
+# -- the world and the tailnet -------------------------------------------------------------------
+# from inside a container: bash's /dev/tcp, else python3 (every service image has one of them)
+CONNECT = (
+    "timeout 8 bash -c 'exec 3<>/dev/tcp/$0/$1' %s %s 2>/dev/null || "
+    "python3 -c 'import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 8)' %s %s"
+)
+
+
+@pytest.mark.parametrize("service", ALL, ids=_ids(ALL))
+def test_container_reaches_the_world(target, egress_target, service):
+    """Each container opens a TCP connection to an address outside its host (by default the first
+    upstream DNS server of Pi-hole, port 53: a real server's containers need the world)."""
+    target.require_running(service)
+    address, port = egress_target
+    name = CATALOG[service].name
+    result = target.run(f"docker exec {name} sh -c %s", CONNECT % (address, port, address, port))
+    assert result.rc == 0, f"{name} cannot connect to {address}:{port}: {result.stderr.strip()[-300:]}"
+
+
+# the deploy's table for the published ports, as `nft list table` prints it
+PUBLISHED_PORTS_TABLE = "inet homelab_published_ports"
+
+
+def _guarded_ports(listing: str, address: str) -> set[tuple[int, str]]:
+    found = set()
+    for protocol, ports in re.findall(
+        rf"ip daddr {re.escape(address)} (tcp|udp) dport (\{{[^}}]*\}}|\d+) jump tailnet_only", listing
+    ):
+        found |= {(int(port), protocol) for port in re.findall(r"\d+", ports)}
+    return found
+
+
+def test_published_ports_answer_the_tailnet_only(target):
+    """Every port published on the Tailscale IP is guarded before Docker's DNAT: it passes from the
+    tailscale0 interface (allowed sources), the Docker network or loopback; anything else is dropped."""
+    wanted = {(port.number, port.protocol) for service, port in HOST_PORTS if target.placed(service)}
+    if not wanted:
+        pytest.skip("no service publishes a port on this host")
+    result = target.run(f"nft list table {PUBLISHED_PORTS_TABLE}")
+    assert result.rc == 0, f"no nftables table {PUBLISHED_PORTS_TABLE}: {result.stderr.strip()}"
+    listing = result.stdout
+    assert "hook prerouting priority dstnat - 10; policy accept;" in listing, listing
+    missing = wanted - _guarded_ports(listing, target.tailscale_ip)
+    assert not missing, f"published ports not kept to the tailnet: {sorted(missing)}"
+    rules = re.search(r"chain tailnet_only \{(.*?)\}", listing, re.S)
+    assert rules, listing
+    lines = [line.strip() for line in rules.group(1).strip().splitlines()]
+    assert 'iifname "tailscale0" ip saddr @tailnet_sources accept' in lines, lines
+    assert lines[-1].endswith("drop"), lines
