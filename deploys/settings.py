@@ -15,7 +15,9 @@ Every problem is reported at once, one line each, naming the setting as the user
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import os
 import re
 import zoneinfo
 from collections.abc import Iterable, Mapping
@@ -23,6 +25,7 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
+from dotenv import dotenv_values
 from pydantic import (
     Field,
     SecretStr,
@@ -36,6 +39,51 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "HOMELAB_"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Tailscale hands out addresses from these (the CGNAT range and its IPv6 ULA prefix)
+TAILNET_RANGES: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("100.64.0.0/10"),
+    ipaddress.ip_network("fd7a:115c:a1e0::/48"),
+)
+# ranges that never leave a private network: RFC 1918, the tailnet's CGNAT range, IPv6 ULA
+PRIVATE_RANGES: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("10.0.0.0/8"),
+    ipaddress.ip_network("172.16.0.0/12"),
+    ipaddress.ip_network("192.168.0.0/16"),
+    ipaddress.ip_network("100.64.0.0/10"),
+    ipaddress.ip_network("fc00::/7"),
+)
+DOCKER_DEFAULT_BRIDGE = ipaddress.ip_network("172.17.0.0/16")
+_RFC1918 = PRIVATE_RANGES[:3]
+
+# cold storage: never one of these folders itself …
+SYSTEM_FOLDERS = frozenset(
+    PurePosixPath(p) for p in (
+        "/", "/etc", "/usr", "/var", "/tmp", "/root", "/home", "/boot", "/proc", "/sys", "/dev", "/run",
+        "/bin", "/sbin", "/opt/homelab",
+    )
+)  # and every top-level /lib* (lib, lib32, lib64, libx32, libexec)
+# … nor anything beneath these: virtual file systems, memory or cleaned-up folders, our project folders
+_NOT_BENEATH = {
+    PurePosixPath("/proc"): "a virtual file system (nothing can be stored there)",
+    PurePosixPath("/sys"): "a virtual file system (nothing can be stored there)",
+    PurePosixPath("/dev"): "a virtual file system (nothing can be stored there)",
+    PurePosixPath("/tmp"): "a temporary folder (emptied at boot or by clean-ups: the data would be lost)",
+    PurePosixPath("/run"): "in memory (emptied at boot: the data would be lost)",
+    PurePosixPath("/opt/homelab"): "the deploy's own compose project folders",
+}
+_REMOVABLE_MEDIA = PurePosixPath("/run/media")  # udisks mounts real disks here: fine
+# a compose volume spec is `source:target[:mode]`, a list entry can be split at ',', and compose
+# interpolates `$`; whitespace and control characters are mistakes in a path
+_VOLUME_SPEC_BREAKERS = re.compile(r"[:,$\s\x00-\x1f\x7f]")
+
+# secret values that are placeholders, not secrets (compared lower-case without - _ . and spaces)
+PLACEHOLDER_SECRETS = frozenset({
+    "changeme", "changemeplease", "changethis", "changeit", "replaceme", "password", "passw0rd",
+    "yourpassword", "mypassword", "secret", "yoursecret", "mysecret", "secretkey", "example",
+    "placeholder", "todo", "fixme", "tbd", "none", "null",
+})
 
 _DNS_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DNS_NAME = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})+$")
@@ -95,6 +143,48 @@ class SettingsError(ValueError):
         super().__init__(
             "invalid homelab settings:\n" + "\n".join(f"  - {problem}" for problem in problems)
         )
+
+
+def is_placeholder(text: str) -> bool:
+    """A value copied from an example instead of a secret: `change-me…`, `password`, `xxxx`, `<…>`, `…...`."""
+    text = text.strip()
+    if text.endswith(("...", "\u2026")) or (text.startswith("<") and text.endswith(">")):
+        return True
+    words = re.sub(r"[-_.\s]", "", text.lower())
+    if words in PLACEHOLDER_SECRETS or words.startswith("changeme"):
+        return True
+    return re.fullmatch(r"x{3,}", words) is not None
+
+
+def _unusable_address(address: IPAddress) -> str | None:
+    """Why an address cannot be a host's own Tailscale address, or None."""
+    if address.is_unspecified:
+        return "the unspecified address (every interface)"
+    if address.is_loopback:
+        return "a loopback address (reachable from the host itself only)"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if address == ipaddress.IPv4Address("255.255.255.255"):
+        return "the broadcast address"
+    return None
+
+
+def _strict_network(text: str, setting_example: str) -> IPNetwork:
+    """Parse a CIDR, refusing host bits: `100.64.1.7/10` names the network it would mean."""
+    try:
+        return ipaddress.ip_network(text)
+    except ValueError:
+        loose = ipaddress.ip_network(text, strict=False)  # the caller has checked it parses
+        raise ValueError(
+            f"{text!r} has host bits set: it would mean {loose}; write {loose} for the range"
+            f"{setting_example}"
+        ) from None
+
+
+def _is_private(network: IPNetwork) -> bool:
+    return any(network.version == r.version and network.subnet_of(r) for r in PRIVATE_RANGES)  # type: ignore[arg-type]
 
 
 def _split_list(value: Any) -> Any:
@@ -193,17 +283,43 @@ class HomelabSettings(BaseSettings):
     @classmethod
     def _allowed_ips(cls, value: Any) -> Any:
         value = _split_list(value)
-        if isinstance(value, list):
-            for item in value:
-                try:
-                    ipaddress.ip_network(str(item), strict=False)
-                except ValueError:
+        if not isinstance(value, list):
+            return value
+        networks: list[IPNetwork] = []
+        for item in value:
+            text = str(item).strip()
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{text!r} is not an IPv4/IPv6 address or CIDR "
+                    "(expected e.g. 100.64.0.0/10, 100.101.102.103 or fd7a:115c:a1e0::/48)"
+                ) from None
+            one = f" or {text.split('/')[0]} for that one address" if "/" in text else ""
+            network = _strict_network(text, one)
+            if network.prefixlen == 0:
+                raise ValueError(
+                    f"{text!r} is the default route: it admits every address; expected Tailscale peers "
+                    "(100.64.0.0/10, fd7a:115c:a1e0::/48 or single addresses)"
+                )
+            if network.num_addresses > 1 and not _is_private(network):
+                raise ValueError(
+                    f"{text!r} is a public range wider than a single host; expected private ranges "
+                    "(the tailnet's 100.64.0.0/10 and fd7a:115c:a1e0::/48, 10.0.0.0/8, 172.16.0.0/12, "
+                    "192.168.0.0/16, fc00::/7) or single addresses"
+                )
+            if network not in networks:  # duplicates (100.64.0.1 and 100.64.0.1/32 too) are dropped
+                networks.append(network)
+        # CIDR ranges overlap only by containment: the narrower entry admits nothing more, and listing
+        # it usually means someone believes access is narrower than it is
+        for inner in networks:
+            for outer in networks:
+                if inner != outer and inner.version == outer.version and inner.subnet_of(outer):  # type: ignore[arg-type]
                     raise ValueError(
-                        f"{str(item)!r} is not an IPv4/IPv6 address or CIDR "
-                        "(expected e.g. 100.64.0.0/10, 100.101.102.103 or fd7a:115c:a1e0::/48)"
-                    ) from None
-            return [ipaddress.ip_network(str(item), strict=False) for item in value]
-        return value
+                        f"{str(inner)!r} lies inside {str(outer)!r}, which already admits it; "
+                        f"expected ranges that do not overlap (list only {outer}, or narrow it)"
+                    )
+        return networks
 
     @field_validator("tailscale_allowed_ips")
     @classmethod
@@ -212,18 +328,76 @@ class HomelabSettings(BaseSettings):
             raise ValueError("expected at least one address or CIDR")
         return value
 
+    @field_validator("tailscale_ip", mode="before")
+    @classmethod
+    def _tailscale_ip(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        try:
+            address = ipaddress.ip_address(str(value).strip())
+        except ValueError:
+            return value  # the IPv4 type says what is wrong
+        problem = _unusable_address(address)
+        if problem:
+            raise ValueError(f"it is {problem}; expected the host's own Tailscale IPv4, e.g. 100.64.0.10")
+        return value
+
+    @field_validator("docker_subnet", mode="before")
+    @classmethod
+    def _docker_subnet(cls, value: Any) -> Any:
+        if value is None or isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
+            text = None if value is None else str(value)
+        else:
+            text = str(value).strip()
+        if text is None:
+            return value
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            return value  # the IPv4 network type says what is wrong
+        if network.version != 4:
+            raise ValueError("expected an IPv4 subnet such as 172.30.0.0/16")
+        network = _strict_network(text, "")
+        example = "; expected a private subnet such as 172.30.0.0/16"
+        if network.prefixlen == 0:
+            raise ValueError(f"it is every address (it overlaps every route of the host){example}")
+        if network.overlaps(TAILNET_RANGES[0]):
+            raise ValueError(f"it overlaps the tailnet's {TAILNET_RANGES[0]}: peers would be "
+                             f"unreachable from the containers{example}")
+        if network.overlaps(DOCKER_DEFAULT_BRIDGE):
+            raise ValueError(f"it overlaps {DOCKER_DEFAULT_BRIDGE}, Docker's default bridge "
+                             f"(docker0){example}")
+        if not any(network.subnet_of(r) for r in _RFC1918):  # type: ignore[arg-type]
+            raise ValueError(f"it is not a private range (inside 10.0.0.0/8, 172.16.0.0/12 or "
+                             f"192.168.0.0/16){example}")
+        return network
+
     @field_validator("cold_storage_path", mode="before")
     @classmethod
-    def _absolute_path(cls, value: Any) -> Any:
-        if isinstance(value, str | PurePosixPath | Path):
-            path = PurePosixPath(str(value))
-            if not path.is_absolute():
-                raise ValueError("expected an absolute path such as /cold-storage")
-            if ".." in path.parts:
-                raise ValueError("expected a path without '..'")
-            if path == PurePosixPath("/"):
-                raise ValueError("expected a dedicated directory, not /")
-        return value
+    def _cold_storage_path(cls, value: Any) -> Any:
+        if not isinstance(value, str | PurePosixPath | Path):
+            return value
+        text = str(value)
+        bad = _VOLUME_SPEC_BREAKERS.search(text)
+        if bad:
+            shown = {"\n": "a line break", "\t": "a tab", " ": "a space"}.get(bad.group(), repr(bad.group()))
+            raise ValueError(f"expected a path without {shown}: ':' ',' '$', whitespace and control "
+                             "characters break a compose volume spec (source:target)")
+        if not text.startswith("/"):
+            raise ValueError("expected an absolute path such as /cold-storage")
+        # `//x` is `/x`; PurePosixPath drops `.` parts and a trailing /
+        path = PurePosixPath("/" + text.lstrip("/"))
+        if ".." in path.parts:
+            raise ValueError("expected a path without '..' (write the folder it leads to)")
+        dedicated = "expected a dedicated folder such as /cold-storage, /srv/homelab or /mnt/<disk>/homelab"
+        top = path.parts[1] if len(path.parts) > 1 else ""
+        if path in SYSTEM_FOLDERS or (len(path.parts) == 2 and re.fullmatch(r"lib(\d*|x\d+|exec)", top)):
+            raise ValueError(f"{path} is a system folder; {dedicated} (a sub-folder such as "
+                             "/var/lib/homelab is fine)")
+        for folder, why in _NOT_BENEATH.items():
+            if path.is_relative_to(folder) and not path.is_relative_to(_REMOVABLE_MEDIA):
+                raise ValueError(f"{path} is under {folder}, {why}; {dedicated}")
+        return path
 
     @field_validator("services", mode="before")
     @classmethod
@@ -307,6 +481,11 @@ class HomelabSettings(BaseSettings):
         # secrets travel in compose .env files, where these cannot be written literally
         if "'" in text or "\n" in text or "\r" in text or text.endswith("\\"):
             raise ValueError("expected no single quote, line break or trailing backslash")
+        if is_placeholder(text):
+            raise ValueError(
+                "expected a real secret, not a placeholder such as .env.example's change-me "
+                "(choose your own value)"
+            )
         return value
 
     @field_validator(
@@ -404,6 +583,45 @@ def _describe(name: str) -> str:
 
 
 _DEFAULT_ENV_FILE = object()
+# variables of the lab inventory (inventories/lab.py), not settings
+_NOT_SETTINGS_PREFIX = ENV_PREFIX + "LAB_"
+
+
+def _as_environment_text(value: Any) -> Any:
+    """A value from pyinfra data as the environment would give it: pyinfra turns `--data` numbers into
+    ints and true/false into bools; a password of eight digits must stay a string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_as_environment_text(item) for item in value]
+    return value
+
+
+def unknown_variables(env_file: Path | None | object = _DEFAULT_ENV_FILE) -> list[str]:
+    """One line per ``HOMELAB_*`` variable in the environment or the ``.env`` file that is no setting."""
+    known = {env_name(name) for name in SETTING_NAMES}
+    seen: dict[str, str] = {}
+    for key in os.environ:
+        if key.upper().startswith(ENV_PREFIX):
+            seen.setdefault(key.upper(), "the environment")
+    path = REPO_ROOT / ".env" if env_file is _DEFAULT_ENV_FILE else env_file
+    if isinstance(path, str | Path) and Path(path).is_file():
+        for key in dotenv_values(path):
+            if key.upper().startswith(ENV_PREFIX):
+                seen.setdefault(key.upper(), str(path))
+    problems = []
+    for key, where in seen.items():
+        if key in known or key.startswith(_NOT_SETTINGS_PREFIX):
+            continue
+        # compared without the common prefix, which would make every name look alike
+        close = difflib.get_close_matches(
+            key.removeprefix(ENV_PREFIX), sorted(name.upper() for name in SETTING_NAMES), n=1, cutoff=0.6
+        )
+        hint = f"did you mean {env_name(close[0])}?" if close else "see README.md (Configuration)"
+        problems.append(f"{key} (from {where}): is not a setting; {hint}")
+    return problems
 
 
 def load_settings(
@@ -413,15 +631,22 @@ def load_settings(
 ) -> HomelabSettings:
     """Build the settings from ``overrides`` (pyinfra data), the environment and ``.env``.
 
-    ``env_file`` replaces the repository's ``.env`` (``None``: read no file).
+    ``env_file`` replaces the repository's ``.env`` (``None``: read no file). Override values are
+    read as the environment's text is (``12345678`` is a valid password, ``5`` a valid number), and
+    a ``HOMELAB_*`` variable that is no setting is a problem too (a typo would be ignored otherwise).
     Raises :class:`SettingsError` with one line per problem; secrets are never part of it.
     """
     overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
     extra: dict[str, Any] = {} if env_file is _DEFAULT_ENV_FILE else {"_env_file": env_file}
+    as_text = {key: _as_environment_text(value) for key, value in overrides.items()}
+    unknown = unknown_variables(env_file)
     try:
-        return HomelabSettings(**overrides, **extra)
+        settings = HomelabSettings(**as_text, **extra)
     except ValidationError as error:
-        raise SettingsError(_problems(error, overrides, where)) from None
+        raise SettingsError(_problems(error, overrides, where) + unknown) from None
+    if unknown:
+        raise SettingsError(unknown)
+    return settings
 
 
 def overrides_from_data(data: Any, names: Iterable[str] = SETTING_NAMES) -> dict[str, Any]:
