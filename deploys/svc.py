@@ -40,8 +40,20 @@ def placement(ctx: HostContext, service: Service) -> Placement:
 
 @deploy("Cold storage")
 def storage(ctx: HostContext, services: list[Service]):
-    """The data folders of these services (one read for all); existing contents are never touched."""
-    by_owner: dict[tuple[str, str], list[str]] = {("root:root", "755"): [str(ctx.settings.cold_storage_path)]}
+    """The data folders of these services (one read for all); existing contents are never touched.
+
+    The cold-storage folder itself is created when missing; one that exists (a data disk's mount point,
+    a folder the user made) keeps its owner and mode."""
+    root = str(ctx.settings.cold_storage_path)
+    directories.present(
+        name=f"Cold storage {root} (created if missing, an existing one left as it is)",
+        paths=[root],
+        user="root",
+        group="root",
+        mode=755,
+        keep_existing=True,
+    )
+    by_owner: dict[tuple[str, str], list[str]] = {}
     for service in services:
         for path, volume in data_dirs(ctx.settings, service):
             by_owner.setdefault((volume.owner, volume.mode), []).append(str(path))

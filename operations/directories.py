@@ -9,7 +9,9 @@ from facts.system import Directories
 
 
 @operation()
-def present(paths: list[str], user: str = "root", group: str = "root", mode: int = 755):
+def present(
+    paths: list[str], user: str = "root", group: str = "root", mode: int = 755, keep_existing: bool = False
+):
     """
     Make each of ``paths`` a directory owned by ``user:group`` with ``mode``; their contents are
     never touched (no recursion), and nothing is ever removed.
@@ -17,6 +19,9 @@ def present(paths: list[str], user: str = "root", group: str = "root", mode: int
     + paths: absolute paths; parents are created as needed (``mkdir -p``)
     + user/group: owner of each directory itself
     + mode: octal digits as an integer, e.g. ``755``
+    + keep_existing: a directory that already exists keeps its owner and mode (reported, never
+      changed); only a missing one is created with ``user:group`` and ``mode``. For a folder that
+      belongs to the user, such as a data disk's mount point.
 
     One command reads every path (pyinfra's ``files.directory`` reads one per path).
 
@@ -28,6 +33,7 @@ def present(paths: list[str], user: str = "root", group: str = "root", mode: int
             name="Data folders",
             paths=["/cold-storage", "/cold-storage/ai/ollama/models"],
         )
+        directories.present(name="Data root", paths=["/mnt/disk/ai"], keep_existing=True)
     """
     if not paths or any(not path.startswith("/") for path in paths):
         raise OperationValueError(f"paths: expected absolute paths, got {paths!r}")
@@ -35,16 +41,23 @@ def present(paths: list[str], user: str = "root", group: str = "root", mode: int
         raise OperationValueError(f"mode: {mode!r} is not an octal mode such as 755")
     current = host.get_fact(Directories, paths=list(paths))
     commands: list[StringCommand] = []
+    kept: list[str] = []
     for path in paths:
         state = current.get(path)
         if state and state.get("not_a_directory"):
             raise OperationError(f"{path} exists and is not a directory: refusing to touch it")
+        if state is not None and keep_existing:
+            kept.append(f"{path} ({state['user']}:{state['group']}, mode {state['mode']})")
+            continue
         if state is None:
             commands.append(StringCommand("mkdir", "-p", QuoteString(path)))
         if state is None or (state["user"], state["group"]) != (user, group):
             commands.append(StringCommand("chown", f"{user}:{group}", QuoteString(path)))
         if state is None or state["mode"] != mode:
             commands.append(StringCommand("chmod", str(mode), QuoteString(path)))
+    if not commands and kept:
+        host.noop(f"{', '.join(kept)} exists: owner and mode left as they are")
+        return
     if not commands:
         host.noop(f"{len(paths)} directories exist with owner {user}:{group} and mode {mode}")
         return
