@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from deploys.catalog import CATALOG, NETWORK, Port
 from deploys.context import broken_gpu, match_os, supported_versions
-from deploys.settings import GpuDowngrade, HomelabSettings, NoGpuPolicy, Service
+from deploys.settings import TAILNET_RANGES, GpuDowngrade, HomelabSettings, NoGpuPolicy, Service
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 WILDCARDS = {"0.0.0.0", "::", "*"}  # noqa: S104 (addresses we look for, not bind to)
@@ -47,7 +47,10 @@ class Observed:
     gpu: dict[str, Any] = field(default_factory=dict)  # facts.gpu.NvidiaGpus
     disk: dict[str, Any] | None = None  # facts.host.DiskFree(cold_storage_path)
     tailscale: dict[str, Any] = field(default_factory=dict)  # facts.tailscale.TailscaleStatus
-    tailscale_ip_on_host: str | None = None  # facts.tailscale.TailscaleIP
+    tailscale_ip_on_host: str | None = None  # facts.host.HostNetwork "tailscale_ip" (as TailscaleIP)
+    addresses: dict[str, list[str]] | None = None  # facts.host.HostNetwork: interface -> ["a.b.c.d/nn"]
+    routes: list[str] | None = None  # facts.host.HostNetwork: IPv4 route destinations (Ipv4Routes)
+    docker_networks: dict[str, dict[str, Any]] = field(default_factory=dict)  # DockerNetworksInspect
     firewalld: dict[str, Any] = field(default_factory=dict)  # facts.firewalld.FirewalldZones
     sockets: list[dict[str, Any]] | None = None  # facts.host.ListeningSockets
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)  # facts.compose.ComposeProjects
@@ -248,6 +251,9 @@ def check_tailscale_ip(obs: Observed) -> Check:
             "unknown: set HOMELAB_TAILSCALE_IP (host data `tailscale_ip`) or join the tailnet first",
         )
     if from_setting:
+        problem = _configured_address_problem(obs, address)
+        if problem is not None:
+            return problem
         seen = obs.tailscale_ip_on_host
         if seen and seen != address:
             return Check("tailscale ip", WARN,
@@ -255,6 +261,56 @@ def check_tailscale_ip(obs: Observed) -> Check:
         suffix = " (also on the host)" if seen == address else ""
         return Check("tailscale ip", PASS, f"{address} from HOMELAB_TAILSCALE_IP{suffix}")
     return Check("tailscale ip", PASS, f"{address} (read from the host)")
+
+
+def _interfaces_with(obs: Observed, address: str) -> list[str]:
+    return [name for name, found in (obs.addresses or {}).items()
+            if any(each.split("/")[0] == address for each in found)]
+
+
+def _configured_address_problem(obs: Observed, address: str) -> Check | None:
+    """HOMELAB_TAILSCALE_IP must be on one of the host's interfaces, and should be in the tailnet."""
+    label = "tailscale ip"
+    if obs.addresses is None:
+        return Check(label, WARN, f"{address} from HOMELAB_TAILSCALE_IP: not checked against the host's "
+                     "interfaces (`ip -o addr show` is missing or failed)")
+    interfaces = _interfaces_with(obs, address)
+    if not interfaces:
+        joining = (obs.settings is not None and obs.settings.tailscale_authkey is not None
+                   and obs.tailscale.get("backend_state") != "Running")
+        detail = (f"{address} from HOMELAB_TAILSCALE_IP is on none of the host's interfaces "
+                  f"({', '.join(sorted(obs.addresses)) or 'none'})")
+        if joining:
+            return Check(label, WARN, f"{detail} yet: the deploy joins the tailnet with "
+                         "HOMELAB_TAILSCALE_AUTHKEY, and it must then be the node's address")
+        return Check(label, FAIL, f"{detail}: the ports cannot bind to it; set the address "
+                     "`tailscale ip -4` prints on the host, or leave HOMELAB_TAILSCALE_IP unset")
+    parsed = ipaddress.ip_address(address)
+    if not any(parsed in network for network in TAILNET_RANGES):
+        return Check(label, WARN, f"{address} from HOMELAB_TAILSCALE_IP is outside the tailnet ranges "
+                     f"({', '.join(str(n) for n in TAILNET_RANGES)}): NGINX Proxy Manager and Pi-hole "
+                     f"would publish on {', '.join(interfaces)}, not on Tailscale")
+    return None
+
+
+def check_docker_subnet(obs: Observed) -> Check | None:
+    """A configured HOMELAB_DOCKER_SUBNET against the networks the host already routes."""
+    if obs.settings is None or obs.settings.docker_subnet is None:
+        return None  # the deploy picks a free one from the routes
+    subnet = obs.settings.docker_subnet
+    label = "docker subnet"
+    if obs.routes is None:
+        return Check(label, WARN, f"{subnet}: not checked against the host's routes "
+                     "(`ip -4 route show` is missing or failed)")
+    ours = set((obs.docker_networks.get(NETWORK) or {}).get("subnets") or [])
+    clashes = [route for route in obs.routes if route not in ours
+               and ipaddress.ip_network(route, strict=False).overlaps(subnet)]
+    if clashes:
+        return Check(label, FAIL, f"{subnet} from HOMELAB_DOCKER_SUBNET overlaps the host's route "
+                     f"{', '.join(clashes)}: Docker refuses the network, or the host loses that network; "
+                     "choose a free private subnet (or leave it unset: the deploy picks one)")
+    mine = f" (the {NETWORK} network's own)" if str(subnet) in ours else ""
+    return Check(label, PASS, f"{subnet} overlaps none of the host's routes{mine}")
 
 
 def check_firewalld(obs: Observed) -> Check:
@@ -341,6 +397,9 @@ def checks(obs: Observed) -> list[Check]:
     if obs.settings is None:
         return rows
     rows += [check_disk(obs), check_tailscale(obs), check_tailscale_ip(obs), check_firewalld(obs)]
+    subnet = check_docker_subnet(obs)
+    if subnet is not None:
+        rows.append(subnet)
     rows += check_ports(obs)
     return rows
 

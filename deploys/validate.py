@@ -5,7 +5,8 @@
 
 Per host it prints one table (check | PASS/WARN/FAIL | detail): reachable, settings, OS and version,
 python3, Docker, NVIDIA GPU and VRAM, free space at the cold-storage path, Tailscale and its IP,
-firewalld, and the host ports 80, 443, 81, 53 on the Tailscale IP. WARN is fine before the first
+firewalld, a configured Docker subnet against the host's routes, and the host ports 80, 443, 81, 53
+on the Tailscale IP. WARN is fine before the first
 deploy (Docker not installed yet, firewalld stopped, no GPU); any FAIL ends the run with an error
 and a non-zero exit. The rules live in deploys/preflight.py; this file only reads the facts, one
 read per fact, at prepare time, and adds no operation.
@@ -25,11 +26,12 @@ from deploys import preflight
 from deploys.context import DeployError, inventory_uses_groups, placed_services
 from deploys.settings import SettingsError, settings_for_host
 from facts.compose import ComposeProjects
+from facts.docker import DockerNetworksInspect
 from facts.firewalld import FirewalldZones
 from facts.gpu import NvidiaGpus
-from facts.host import DiskFree, ListeningSockets
+from facts.host import DiskFree, HostNetwork, ListeningSockets
 from facts.system import ComposeVersion
-from facts.tailscale import TailscaleIP, TailscaleStatus
+from facts.tailscale import TailscaleStatus
 
 UNITS = ["docker.service", "firewalld.service"]
 
@@ -69,7 +71,13 @@ def observe() -> preflight.Observed:
     if obs.settings is not None:
         obs.disk = host.get_fact(DiskFree, path=str(obs.settings.cold_storage_path))
         obs.tailscale = host.get_fact(TailscaleStatus)
-        obs.tailscale_ip_on_host = host.get_fact(TailscaleIP)
+        # one read: the Tailscale IPv4 (as facts.tailscale.TailscaleIP), every address, the routes
+        network = host.get_fact(HostNetwork)
+        obs.tailscale_ip_on_host = network["tailscale_ip"]
+        obs.addresses = network["addresses"]
+        obs.routes = network["routes"]
+        if obs.settings.docker_subnet is not None and obs.units.get("docker.service"):
+            obs.docker_networks = host.get_fact(DockerNetworksInspect)
         if preflight.host_ports(obs.services):
             obs.sockets = host.get_fact(ListeningSockets)
     return obs

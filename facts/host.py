@@ -1,4 +1,4 @@
-"""Facts about the host's capacity: free disk space and listening sockets."""
+"""Facts about the host's capacity and network: free disk space, listening sockets, addresses and routes."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import shlex
 from typing import Any
 
 from pyinfra.api import FactBase
+
+from facts.system import Ipv4Routes
 
 _GIB = 1024**3
 # df -P: Filesystem 1024-blocks Used Available Capacity Mounted-on (names may hold spaces)
@@ -112,3 +114,77 @@ class ListeningSockets(FactBase[list[dict[str, Any]] | None]):
             return None
         sockets = (_parse_socket(line) for line in output if not line.startswith(_SS_EXIT))
         return [socket for socket in sockets if socket is not None]
+
+
+_SECTION = "### pyinfra-section "
+_IP_V4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
+
+
+class HostNetwork(FactBase[dict[str, Any]]):
+    """
+    Returns the host's Tailscale IPv4, every interface address and the IPv4 routes, in one command
+    (``tailscale ip -4``, ``ip -o addr show``, ``ip -4 route show``):
+
+    .. code:: python
+
+        {
+            "tailscale_ip": "100.64.0.10",   # `tailscale ip -4`, else tailscale0's IPv4, else None
+            "addresses": {"lo": ["127.0.0.1/8", "::1/128"], "eth0": ["192.168.1.5/24"],
+                          "tailscale0": ["100.64.0.10/32", "fd7a:115c:a1e0::a/128"]},
+            "routes": ["192.168.1.0/24", "172.17.0.0/16"],   # as facts.system.Ipv4Routes
+        }
+
+    ``addresses`` / ``routes`` are ``None`` when ``ip`` is missing or fails: unknown, not empty.
+    """
+
+    def command(self) -> str:
+        return (
+            f"echo '{_SECTION}tailscale'; tailscale ip -4 2>/dev/null; "
+            f"echo '{_SECTION}addresses'; ip -o addr show 2>/dev/null || echo '{_SECTION}failed'; "
+            f"echo '{_SECTION}routes'; ip -4 route show 2>/dev/null || echo '{_SECTION}failed'"
+        )
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {"tailscale_ip": None, "addresses": None, "routes": None}
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        sections: dict[str, list[str] | None] = {}
+        current: list[str] | None = None
+        for line in output:
+            if line.startswith(_SECTION):
+                name = line[len(_SECTION):].strip()
+                if name == "failed":
+                    current = None
+                    sections[list(sections)[-1]] = None
+                    continue
+                current = sections.setdefault(name, [])
+                continue
+            if current is not None:
+                current.append(line)
+        addresses = _addresses(sections["addresses"]) if sections.get("addresses") is not None else None
+        routes = sections.get("routes")
+        tailscale = _first_ipv4(sections.get("tailscale") or [])
+        if tailscale is None and addresses:
+            tailscale = _first_ipv4(address.split("/")[0] for address in addresses.get("tailscale0", []))
+        return {
+            "tailscale_ip": tailscale,
+            "addresses": addresses,
+            "routes": None if routes is None else Ipv4Routes().process(routes),
+        }
+
+
+def _first_ipv4(words: Any) -> str | None:
+    return next((word.strip() for word in words if _IP_V4.match(word.strip())), None)
+
+
+def _addresses(lines: list[str]) -> dict[str, list[str]]:
+    """`ip -o addr show` lines: `2: eth0    inet 192.168.1.5/24 brd … scope global eth0\\ …`."""
+    found: dict[str, list[str]] = {}
+    for line in lines:
+        words = line.split()
+        if len(words) < 4 or words[2] not in ("inet", "inet6"):
+            continue
+        interface = words[1].split("@", 1)[0]
+        found.setdefault(interface, []).append(words[3])
+    return found

@@ -41,6 +41,9 @@ def clean_env(monkeypatch):
             monkeypatch.delenv(key)
 
 
+NETWORK = fact("host.HostNetwork", "documented-debian12-lab-host")  # tailscale0 100.64.0.10, eth0 172.17.0.2
+
+
 def settings(**changes):
     return load_settings({**LAB, **changes}, env_file=None)
 
@@ -64,6 +67,8 @@ def observed(**changes) -> Observed:
         disk=fact("host.DiskFree", "recorded-debian12-lab-cold-storage"),
         tailscale={"installed": False, "backend_state": None, "ips": []},
         tailscale_ip_on_host="100.64.0.10",
+        addresses=NETWORK["addresses"],
+        routes=NETWORK["routes"],
         firewalld=fact("firewalld.FirewalldZones", "recorded-debian12-lab"),
         sockets=fact("host.ListeningSockets", "recorded-debian12-lab"),
         projects={},
@@ -285,6 +290,81 @@ def test_no_tailscale_ip_with_authkey_warns():
 def test_tailscale_ip_setting_differs_from_host_warns():
     found = row(checks(observed(tailscale_ip_on_host="100.64.0.99")), "tailscale ip")
     assert found.result == WARN and "100.64.0.99" in found.detail
+
+
+def test_configured_tailscale_ip_on_tailscale0_passes():
+    found = row(checks(observed()), "tailscale ip")
+    assert found == ("tailscale ip", PASS, "100.64.0.10 from HOMELAB_TAILSCALE_IP (also on the host)")
+
+
+def test_configured_tailscale_ip_on_no_interface_fails():
+    rows = checks(observed(settings={"tailscale_ip": "100.64.0.77"}))
+    found = row(rows, "tailscale ip")
+    assert found.result == FAIL and failed(rows)
+    assert found.detail.startswith(
+        "100.64.0.77 from HOMELAB_TAILSCALE_IP is on none of the host's interfaces (docker0, eth0, lo, "
+        "tailscale0): the ports cannot bind to it; set the address `tailscale ip -4` prints")
+
+
+def test_configured_tailscale_ip_not_there_yet_before_the_join_warns():
+    config = {"tailscale_install": True, "tailscale_ip": "100.64.0.77", "tailscale_authkey": "tskey-auth-k1"}
+    status = fact("tailscale.TailscaleStatus", "documented-needs-login")
+    found = row(checks(observed(settings=config, tailscale=status, tailscale_ip_on_host=None,
+                                addresses={"lo": ["127.0.0.1/8"]})), "tailscale ip")
+    assert found.result == WARN and "the deploy joins the tailnet" in found.detail
+
+
+def test_configured_tailscale_ip_outside_the_tailnet_warns_naming_the_interface():
+    network = fact("host.HostNetwork", "documented-tailscale-cli-and-lan")
+    rows = checks(observed(settings={"tailscale_ip": "192.168.1.5"}, addresses=network["addresses"],
+                           tailscale_ip_on_host=network["tailscale_ip"]))
+    found = row(rows, "tailscale ip")
+    assert found.result == WARN and not failed(rows)
+    assert found.detail == (
+        "192.168.1.5 from HOMELAB_TAILSCALE_IP is outside the tailnet ranges (100.64.0.0/10, "
+        "fd7a:115c:a1e0::/48): NGINX Proxy Manager and Pi-hole would publish on enp3s0, not on Tailscale")
+
+
+def test_interfaces_unreadable_warns():
+    found = row(checks(observed(addresses=None)), "tailscale ip")
+    assert found.result == WARN and "not checked against the host's interfaces" in found.detail
+
+
+def test_docker_subnet_unset_no_row():
+    assert all(r.check != "docker subnet" for r in checks(observed()))
+
+
+def test_docker_subnet_free_passes():
+    found = row(checks(observed(settings={"docker_subnet": "172.30.0.0/16"})), "docker subnet")
+    assert found == ("docker subnet", PASS, "172.30.0.0/16 overlaps none of the host's routes")
+
+
+@pytest.mark.parametrize(("subnet", "route"), [("172.18.0.0/16", "172.18.0.0/16"),
+                                              ("172.18.5.0/24", "172.18.0.0/16"),
+                                              ("192.168.0.0/16", "192.168.1.0/24")])
+def test_docker_subnet_overlapping_a_route_of_the_host_fails_naming_it(subnet, route):
+    routes = [*NETWORK["routes"], "192.168.1.0/24"]
+    rows = checks(observed(settings={"docker_subnet": subnet}, routes=routes))
+    found = row(rows, "docker subnet")
+    assert found.result == FAIL and failed(rows)
+    assert found.detail.startswith(f"{subnet} from HOMELAB_DOCKER_SUBNET overlaps the host's route {route}:")
+
+
+def test_docker_subnet_route_of_our_own_network_passes():
+    routes = [*NETWORK["routes"], "172.30.0.0/16"]
+    networks = {"self-hosted": {"subnets": ["172.30.0.0/16"]}, "other": {"subnets": ["172.31.0.0/16"]}}
+    found = row(checks(observed(settings={"docker_subnet": "172.30.0.0/16"}, routes=routes,
+                                docker_networks=networks)), "docker subnet")
+    assert found.result == PASS and "the self-hosted network's own" in found.detail
+    obs = observed(settings={"docker_subnet": "172.31.0.0/16"}, routes=[*routes, "172.31.0.0/16"],
+                   docker_networks=networks)
+    found = row(checks(obs), "docker subnet")
+    assert found.result == FAIL and "route 172.31.0.0/16" in found.detail
+
+
+def test_docker_subnet_routes_unreadable_warns():
+    found = row(checks(observed(settings={"docker_subnet": "172.30.0.0/16"}, routes=None)), "docker subnet")
+    assert found.result == WARN
 
 
 def test_invalid_settings_fail_and_stop_the_rest():
