@@ -8,6 +8,13 @@ Sources, highest priority first:
 3. a git-ignored ``.env`` file at the repository root (see ``.env.example``);
 4. the defaults below.
 
+Values from pyinfra data are read as the environment's text is (``--data npm_admin_password=12345678``
+arrives as an int and is the password ``12345678``). A ``HOMELAB_*`` variable in the environment or
+``.env`` that is no setting is refused, naming the closest one (``HOMELAB_LAB_*`` belong to the lab).
+Values that would weaken or break a server are refused like malformed ones: a wildcard or loopback
+Tailscale IP, an allowed-IPs list open to the world, a Docker subnet on docker0 or the tailnet, a system
+folder as cold storage, a placeholder secret.
+
 Secrets are :class:`pydantic.SecretStr`: they never appear in a repr, a log line or an error.
 Every problem is reported at once, one line each, naming the setting as the user spells it
 (``HOMELAB_…``), the bad value (never a secret's value) and what is expected.
@@ -73,7 +80,7 @@ _NOT_BENEATH = {
     PurePosixPath("/run"): "in memory (emptied at boot: the data would be lost)",
     PurePosixPath("/opt/homelab"): "the deploy's own compose project folders",
 }
-_REMOVABLE_MEDIA = PurePosixPath("/run/media")  # udisks mounts real disks here: fine
+_REMOVABLE_MEDIA = PurePosixPath("/run/media")  # udisks mounts real disks at /run/media/<user>/<disk>: fine
 # a compose volume spec is `source:target[:mode]`, a list entry can be split at ',', and compose
 # interpolates `$`; whitespace and control characters are mistakes in a path
 _VOLUME_SPEC_BREAKERS = re.compile(r"[:,$\s\x00-\x1f\x7f]")
@@ -394,8 +401,9 @@ class HomelabSettings(BaseSettings):
         if path in SYSTEM_FOLDERS or (len(path.parts) == 2 and re.fullmatch(r"lib(\d*|x\d+|exec)", top)):
             raise ValueError(f"{path} is a system folder; {dedicated} (a sub-folder such as "
                              "/var/lib/homelab is fine)")
+        on_a_disk = path.is_relative_to(_REMOVABLE_MEDIA) and len(path.parts) > 4  # /run/media/<user>/<disk>
         for folder, why in _NOT_BENEATH.items():
-            if path.is_relative_to(folder) and not path.is_relative_to(_REMOVABLE_MEDIA):
+            if path.is_relative_to(folder) and not on_a_disk:
                 raise ValueError(f"{path} is under {folder}, {why}; {dedicated}")
         return path
 

@@ -208,7 +208,8 @@ def test_cold_storage_path_system_folder_refused(value):
 @pytest.mark.parametrize(
     ("value", "why"),
     [("/tmp/ai", "a temporary folder"), ("/run/homelab", "in memory"), ("/proc/ai", "a virtual file system"),
-     ("/dev/shm/ai", "a virtual file system"), ("/opt/homelab/data", "the deploy's own compose project")],
+     ("/dev/shm/ai", "a virtual file system"), ("/opt/homelab/data", "the deploy's own compose project"),
+     ("/run/media", "in memory"), ("/run/media/me", "in memory")],
 )
 def test_cold_storage_path_beneath_volatile_or_virtual_folders_refused(value, why):
     message = only_problem(cold_storage_path=value)
