@@ -17,10 +17,21 @@ class SshConnection(FactBase[dict[str, Any] | None]):
     Returns the SSH connection this deploy runs over, as the host sees it, or ``None`` when not
     over SSH: ``{"client_address", "client_port", "server_address", "server_port"}``.
 
-    Deploys use it to refuse firewall changes that would cut their own path.
+    Deploys use it to refuse firewall changes that would cut their own path. sshd puts the
+    connection in ``SSH_CONNECTION``, but ``sudo`` runs commands in a cleaned environment (and
+    ``sudo -i`` in a new login shell), so when the variable is not in the command's own environment
+    it is read from the environment of the nearest ancestor process that has it (the login user's
+    shell, or sudo itself): ``/proc/<pid>/environ``, readable by the same user and by root.
     """
 
-    command = 'echo "$SSH_CONNECTION"'
+    command = (
+        'c="$SSH_CONNECTION"; p=$$; '
+        'while [ -z "$c" ] && [ "${p:-0}" -gt 1 ]; do '
+        "p=$(sed -n 's/^PPid:[[:space:]]*//p' /proc/$p/status 2>/dev/null); "
+        "[ -n \"$p\" ] || break; "
+        "c=$(tr '\\000' '\\n' 2>/dev/null < /proc/$p/environ | sed -n 's/^SSH_CONNECTION=//p'); "
+        'done; echo "$c"'
+    )
 
     @staticmethod
     def default() -> None:

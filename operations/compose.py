@@ -10,12 +10,13 @@ from typing import Any
 
 import yaml
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
+from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.api.exceptions import OperationValueError
 from pyinfra.api.util import get_file_sha1
 from pyinfra.operations import files
 
 from facts.compose import ComposeDeployment, ComposeProjects
+from operations.uploads import private_file_commands
 
 PULL_POLICIES = ("always", "missing", "never")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -96,8 +97,9 @@ def _file_commands(
     """Commands that make ``dest`` hold ``content`` with ``mode``; none when it already does.
 
     ``remote`` is the file's mode and SHA-1 as :class:`ComposeDeployment` read them. A secret file
-    is created (or narrowed) to 0600 before the upload writes into it, so the new contents never
-    sit in a readable file, and it never goes through ``files.put`` (no ``--diff`` of secrets).
+    is written by :func:`operations.uploads.private_file_commands` (never readable by anyone but its
+    owner, also while staged for a sudo login), and never goes through ``files.put`` (no ``--diff``
+    of secrets).
     """
     if remote and remote["sha1"] == _sha1(content):
         if remote["mode"] != mode:
@@ -106,10 +108,7 @@ def _file_commands(
     if not secret:
         yield from files.put._inner(src=StringIO(content), dest=dest, mode=str(mode))
         return
-    yield StringCommand(
-        "umask", "077", "&&", "touch", QuoteString(dest), "&&", "chmod", "600", QuoteString(dest)
-    )
-    yield FileUploadCommand(StringIO(content), dest, remote_temp_filename=host.get_temp_filename(dest))
+    yield from private_file_commands(content, dest, mode=0o600)
 
 
 def _compose_command(directory: str, project: str, *arguments: str) -> StringCommand:

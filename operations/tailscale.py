@@ -12,16 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import shlex
-from io import StringIO
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, StringCommand, operation
+from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import FileContents
 
 from facts.tailscale import TailscaleStatus
 from operations.clients import reveal
+from operations.uploads import private_file_commands
 
 HASH_FILE = "up-args.sha256"
 KEY_FILE = "auth-key"
@@ -57,17 +57,8 @@ def arguments_hash(args: list[str], auth_key: str | None) -> str:
 
 
 def _upload_key(auth_key: str, key_path: str):
-    """Commands that land the key in ``key_path`` without it ever being readable by others.
-
-    The file is created empty with mode 0600 first; uploads over an existing file keep its mode.
-    With sudo, pyinfra stages uploads in a temporary file of the SSH user: stage it in a fresh
-    0700 directory of that user instead of a world-readable file in /tmp.
-    """
-    staging = host.get_temp_filename("tailscale-up-auth-key")
-    yield StringCommand(f"rm -rf {shlex.quote(staging)} && mkdir -m 0700 {shlex.quote(staging)}", _sudo=False)
-    yield f"install -m 0600 /dev/null {shlex.quote(key_path)}"
-    yield FileUploadCommand(StringIO(auth_key), key_path, remote_temp_filename=f"{staging}/{KEY_FILE}")
-    yield StringCommand(f"rm -rf {shlex.quote(staging)}", _sudo=False)
+    """Commands that land the key in ``key_path`` without it ever being readable by others."""
+    yield from private_file_commands(auth_key, key_path, mode=0o600)
 
 
 @operation()
