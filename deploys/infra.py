@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.util import get_file_sha1
+from pyinfra.connectors.ssh import SSHConnector
 from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
@@ -174,12 +175,38 @@ def _running(ctx: HostContext, service: str):
 
 
 # -- firewalld --------------------------------------------------------------------------------
+def ssh_path(ctx: HostContext) -> tuple[str, int] | None:
+    """The SSH path this deploy runs over (client address, sshd port), which no firewall change may
+    cut; ``None`` when the deploy does not run over SSH (nothing to cut). Over SSH but unknown: the
+    firewall steps refuse to run rather than proceed unguarded."""
+    if ctx.ssh:
+        return ctx.ssh["client_address"], ctx.ssh["server_port"]
+    if isinstance(host.connector, SSHConnector):
+        raise DeployError(
+            f"{host.name}: cannot tell which address and port this SSH connection uses (no SSH_CONNECTION "
+            "in the environment of the deploy's commands or of the processes that started them): refusing "
+            "to change the firewall without knowing the path it must keep open"
+        )
+    return None
+
+
 @deploy("firewalld")
 def firewalld_running(ctx: HostContext):
-    """firewalld installed, enabled and running: before Docker, which builds its chains into it."""
+    """firewalld installed, enabled and running: before Docker, which builds its chains into it.
+
+    Its first start enforces its permanent configuration, which usually admits SSH on port 22 only:
+    the SSH port this deploy uses is opened there first when it is not admitted.
+    """
     _require_family(ctx)
+    path = ssh_path(ctx)
     # nftables: the `nft` command for the published-ports table (firewalld needs only its library)
     _packages(ctx, ["firewalld", "nftables"])
+    if path is not None and not ctx.service_running("firewalld"):
+        firewalld.ssh_open_before_start(
+            name=f"Admit SSH from {path[0]} to port {path[1]} before firewalld starts",
+            client_address=path[0],
+            ssh_port=path[1],
+        )
     return _running(ctx, "firewalld")
 
 
@@ -440,7 +467,7 @@ def firewall_zone(ctx: HostContext):
     DNAT'd packet before any zone is consulted.
     """
     sources = [str(network) for network in ctx.settings.tailscale_allowed_ips]
-    ssh = ctx.ssh or {}
+    client, port = ssh_path(ctx) or (None, 22)
     return firewalld.zone(
         name=f"Zone {ZONE}: Tailscale peers only",
         zone=ZONE,
@@ -453,8 +480,8 @@ def firewall_zone(ctx: HostContext):
         # (reset-failed first: a first deploy restarts Docker twice, and systemd refuses a service
         # restarted too often within a minute)
         after_reload=["systemctl reset-failed docker.service", "systemctl restart docker.service"],
-        protect_ssh_from=ssh.get("client_address"),
-        ssh_port=ssh.get("server_port", 22),
+        protect_ssh_from=client,
+        ssh_port=port,
     )
 
 

@@ -9,6 +9,7 @@ from pyinfra.api import FactBase
 
 NOT_RUNNING = "firewalld: not running"
 PERMANENT_MARKER = "firewalld: permanent"
+OFFLINE_MARKER = "firewalld: offline"
 
 # `--list-all-zones` keys whose value is a space-separated list.
 _LIST_KEYS = {
@@ -117,15 +118,19 @@ class FirewalldZones(FactBase[dict]):
             "permanent": {...},   # the same shape, from --permanent
         }
 
-    A stopped firewalld gives ``running: False`` and no zones; a host without ``firewall-cmd``
-    gives the same (the default).
+    A stopped firewalld gives ``running: False``, no runtime zones, and the permanent configuration
+    it would start with, read by ``firewall-offline-cmd`` (what the first start of firewalld will
+    enforce: the deploy checks it admits its own SSH connection first). A host without
+    ``firewall-cmd`` gives the default: not running, no zones at all.
     """
 
     requires_command = "firewall-cmd"
     # the default-zone query doubles as the running check (it fails when firewalld is not running):
     # every firewall-cmd call costs a D-Bus round trip and a Python start on the host
     command = (
-        f"zone=$(firewall-cmd --get-default-zone 2>/dev/null) || {{ echo '{NOT_RUNNING}'; exit 0; }}; "
+        f"zone=$(firewall-cmd --get-default-zone 2>/dev/null) || {{ echo '{NOT_RUNNING}'; "
+        f"command -v firewall-offline-cmd >/dev/null 2>&1 && echo '{OFFLINE_MARKER}' && "
+        "firewall-offline-cmd --get-default-zone && firewall-offline-cmd --list-all-zones; exit 0; }; "
         'echo "$zone" && firewall-cmd --list-all-zones && '
         f"echo '{PERMANENT_MARKER}' && firewall-cmd --permanent --list-all-zones"
     )
@@ -135,8 +140,15 @@ class FirewalldZones(FactBase[dict]):
         return {"running": False, "default_zone": None, "zones": {}, "permanent": {}}
 
     def process(self, output: list[str]) -> dict[str, Any]:
-        if not output or output[0].strip() == NOT_RUNNING:
+        if not output:
             return self.default()
+        if output[0].strip() == NOT_RUNNING:
+            offline = [line for line in output[1:]]
+            if len(offline) < 2 or offline[0].strip() != OFFLINE_MARKER:
+                return self.default()
+            default_zone = offline[1].strip() or None
+            return {**self.default(), "default_zone": default_zone,
+                    "permanent": parse_zones(offline[2:], default_zone)}
         default_zone = output[0].strip() or None
         rest = output[1:]
         split = rest.index(PERMANENT_MARKER) if PERMANENT_MARKER in rest else len(rest)

@@ -307,3 +307,56 @@ def zone(
     if reload:
         yield "firewall-cmd --reload"
         yield from after_reload or ()
+
+
+def _handling_zones(zones: Mapping[str, Mapping[str, Any]], client_address: str) -> list[str]:
+    """The zones that would handle traffic from ``client_address`` (see :func:`ssh_allowed`)."""
+    address = ip_address(client_address)
+    by_source = [name for name, z in zones.items() if any(_source_contains(s, address) for s in z["sources"])]
+    return by_source or [name for name, z in zones.items() if z["interfaces"] or z.get("default")]
+
+
+@operation()
+def ssh_open_before_start(client_address: str, ssh_port: int = 22):
+    """
+    Before firewalld's first start, make its permanent configuration admit this SSH connection.
+
+    + client_address: the address this deploy's SSH connection comes from
+    + ssh_port: the port sshd answers it on
+
+    A stopped firewalld starts with its permanent configuration, whose default zone usually admits
+    the ``ssh`` service, port 22, only: a host whose sshd listens elsewhere would be cut off the
+    moment firewalld starts. When the zones that would handle ``client_address`` do not admit
+    ``<ssh_port>/tcp``, the port is added to them with ``firewall-offline-cmd`` (permanent; nothing
+    else changes). A running firewalld is left to the zone changes, which check the path themselves.
+
+    **Example:**
+
+    .. code:: python
+
+        firewalld.ssh_open_before_start(client_address="192.0.2.10", ssh_port=2222)
+    """
+    try:
+        ip_address(client_address)
+    except ValueError:
+        raise OperationValueError(f"SSH client address {client_address!r} is not an IP address") from None
+    facts = host.get_fact(FirewalldZones)
+    if facts["running"]:
+        host.noop("firewalld is running: its zone changes check the SSH path themselves")
+        return
+    permanent = facts["permanent"]
+    if not permanent:
+        if host.state.is_executing:
+            raise OperationError(
+                "cannot read firewalld's permanent configuration (firewall-offline-cmd): refusing to "
+                f"start firewalld without knowing it admits SSH from {client_address} to port {ssh_port}",
+            )
+        # planning before an earlier operation installs firewalld: decided again at execution
+        host.noop("firewalld is not installed yet: checked when it is, before it starts")
+        return
+    if ssh_allowed(permanent, client_address, ssh_port):
+        host.noop(f"firewalld's permanent configuration admits SSH from {client_address} to port {ssh_port}")
+        return
+    for name in _handling_zones(permanent, client_address):
+        if not _zone_admits_ssh(permanent[name], ssh_port):
+            yield f"firewall-offline-cmd --zone={shlex.quote(name)} --add-port={int(ssh_port)}/tcp"

@@ -1,0 +1,83 @@
+"""The SSH guard's wiring: every firewall change the deploy plans keeps the deploy's own SSH path.
+
+The connection is scripted as the host reports it (`SSH_CONNECTION`, found through the process
+tree under sudo); firewalld's configuration comes from the lab host's recordings.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+from harness import DEBIAN_12, ROOT, plan
+from pyinfra.api.exceptions import OperationError
+from pyinfra.connectors.ssh import SSHConnector
+
+from deploys import infra
+from deploys.context import DeployError
+
+INFRA = "deploys/infrastructure.py"
+FACTS = ROOT / "tests/facts/firewalld.FirewalldZones"
+
+
+def zones_output(case: str, public_ports: str = "") -> list[str]:
+    """A recorded FirewalldZones output, optionally with ports opened in the `public` zone."""
+    lines, zone = [], None
+    for line in json.loads((FACTS / f"{case}.json").read_text())["output"]:
+        if line and not line[0].isspace():
+            zone = line.split()[0]
+        if public_ports and zone == "public" and line.strip().startswith("ports:"):
+            line = f"  ports: {public_ports}"
+        lines.append(line)
+    return lines
+
+
+def debian(ssh: str, zones: str | list[str],
+           installed: tuple[str, ...] = ("firewalld 1.3.3-1", "nftables 1.0.6-2")):
+    return {
+        "ls -pdL *-release": DEBIAN_12,
+        "uname -m": "x86_64",
+        "dpkg-query": [f"{name.split()[0]}\t{name.split()[1]}" for name in installed],
+        "SSH_CONNECTION": ssh,
+        "firewall-cmd --get-default-zone": zones_output(zones) if isinstance(zones, str) else zones,
+    }
+
+
+GUARD = "firewalld | Admit SSH from 172.17.0.1 to port 2222 before firewalld starts"
+
+
+def test_first_start_of_firewalld_opens_the_non_default_ssh_port_first():
+    ops = plan(INFRA, debian("172.17.0.1 40000 172.17.0.3 2222", "recorded-debian12-lab-stopped-offline"))
+    assert ops[GUARD] == ["firewall-offline-cmd --zone=public --add-port=2222/tcp"]
+    names = list(ops)
+    assert names.index(GUARD) < names.index("firewalld | firewalld running and enabled")
+
+
+def test_first_start_on_port_22_needs_nothing():
+    ops = plan(INFRA, debian("172.17.0.1 40000 172.17.0.3 22", "recorded-debian12-lab-stopped-offline"))
+    assert ops["firewalld | Admit SSH from 172.17.0.1 to port 22 before firewalld starts"] == []
+
+
+def test_zone_change_that_would_cut_the_session_is_refused_naming_source_and_port():
+    # public admits this session (its port opened before the first start); the new zone would
+    # take the session's address as a source, and admits SSH on port 22 only
+    zones = zones_output("recorded-debian12-lab", public_ports="2222/tcp")
+    with pytest.raises(OperationError, match=r"SSH from 172\.17\.0\.1 to port 2222"):
+        plan(INFRA, debian("172.17.0.1 40000 172.17.0.3 2222", zones),
+             {"tailscale_allowed_ips": "100.64.0.0/10,172.17.0.1/32"})
+    # the same zone without the session's address is planned
+    plan(INFRA, debian("172.17.0.1 40000 172.17.0.3 2222", zones))
+
+
+def test_ssh_path_unknown_over_ssh_refuses(monkeypatch):
+    monkeypatch.setattr(infra, "host", SimpleNamespace(name="server", connector=object.__new__(SSHConnector)))
+    with pytest.raises(DeployError, match="refusing to change the firewall"):
+        infra.ssh_path(SimpleNamespace(ssh=None))
+
+
+def test_ssh_path_not_over_ssh_has_nothing_to_guard(monkeypatch):
+    monkeypatch.setattr(infra, "host", SimpleNamespace(name="server", connector=object()))
+    assert infra.ssh_path(SimpleNamespace(ssh=None)) is None
+    found = SimpleNamespace(ssh={"client_address": "192.0.2.9", "server_port": 2222})
+    assert infra.ssh_path(found) == ("192.0.2.9", 2222)
