@@ -34,6 +34,11 @@ WORLD_LABEL = "homelab.lab.world"
 FIRST_SSH_PORT = 2221
 TAILSCALE_PREFIX = "100.64.0."
 BOOT_TIMEOUT = 120.0
+# sshd inside a lab host listens here (lab/images/host/Dockerfile), not on 22
+INNER_SSH_PORT = 2222
+# the ordinary logins with sudo (LAB ONLY accounts): name -> uid; `python -m lab up` authorises the
+# lab key for them as for root
+SUDO_USERS = {"homelab": 1000, "homelab-pw": 1001}
 
 RUN_FLAGS = [
     "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
@@ -106,9 +111,9 @@ def _boot_files(pubkey: str, tailscale_ip: str, tailnet_subnet: str = "", lab_ga
     tailnet's subnet and the lab network's gateway (read by lab-tailscale0-standin at boot)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        def add(path: str, data: bytes | None, mode: int) -> None:
+        def add(path: str, data: bytes | None, mode: int, uid: int = 0) -> None:
             info = tarfile.TarInfo(path)
-            info.mode, info.uid, info.gid, info.mtime = mode, 0, 0, int(time.time())
+            info.mode, info.uid, info.gid, info.mtime = mode, uid, uid, int(time.time())
             if data is None:
                 info.type = tarfile.DIRTYPE
                 tar.addfile(info)
@@ -117,6 +122,9 @@ def _boot_files(pubkey: str, tailscale_ip: str, tailnet_subnet: str = "", lab_ga
                 tar.addfile(info, io.BytesIO(data))
         add("root/.ssh", None, 0o700)
         add("root/.ssh/authorized_keys", pubkey.encode(), 0o600)
+        for user, uid in SUDO_USERS.items():
+            add(f"home/{user}/.ssh", None, 0o700, uid)
+            add(f"home/{user}/.ssh/authorized_keys", pubkey.encode(), 0o600, uid)
         add("etc/lab", None, 0o755)
         add("etc/lab/tailscale-ip", f"{tailscale_ip}\n".encode(), 0o644)
         add("etc/lab/tailnet-subnet", f"{tailnet_subnet}\n".encode(), 0o644)
@@ -131,12 +139,12 @@ def create_host(name: str, ssh_port: int, tailscale_ip: str, image: str, pubkey:
         "create", "--name", name, "--hostname", name,
         "--label", f"{LABEL}=1", "--label", f"{LABEL}.ssh_port={ssh_port}",
         "--label", f"{LABEL}.tailscale_ip={tailscale_ip}",
-        *RUN_FLAGS, "-p", f"127.0.0.1:{ssh_port}:22", image,
+        *RUN_FLAGS, "-p", f"127.0.0.1:{ssh_port}:{INNER_SSH_PORT}", image,
         capture=True,
     )
     docker("network", "connect", TAILNET_NETWORK, name, capture=True)
     files = _boot_files(pubkey, tailscale_ip, tailnet_subnet, lab_gateway)
-    docker("cp", "-", f"{name}:/", input=files, capture=True)
+    docker("cp", "-a", "-", f"{name}:/", input=files, capture=True)
     docker("start", name, capture=True)
 
 
@@ -180,15 +188,16 @@ def ensure_world() -> dict:
 
 def sync_key(name: str, pubkey: str) -> None:
     """Keep a running host's authorized key equal to the lab key (it may have been regenerated)."""
-    docker("cp", "-", f"{name}:/", input=_boot_files_key_only(pubkey), capture=True)
+    docker("cp", "-a", "-", f"{name}:/", input=_boot_files_key_only(pubkey), capture=True)
 
 
 def _boot_files_key_only(pubkey: str) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo("root/.ssh/authorized_keys")
-        info.mode, info.uid, info.gid, info.size = 0o600, 0, 0, len(pubkey.encode())
-        tar.addfile(info, io.BytesIO(pubkey.encode()))
+        for path, uid in [("root", 0), *((f"home/{user}", uid) for user, uid in SUDO_USERS.items())]:
+            info = tarfile.TarInfo(f"{path}/.ssh/authorized_keys")
+            info.mode, info.uid, info.gid, info.size = 0o600, uid, uid, len(pubkey.encode())
+            tar.addfile(info, io.BytesIO(pubkey.encode()))
     return buf.getvalue()
 
 

@@ -110,13 +110,17 @@ def _parse_json(stdout: str) -> dict[str, Any] | None:
 
 
 def run_pyinfra_cli(*args: str, limit: str | None = None, check: bool = True,
-                    inventory: str = "inventories/lab.py", timeout: float = 1800) -> PyinfraResult:
+                    inventory: str = "inventories/lab.py", timeout: float = 1800,
+                    login: str | None = None) -> PyinfraResult:
+    """``login`` picks the lab inventory's LAB_LOGIN (default: the inventory's own, `sudo`)."""
     pyinfra = str(PYINFRA) if PYINFRA.exists() else (shutil.which("pyinfra") or "pyinfra")
     # pyinfra's own options first: after `exec --` everything is the remote command.
     # `-y` skips change detection, so a `--dry` run goes without it (its plan then lists changes).
     options = ["--json"] if "--dry" in args else ["-y", "--json"]
     argv = [*options, *(["--limit", limit] if limit else []), inventory, *args]
-    proc = subprocess.run([pyinfra, *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    env = {**os.environ, **({"LAB_LOGIN": login} if login else {})}
+    proc = subprocess.run([pyinfra, *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                          env=env)
     parsed = _parse_json(proc.stdout)
     result = PyinfraResult(argv, proc.returncode, proc.stdout, proc.stderr)
     if parsed is not None:

@@ -2,6 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _harness():
+    conftest = str(Path(__file__).with_name("conftest.py"))
+    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == conftest)
+
+
+ROOT, PYINFRA = _harness().ROOT, _harness().PYINFRA
+
 DEPLOY = "tests/lab/deploys/trivial.py"
 PATH = "/srv/lab-e2e"
 
@@ -50,3 +67,25 @@ def test_limit_runs_one_host(run_pyinfra, lab_hosts, lab_ssh):
     assert lab_ssh(first, f"test -f {PATH}/hello.txt", check=False).returncode == 0
     for host in others:
         assert lab_ssh(host, f"test -e {PATH}", check=False).returncode == 1
+
+
+@pytest.mark.parametrize("login", ["sudo", "sudo-password", "root"])
+def test_every_login_reaches_root_and_knows_its_ssh_path(run_pyinfra, lab_hosts, lab_ssh, login):
+    """The lab logs in as a real owner does (sshd on 2222; a sudo user, with or without a sudo
+    password; root): the deploy's commands run as root, and the SSH path the firewall guard keeps
+    open is found even in sudo's cleaned environment."""
+    first = lab_hosts[0]
+    name = f"@homelab/{first['name']}"
+    lab_ssh(first, f"rm -rf {PATH}")
+    result = run_pyinfra(DEPLOY, limit=name, login=login)
+    assert result.changed == 2, result.explain()
+    assert lab_ssh(first, f"stat -c %U {PATH}/hello.txt").stdout.strip() == "root"
+    proc = subprocess.run(
+        [str(PYINFRA), "--json", "--limit", name, "inventories/lab.py", "fact", "facts.system.SshConnection"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, "LAB_LOGIN": login},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    facts = json.loads(proc.stdout[proc.stdout.index("{"):])
+    connection = facts[name]["facts.system.SshConnection"]
+    assert connection["server_port"] == 2222, connection
+    assert ipaddress.ip_address(connection["client_address"])

@@ -59,6 +59,13 @@ def test_dry_run_on_a_bare_host_plans_and_changes_nothing(runs):
 def test_first_run_starts_firewalld_before_restarting_docker(runs, lab_hosts):
     changed = runs["first"].changed_operations()
     names = sorted(f"@homelab/{h['name']}" for h in lab_hosts)
+    # sshd answers on 2222: firewalld's default zone admits SSH on 22 only, so the port is opened
+    # there before the first start (the run itself went on over that very connection)
+    guards = [name for name in changed if name.startswith("firewalld | Admit SSH from ")]
+    assert guards and all(name.endswith("to port 2222 before firewalld starts") for name in guards), changed
+    assert sorted(host for name in guards for host in changed[name]) == names
+    for host in lab_hosts:
+        assert "2222/tcp" in ssh(host, "firewall-cmd --permanent --zone=public --list-ports").stdout.split()
     assert sorted(changed["firewalld | firewalld running and enabled"]) == names
     restart = "Docker engine | Restart Docker (daemon.json changed or firewalld started: rebuild its chains)"
     assert sorted(changed[restart]) == names
@@ -102,3 +109,16 @@ def test_containers_on_the_network_reach_each_other_by_name(runs, lab_hosts):
 def test_ssh_still_reaches_every_host(runs, lab_hosts):
     for host in lab_hosts:
         assert ssh(host, "echo still-here").stdout == "still-here\n"
+
+
+def test_a_zone_change_that_would_cut_the_session_is_refused(runs, lab_hosts):
+    """Admitting the deploy's own address in the zone would move its session there, where SSH is
+    admitted on port 22 only: the run stops before the change, naming the source and the port."""
+    host = lab_hosts[0]
+    client = ssh(host, "echo $SSH_CONNECTION").stdout.split()[0]
+    result = run_pyinfra_cli(INFRA, "--data", f"tailscale_allowed_ips=100.64.0.0/10,{client}/32",
+                             limit=f"@homelab/{host['name']}", check=False)
+    assert result.returncode != 0
+    assert f"SSH from {client} to port 2222" in result.stdout + result.stderr, result.explain()
+    info = ssh(host, "firewall-cmd --zone=self-hosted --list-sources").stdout.split()
+    assert info == ["100.64.0.0/10"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -125,6 +126,47 @@ def test_secrets_never_in_verbose_output(deployed):
     output = proc.stdout + proc.stderr
     for secret in SECRETS:
         assert secret not in output
+
+
+# Run on the lab host as root while a deploy uploads secrets: every file written under the watched
+# folders that holds one of the secrets (listed in a root-only file) is reported with its mode and
+# owner and those of its folder, the moment it is closed after writing.
+WATCH = r"""
+inotifywait -m -r -q -e close_write -e moved_to --format '%w%f' /tmp /var/tmp /opt/homelab |
+while read -r f; do
+    d=$(dirname "$f")
+    s=$(stat -c '%a %U' "$f" 2>/dev/null) && t=$(stat -c '%a %U' "$d" 2>/dev/null) &&
+    grep -qF -f /root/lab-secrets "$f" 2>/dev/null && echo "$s $t $f"
+done
+"""
+
+
+def test_secrets_are_never_readable_by_another_user_while_uploaded(deployed, lab_hosts):
+    """A sudo login cannot write a root file over SFTP: pyinfra stages the upload as the login user.
+    Whatever path an upload takes, a file holding a secret is readable by its owner only, or sits in
+    a folder only its owner can enter."""
+    host = lab_hosts[0]
+    name = f"@homelab/{host['name']}"
+    rotated = "lab-only-rotated-pihole-password"
+    ssh(host, f"umask 077 && printf '%s\\n' {rotated} > /root/lab-secrets")
+    watch = shlex.quote(WATCH)
+    ssh(host, f"rm -f /root/lab-watch.log; (setsid sh -c {watch} > /root/lab-watch.log 2>&1 &) ; sleep 1")
+    try:
+        run_pyinfra_cli(SERVER, "--data", f"pihole_password={rotated}", limit=name)
+    finally:
+        ssh(host, "pkill -f 'inotifywait -m -r -q' ; sleep 0.5", check=False)
+        seen = ssh(host, "cat /root/lab-watch.log").stdout.splitlines()
+        ssh(host, "rm -f /root/lab-secrets /root/lab-watch.log", check=False)
+        run_pyinfra_cli(SERVER, limit=name)  # the lab's own password again
+    files = {line.split()[-1]: line.split()[:4] for line in seen}
+    # the watcher saw the secret land in its place (so it also saw whatever came before)
+    assert files.get("/opt/homelab/pihole/.env", [None])[0] == "600", seen
+    for path, (mode, owner, folder_mode, folder_owner) in files.items():
+        private = int(mode, 8) & 0o077 == 0
+        in_private_folder = int(folder_mode, 8) & 0o077 == 0 and folder_owner in (owner, "root")
+        assert private or in_private_folder, (
+            f"{path} ({mode} {owner}) holds a secret in a {folder_mode} folder of {folder_owner}"
+        )
 
 
 def test_firewall_zone_has_exactly_the_intended_sources_and_ports(deployed, lab_hosts):
