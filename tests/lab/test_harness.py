@@ -86,6 +86,6 @@ def test_every_login_reaches_root_and_knows_its_ssh_path(run_pyinfra, lab_hosts,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     facts = json.loads(proc.stdout[proc.stdout.index("{"):])
-    connection = facts[name]["facts.system.SshConnection"]
+    connection = facts["facts.system.SshConnection"][name]
     assert connection["server_port"] == 2222, connection
     assert ipaddress.ip_address(connection["client_address"])

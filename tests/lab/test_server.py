@@ -98,9 +98,10 @@ def test_container_running_and_healthy(deployed, lab_hosts, container):
 
 def test_ports_bound_only_to_the_tailscale_ip(deployed, lab_hosts):
     for host in lab_hosts:
-        sockets = [line.split()[4] for line in ssh(host, "ss -Hltnu").stdout.splitlines() if line.strip()]
-        # sshd (22) and loopback-only listeners (the inner engine's own) are not ours
-        ours = [s for s in sockets if not s.endswith(":22") and not s.startswith(("127.", "[::1]"))]
+        lines = [line for line in ssh(host, "ss -Hltnup").stdout.splitlines() if line.strip()]
+        sockets = [line.split()[4] for line in lines if '"sshd"' not in line]
+        # sshd (on 2222 here) and loopback-only listeners (the inner engine's own) are not ours
+        ours = [s for s in sockets if not s.startswith(("127.", "[::1]"))]
         expected = [f"{host['tailscale_ip']}:{port}" for port in (53, 53, 80, 81, 443)]
         assert sorted(ours) == sorted(expected), sockets
 
