@@ -24,10 +24,11 @@ from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.catalog import MANAGED_BY, NETWORK, Port, published_ports
-from deploys.context import DeployError, Distribution, HostContext, supported_versions
+from deploys.context import DeployError, Distribution, HostContext, logger, supported_versions
+from deploys.engine import EngineChoice, choose_engine
 from deploys.settings import DockerSource
 from deploys.svc import placement
-from facts.docker import DockerNetworksInspect
+from facts.docker import DockerNetworksInspect, RunningContainers
 from facts.system import ComposeVersion, EnvironmentFileFlags, FileDigest, Ipv4Routes
 from operations import docker_network, firewalld, nftables, nvidia, tailscale
 
@@ -46,7 +47,8 @@ KEYRINGS = "/etc/apt/keyrings"
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 DOCKER_CE_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin",
                       "docker-compose-plugin"]
-# packages that conflict with the chosen engine and are removed first
+# packages that conflict with the chosen engine and are removed first (an installed engine of the other
+# source only when the settings ask for that source explicitly: deploys/engine.py)
 CONFLICTS = {
     ("debian", DockerSource.DOCKER_CE): ["docker.io", "docker-doc", "docker-compose", "podman-docker",
                                          "containerd", "runc"],
@@ -250,9 +252,21 @@ def _flag_values(flags: list[str]) -> dict[str, str]:
     return found
 
 
-def engine_flags(ctx: HostContext) -> dict[str, str]:
+def engine_choice(ctx: HostContext) -> EngineChoice:
+    """The engine this host gets (deploys/engine.py): the installed one unless the settings explicitly
+    ask for the other source; running containers are read only when an engine would be replaced."""
+    known = ctx.os.distribution
+    return choose_engine(
+        ctx.settings.docker_source,
+        ctx.installed_packages,
+        known.distro_engine if known else None,
+        lambda: host.get_fact(RunningContainers),
+    )
+
+
+def engine_flags(ctx: HostContext, source: DockerSource) -> dict[str, str]:
     """The flags dockerd gets from the distribution engine's environment file (none for docker-ce)."""
-    if ctx.settings.docker_source is not DockerSource.DISTRO:
+    if source is not DockerSource.DISTRO:
         return {}
     engine = ctx.os.distribution.distro_engine if ctx.os.distribution else None
     if engine not in ENGINE_FLAGS_FILE:
@@ -285,11 +299,20 @@ def daemon_config(ctx: HostContext, flags: dict[str, str] | None = None) -> str:
 
 @deploy("Docker engine")
 def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
-    """The engine from the configured source, compose v2, daemon.json; restarted only on change."""
+    """The installed engine, or the one the settings ask for explicitly; compose v2, daemon.json;
+    restarted only on change. An engine that runs containers is never replaced (deploys/engine.py)."""
     known = _require_family(ctx)
-    settings = ctx.settings
     major = ctx.os.major
-    source = settings.docker_source
+    choice = engine_choice(ctx)
+    if choice.refusal or choice.source is None:
+        raise DeployError(f"{host.name}: {choice.refusal}")
+    source = choice.source
+    if choice.replaces:
+        logger.warning(f"{host.name}: {choice.replaces} is replaced by the "
+                       f"{'docker-ce' if source is DockerSource.DOCKER_CE else known.distro_engine} engine "
+                       f"(HOMELAB_DOCKER_SOURCE={ctx.settings.docker_source.value}); no container is running")
+    elif choice.keeps and ctx.settings.docker_source is DockerSource.AUTO:
+        host.noop(f"Docker engine: {choice.installed} is installed and kept (HOMELAB_DOCKER_SOURCE=auto)")
 
     _packages(ctx, CONFLICTS[(ctx.family, source)], present=False)
     if source is DockerSource.DOCKER_CE:
@@ -333,15 +356,15 @@ def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
                 )
             _packages(ctx, [compose])
 
-    daemon = _daemon_json(ctx)
+    daemon = _daemon_json(ctx, source)
     _running(ctx, "docker")
     restart_docker_if_changed(daemon, *firewall_changed)
     return daemon
 
 
-def _daemon_json(ctx: HostContext):
+def _daemon_json(ctx: HostContext, source: DockerSource):
     """daemon.json, planned only when its contents or mode differ (one read: FileDigest)."""
-    content = daemon_config(ctx, engine_flags(ctx))
+    content = daemon_config(ctx, engine_flags(ctx, source))
     current = host.get_fact(FileDigest, path=DAEMON_JSON)
     if current and current["sha1"] == get_file_sha1(StringIO(content)) and current["mode"] == 644:
         return None
@@ -432,6 +455,7 @@ def tailscale_node(ctx: HostContext):
             auth_key=settings.tailscale_authkey,
             hostname=settings.tailscale_hostname,
         )
+
 
 
 # -- firewall zone and Docker network -----------------------------------------------------------

@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 from deploys.catalog import CATALOG, NETWORK, Port
 from deploys.context import broken_gpu, match_os, supported_versions
-from deploys.settings import TAILNET_RANGES, GpuDowngrade, HomelabSettings, NoGpuPolicy, Service
+from deploys.engine import choose_engine
+from deploys.settings import TAILNET_RANGES, DockerSource, GpuDowngrade, HomelabSettings, NoGpuPolicy, Service
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 WILDCARDS = {"0.0.0.0", "::", "*"}  # noqa: S104 (addresses we look for, not bind to)
@@ -44,6 +45,8 @@ class Observed:
     firewalld_binary: str | None = None  # server.Which("firewall-cmd")
     units: dict[str, bool] = field(default_factory=dict)  # systemd.SystemdStatus (docker, firewalld)
     compose_version: str | None = None  # facts.system.ComposeVersion
+    packages: dict[str, Any] = field(default_factory=dict)  # installed: deb.DebPackages / rpm.RpmPackages
+    running_containers: list[str] | None = None  # facts.docker.RunningContainers (None: unknown)
     gpu: dict[str, Any] = field(default_factory=dict)  # facts.gpu.NvidiaGpus
     disk: dict[str, Any] | None = None  # facts.host.DiskFree(cold_storage_path)
     tailscale: dict[str, Any] = field(default_factory=dict)  # facts.tailscale.TailscaleStatus
@@ -94,15 +97,30 @@ def check_python(obs: Observed) -> Check:
 
 
 def check_docker(obs: Observed) -> Check:
-    source = obs.settings.docker_source.value if obs.settings else "docker-ce"
+    """Names the installed engine and what the deploy does with it (deploys/engine.py: the same rule)."""
+    configured = obs.settings.docker_source if obs.settings else DockerSource.AUTO
+    setting = f"HOMELAB_DOCKER_SOURCE={configured.value}"
+    known = match_os(obs.distro).distribution
+    distro_engine = known.distro_engine if known else None
+    choice = choose_engine(configured, obs.packages, distro_engine, lambda: obs.running_containers)
+    if choice.refusal:
+        return Check("docker", FAIL, f"{choice.refusal}; until then the deploy refuses this host")
+    target = "docker-ce" if choice.source is DockerSource.DOCKER_CE else (distro_engine or "distro")
     if not obs.docker_binary:
-        return Check("docker", WARN,
-                     f"not installed yet: the deploy installs it (HOMELAB_DOCKER_SOURCE={source})")
+        return Check("docker", WARN, f"not installed yet: the deploy installs {target} ({setting})")
+    if choice.installed is None:
+        return Check("docker", WARN, f"a `docker` command ({obs.docker_binary}) from no package the deploy "
+                     f"knows (docker-ce, {distro_engine or 'a distribution engine'}, podman-docker): "
+                     f"the deploy installs {target} ({setting})")
     compose = (f"compose v{obs.compose_version}" if obs.compose_version
                else "no compose v2 yet (the deploy adds it)")
+    if choice.replaces:
+        return Check("docker", WARN, f"{choice.installed} installed, no container running: the deploy "
+                     f"replaces it with {target} ({setting})")
+    engine = f"{choice.installed} installed, kept ({setting})"
     if not obs.units.get("docker.service"):
-        return Check("docker", WARN, f"installed, not running: the deploy starts it; {compose}")
-    return Check("docker", PASS, f"running; {compose}")
+        return Check("docker", WARN, f"{engine}; not running: the deploy starts it; {compose}")
+    return Check("docker", PASS, f"{engine}; running; {compose}")
 
 
 def _ai_services(obs: Observed) -> list[Service]:

@@ -118,6 +118,7 @@ AI_SERVICES: frozenset[Service] = frozenset({Service.OLLAMA, Service.COMFYUI, Se
 class DockerSource(StrEnum):
     """Where the Docker engine comes from."""
 
+    AUTO = "auto"  # keep the engine the host has (docker-ce, docker.io, moby-engine); none: docker-ce
     DOCKER_CE = "docker-ce"  # Docker's own repository (docker-ce + compose plugin)
     DISTRO = "distro"  # the distribution's package: docker.io (Debian/Ubuntu), moby-engine (Fedora)
 
@@ -256,7 +257,10 @@ class HomelabSettings(BaseSettings):
     )
     timezone: str = Field(default="UTC", description="TZ for the containers")
     pull_policy: PullPolicy = Field(default=PullPolicy.MISSING, description="Compose pull policy")
-    docker_source: DockerSource = Field(default=DockerSource.DOCKER_CE, description="Docker package source")
+    docker_source: DockerSource = Field(
+        default=DockerSource.AUTO,
+        description="Docker package source: auto (keep the installed engine), docker-ce or distro",
+    )
     pihole_upstream_dns: CommaList = Field(
         default_factory=lambda: ["1.1.1.1", "1.0.0.1"], description="Pi-hole's upstream resolvers"
     )

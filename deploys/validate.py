@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import click
 from pyinfra import host, inventory, state
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.rpm import RpmPackages
 from pyinfra.facts.server import LinuxDistribution, Which
 from pyinfra.facts.systemd import SystemdStatus
 
 from deploys import preflight
-from deploys.context import DeployError, inventory_uses_groups, placed_services
+from deploys.context import DeployError, inventory_uses_groups, match_os, placed_services
 from deploys.settings import SettingsError, settings_for_host
 from facts.compose import ComposeProjects
-from facts.docker import DockerNetworksInspect
+from facts.docker import DockerNetworksInspect, RunningContainers
 from facts.firewalld import FirewalldZones
 from facts.gpu import NvidiaGpus
 from facts.host import DiskFree, HostNetwork, ListeningSockets
@@ -63,9 +65,13 @@ def observe() -> preflight.Observed:
     obs.firewalld_binary = host.get_fact(Which, command="firewall-cmd")
     obs.units = host.get_fact(SystemdStatus, services=UNITS)
     obs.gpu = host.get_fact(NvidiaGpus)
+    family = match_os(obs.distro).family
+    if family in ("rhel", "debian"):
+        obs.packages = host.get_fact(RpmPackages if family == "rhel" else DebPackages) or {}
     if obs.docker_binary:
         obs.compose_version = host.get_fact(ComposeVersion)
         obs.projects = host.get_fact(ComposeProjects)
+        obs.running_containers = host.get_fact(RunningContainers)
     if obs.firewalld_binary and obs.units.get("firewalld.service"):
         obs.firewalld = host.get_fact(FirewalldZones)
     if obs.settings is not None:

@@ -92,3 +92,29 @@ class DockerContainerAddresses(FactBase[dict]):
                 net: address for net, _, address in (w.partition("=") for w in words[1:]) if address
             }
         return found
+
+
+_PS_EXIT = "### pyinfra-docker-ps exit "
+
+
+class RunningContainers(FactBase[list]):
+    """
+    Returns the names of the running containers (``docker ps``), sorted: ``["jellyfin", "pihole"]``.
+
+    ``None`` when ``docker ps`` fails (the engine is down or does not answer): unknown, not "none
+    running" -- with live-restore, containers keep running while dockerd is stopped. No ``docker``
+    command: ``[]``.
+    """
+
+    requires_command = "docker"
+    command = f"docker ps --format '{{{{.Names}}}}' 2>/dev/null; echo \"{_PS_EXIT}$?\""
+
+    @staticmethod
+    def default() -> list[str]:
+        return []
+
+    def process(self, output: list[str]) -> list[str] | None:
+        status = next((line for line in reversed(output) if line.startswith(_PS_EXIT)), None)
+        if status != f"{_PS_EXIT}0":
+            return None
+        return sorted(line.strip() for line in output if line.strip() and not line.startswith(_PS_EXIT))

@@ -32,7 +32,9 @@ def upload(commands: list[str]) -> str:
 
 
 def test_fedora_docker_ce_from_its_repository_file_not_config_manager():
-    ops = plan(INFRA, fedora(installed=["podman-docker 5.2.2-1.fc41", "bash 5.2.32-1.fc41"]))
+    # an explicit source replaces Podman's docker command (deploys/engine.py)
+    ops = plan(INFRA, fedora(installed=["podman-docker 5.2.2-1.fc41", "bash 5.2.32-1.fc41"]),
+               {"docker_source": "docker-ce"})
     assert ops[
         "Docker engine | Remove podman-docker moby-engine docker docker-client docker-common "
         "docker-latest docker-engine"

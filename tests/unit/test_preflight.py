@@ -63,6 +63,8 @@ def observed(**changes) -> Observed:
         firewalld_binary="/usr/bin/firewall-cmd",
         units={"docker.service": True, "firewalld.service": True},
         compose_version="2.40.3",
+        packages={"docker.io": ["20.10.24+dfsg1-1+deb12u1"], "firewalld": ["1.3.3-1~deb12u1"]},
+        running_containers=[],
         gpu=fact("gpu.NvidiaGpus", "recorded-debian12-lab-no-gpu"),
         disk=fact("host.DiskFree", "recorded-debian12-lab-cold-storage"),
         tailscale={"installed": False, "backend_state": None, "ips": []},
@@ -95,11 +97,13 @@ def test_bare_lab_host_has_no_fail_and_warns_about_the_cpu():
 
 
 def test_before_the_first_deploy_missing_docker_and_stopped_firewalld_only_warn():
-    obs = observed(docker_binary=None, units={"docker.service": False, "firewalld.service": False},
-                   compose_version=None, firewalld={"running": False, "zones": {}})
+    obs = observed(docker_binary=None, packages={},
+                   units={"docker.service": False, "firewalld.service": False}, compose_version=None,
+                   firewalld={"running": False, "zones": {}})
     rows = checks(obs)
     assert not failed(rows)
-    assert row(rows, "docker").result == WARN and "the deploy installs it" in row(rows, "docker").detail
+    assert row(rows, "docker") == (
+        "docker", WARN, "not installed yet: the deploy installs docker.io (HOMELAB_DOCKER_SOURCE=distro)")
     assert row(rows, "firewalld").result == WARN and "not running" in row(rows, "firewalld").detail
 
 
@@ -434,3 +438,42 @@ def test_table_is_readable():
 
 def test_all_services_known():
     assert {s for s in ALL_SERVICES} == set(Service)
+
+
+# -- an existing Docker engine (deploys/engine.py) ----------------------------------------------------
+FEDORA_41 = {"name": "Fedora", "major": 41, "minor": None,
+             "release_meta": {"PRETTY_NAME": "Fedora Linux 41 (Server Edition)", "ID": "fedora",
+                              "VERSION_ID": "41"}}
+
+
+def test_installed_engine_is_named_and_kept_by_default():
+    rows = checks(observed(settings={"docker_source": "auto"}, running_containers=["jellyfin"]))
+    assert row(rows, "docker") == (
+        "docker", PASS, "docker.io installed, kept (HOMELAB_DOCKER_SOURCE=auto); running; compose v2.40.3")
+    fedora = checks(observed(settings={"docker_source": "auto"}, distro=FEDORA_41,
+                             packages={"moby-engine": ["27.3.1-1.fc41"]}))
+    assert row(fedora, "docker").detail.startswith("moby-engine installed, kept (HOMELAB_DOCKER_SOURCE=auto)")
+
+
+def test_explicit_other_source_with_running_containers_fails_naming_them():
+    running = ["jellyfin", "pihole"]
+    rows = checks(observed(settings={"docker_source": "docker-ce"}, running_containers=running))
+    assert failed(rows)
+    assert row(rows, "docker").result == FAIL
+    assert row(rows, "docker").detail.startswith(
+        "HOMELAB_DOCKER_SOURCE=docker-ce would replace the installed docker.io, which has 2 running "
+        "container(s): jellyfin, pihole; the deploy does not remove the engine under running containers")
+
+
+def test_explicit_other_source_without_running_containers_warns_of_the_replacement():
+    rows = checks(observed(settings={"docker_source": "docker-ce"}))
+    assert row(rows, "docker") == ("docker", WARN, "docker.io installed, no container running: the deploy "
+                                   "replaces it with docker-ce (HOMELAB_DOCKER_SOURCE=docker-ce)")
+
+
+def test_podman_docker_fails_under_auto_and_is_replaced_on_an_explicit_source():
+    podman = {"podman-docker": ["5.2.2-1.fc41"]}
+    rows = checks(observed(settings={"docker_source": "auto"}, distro=FEDORA_41, packages=podman))
+    assert row(rows, "docker").result == FAIL and "podman-docker is installed" in row(rows, "docker").detail
+    rows = checks(observed(settings={"docker_source": "docker-ce"}, distro=FEDORA_41, packages=podman))
+    assert row(rows, "docker").result == WARN and "replaces it with docker-ce" in row(rows, "docker").detail
