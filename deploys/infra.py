@@ -30,6 +30,7 @@ from deploys.settings import DockerSource
 from deploys.svc import placement
 from facts.docker import DockerNetworksInspect, RunningContainers
 from facts.system import ComposeVersion, EnvironmentFileFlags, FileDigest, Ipv4Routes
+from facts.tailscale import TailscalePrefs, TailscaleStatus
 from operations import docker_network, firewalld, nftables, nvidia, tailscale
 
 ZONE = "self-hosted"
@@ -450,12 +451,31 @@ def tailscale_node(ctx: HostContext):
     _packages(ctx, ["tailscale"])
     _running(ctx, "tailscaled")
     if settings.tailscale_authkey is not None:
+        _refuse_silent_tailscale_reset(ctx)
         tailscale.up(
             name="Join the tailnet",
             auth_key=settings.tailscale_authkey,
             hostname=settings.tailscale_hostname,
+            reset=settings.tailscale_reset,
         )
 
+
+def _refuse_silent_tailscale_reset(ctx: HostContext) -> None:
+    """A node whose own flags `tailscale up` would have to drop (`--reset`) is refused before anything
+    runs, naming them, unless HOMELAB_TAILSCALE_RESET=true. A joined node never gets that far: the
+    operation changes its flags with `tailscale set`, which keeps the others."""
+    plan = tailscale.plan_flags(
+        host.get_fact(TailscaleStatus),
+        host.get_fact(TailscalePrefs),
+        tailscale.up_arguments(hostname=ctx.settings.tailscale_hostname),
+    )
+    if plan.needs_reset and not ctx.settings.tailscale_reset:
+        what = f"changing {plan.describe_changes()}" if plan.joined else "logging in again"
+        raise DeployError(
+            f"{host.name}: tailscaled has flags the deploy does not set: {plan.describe_kept()}; {what} "
+            "with `tailscale up` would need --reset, which turns them off. Log in yourself with them "
+            "(`tailscale up` with those flags) to keep them, or set HOMELAB_TAILSCALE_RESET=true to drop them"
+        )
 
 
 # -- firewall zone and Docker network -----------------------------------------------------------

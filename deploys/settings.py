@@ -234,6 +234,10 @@ class HomelabSettings(BaseSettings):
         default=True, description="Install and join Tailscale; false when it is managed elsewhere"
     )
     tailscale_hostname: str | None = Field(default=None, description="Node name in the tailnet")
+    tailscale_reset: bool = Field(
+        default=False,
+        description="Allow `tailscale up --reset` (turns off flags of a joined node the deploy does not set)",
+    )
     docker_subnet: ipaddress.IPv4Network | None = Field(
         default=None, description="Subnet of the `self-hosted` Docker network; Docker picks one when absent"
     )

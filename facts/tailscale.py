@@ -99,3 +99,78 @@ class TailscaleIP(FactBase[str]):
             if match:
                 return match.group(1)
         return None
+
+
+# The Linux `tailscale up` flags that stand for a pref, with the value each pref means as a flag
+# (cmd/tailscale/cli/up.go, prefsToFlags). --stateful-filtering is left out: on Linux `tailscale up`
+# never counts it as a changed setting (tailscale#12307).
+_EXIT_ROUTES = {"0.0.0.0/0", "::/0"}
+_NETFILTER_MODES = {0: "off", 1: "nodivert", 2: "on"}
+
+
+def _prefs_flags(prefs: dict[str, Any]) -> dict[str, Any]:
+    routes = [str(route) for route in prefs.get("AdvertiseRoutes") or []]
+    exit_node = prefs.get("ExitNodeIP") or prefs.get("ExitNodeID") or ""
+    return {
+        "login-server": prefs.get("ControlURL") or "",
+        "accept-routes": bool(prefs.get("RouteAll")),
+        "accept-dns": bool(prefs.get("CorpDNS")),
+        "shields-up": bool(prefs.get("ShieldsUp")),
+        "exit-node": str(exit_node),
+        "exit-node-allow-lan-access": bool(prefs.get("ExitNodeAllowLANAccess")),
+        "advertise-tags": ",".join(prefs.get("AdvertiseTags") or []),
+        "hostname": prefs.get("Hostname") or "",
+        "operator": prefs.get("OperatorUser") or "",
+        "advertise-routes": ",".join(route for route in routes if route not in _EXIT_ROUTES),
+        "advertise-exit-node": _EXIT_ROUTES <= set(routes),
+        "advertise-connector": bool((prefs.get("AppConnector") or {}).get("Advertise")),
+        "snat-subnet-routes": not prefs.get("NoSNAT"),
+        "netfilter-mode": _NETFILTER_MODES.get(prefs.get("NetfilterMode"), str(prefs.get("NetfilterMode"))),
+        "ssh": bool(prefs.get("RunSSH")),
+        "webclient": bool(prefs.get("RunWebClient")),
+        "report-posture": bool(prefs.get("PostureChecking")),
+    }
+
+
+class TailscalePrefs(FactBase[dict]):
+    """
+    Returns the node's preferences from ``tailscale debug prefs`` (the daemon's prefs as JSON,
+    private keys stripped), as the ``tailscale up`` flags they stand for.
+
+    .. code:: python
+
+        {
+            "known": True,           # False: no tailscale binary, or tailscaled does not answer
+            "control_url": "https://controlplane.tailscale.com",
+            "logged_in": True,       # a login is stored (ControlURL set, not logged out, a login name)
+            "want_running": True,    # False after `tailscale down`
+            "flags": {"hostname": "nas", "ssh": True, "advertise-exit-node": True, "accept-dns": True, …},
+        }
+
+    Without the ``tailscale`` binary, or when tailscaled does not answer, ``known`` is False: the
+    prefs are unknown, not the defaults. Older releases spell the command ``tailscale debug -prefs``.
+    """
+
+    requires_command = "tailscale"
+    command = "tailscale debug prefs 2>/dev/null || tailscale debug -prefs 2>/dev/null || true"
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {"known": False, "control_url": None, "logged_in": False, "want_running": False, "flags": {}}
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        text = "\n".join(output).strip()
+        if not text.startswith("{"):
+            return self.default()
+        prefs = json.loads(text)
+        config = prefs.get("Config") or {}
+        # the login name moved from Config.LoginName (2021) to Config.UserProfile.LoginName
+        login = (config.get("UserProfile") or {}).get("LoginName") or config.get("LoginName")
+        control_url = prefs.get("ControlURL") or None
+        return {
+            "known": True,
+            "control_url": control_url,
+            "logged_in": bool(control_url and login and not prefs.get("LoggedOut")),
+            "want_running": bool(prefs.get("WantRunning")),
+            "flags": _prefs_flags(prefs),
+        }
