@@ -23,7 +23,7 @@ from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
-from deploys.catalog import MANAGED_BY, NETWORK, Port, published_ports
+from deploys.catalog import CATALOG, MANAGED_BY, NETWORK, Port, published_ports
 from deploys.context import DeployError, Distribution, HostContext, logger, supported_versions
 from deploys.engine import EngineChoice, choose_engine
 from deploys.settings import DockerSource
@@ -37,7 +37,6 @@ ZONE = "self-hosted"
 TAILSCALE_INTERFACE = "tailscale0"
 # the nftables table that keeps the published ports to the tailnet (published_ports_guard)
 GUARD_TABLE = "homelab_published_ports"
-ZONE_PORTS = ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"]
 # Tailscale peers may administer the host over SSH: the zone that admits them keeps SSH open
 ZONE_SERVICES = ["ssh"]
 DAEMON_JSON = "/etc/docker/daemon.json"
@@ -496,6 +495,17 @@ def docker_subnet(ctx: HostContext) -> str:
     raise DeployError(f"{host.name}: no free subnet for the Docker network: set HOMELAB_DOCKER_SUBNET")
 
 
+def zone_ports(ctx: HostContext) -> list[str]:
+    """The zone's ports: the host ports of the services placed on this host (NGINX Proxy Manager
+    80/443/81 tcp, Pi-hole 53 tcp and udp); a host without them opens none."""
+    ports: list[str] = []
+    for service in ctx.services:
+        for port in CATALOG[service].host_ports:
+            if f"{port.number}/{port.protocol}" not in ports:
+                ports.append(f"{port.number}/{port.protocol}")
+    return ports
+
+
 @deploy("Firewall zone self-hosted")
 def firewall_zone(ctx: HostContext):
     """The zone for Tailscale peers: SSH and the published ports, nothing else.
@@ -516,7 +526,7 @@ def firewall_zone(ctx: HostContext):
         name=f"Zone {ZONE}: Tailscale peers only",
         zone=ZONE,
         sources=sources,
-        ports=ZONE_PORTS,
+        ports=zone_ports(ctx),
         services=ZONE_SERVICES,
         # the zone holds no container traffic (see above), and the host routes nothing between peers
         forward=False,

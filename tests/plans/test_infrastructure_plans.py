@@ -163,6 +163,17 @@ def test_a_new_zone_reloads_once_then_rebuilds_dockers_chains():
     assert zone.count("firewall-cmd --reload") == 1
 
 
+def test_the_zone_opens_the_ports_of_the_services_placed_on_the_host_only():
+    zone_op = "Firewall zone self-hosted | Zone self-hosted: Tailscale peers only"
+    ports = [c for c in plan(INFRA, fedora())[zone_op] if "--add-port" in c]
+    assert [c.split("--add-port=")[1] for c in ports if "--permanent" in c] == [
+        "80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"]
+    ai_only = plan(INFRA, fedora(), {"services": "ollama,comfyui,open-webui"})
+    zone = ai_only[zone_op]
+    assert not any("--add-port" in command for command in zone)
+    assert "firewall-cmd --permanent --zone=self-hosted --add-service=ssh" in zone
+
+
 # -- Fedora's moby-engine: dockerd gets --log-driver / --live-restore from /etc/sysconfig/docker ---------
 DAEMON_JSON = "Docker engine | daemon.json (log rotation, live-restore, NVIDIA runtime when a GPU is present)"
 
