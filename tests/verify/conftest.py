@@ -59,7 +59,8 @@ class Target:
     settings: HomelabSettings
     services: tuple[Service, ...]
     proxy_elsewhere: bool  # NGINX Proxy Manager runs on other hosts only
-    proxy_ip: str | None  # where the subdomains point: this host's NPM, else the first host running one
+    # where the subdomains point when NPM runs on another host: that host's configured Tailscale IP
+    proxy_ip_elsewhere: str | None
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -70,16 +71,22 @@ class Target:
         return self.host.run(command, *args)
 
     @property
-    def tailscale_ip(self) -> str | None:
-        if "tailscale_ip" not in self._cache:
-            if self.settings.tailscale_ip is not None:
-                found: str | None = str(self.settings.tailscale_ip)
-            else:
-                from facts.tailscale import TailscaleIP
+    def proxy_ip(self) -> str | None:
+        """Where the subdomains point: this host's own Tailscale address when it runs NGINX Proxy
+        Manager (read from the host, when a test first asks), else the proxy host's."""
+        if Service.NGINX_PROXY_MANAGER in self.services:
+            return self.tailscale_ip
+        return self.proxy_ip_elsewhere
 
-                fact = TailscaleIP()
-                found = fact.process(self.run(fact.command).stdout.splitlines())
-            self._cache["tailscale_ip"] = found
+    @property
+    def tailscale_ip(self) -> str | None:
+        """The host's Tailscale IPv4 as the host reports it (``tailscale ip -4``, else the address on
+        ``tailscale0``): never the configured HOMELAB_TAILSCALE_IP, which is what is being checked."""
+        if "tailscale_ip" not in self._cache:
+            from facts.tailscale import TailscaleIP
+
+            fact = TailscaleIP()
+            self._cache["tailscale_ip"] = fact.process(self.run(fact.command).stdout.splitlines())
         return self._cache["tailscale_ip"]
 
     @property
@@ -213,11 +220,8 @@ def load_targets(inventory_file: str, limit: str | None) -> list[Target]:
             settings=settings[each.name],
             services=tuple(placed[each.name]),
             proxy_elsewhere=bool(npm_hosts) and all(h.name != each.name for h in npm_hosts),
-            proxy_ip=proxy_ip,
+            proxy_ip_elsewhere=proxy_ip,
         )
-        if Service.NGINX_PROXY_MANAGER in target.services:
-            # records point at the proxy on this very host when it runs one
-            target.proxy_ip = target.tailscale_ip
         targets.append(target)
     return targets
 

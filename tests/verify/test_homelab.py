@@ -12,9 +12,9 @@ import json
 import re
 
 import pytest
+from host_rules import ZONE, ZONE_SERVICES, expected_zone_ports, wildcard_listeners
 
 from deploys.catalog import CATALOG, NETWORK, PROJECTS_ROOT, WEBUI_SECRET_FILE
-from deploys.infra import ZONE, ZONE_PORTS, ZONE_SERVICES
 from deploys.settings import Service
 from facts.firewalld import FirewalldZones
 from facts.host import ListeningSockets
@@ -123,6 +123,24 @@ def test_network_holds_container(target, service):
 
 
 # -- host ports --------------------------------------------------------------------------------
+def test_tailscale_ip_on_the_host(target):
+    """The host has a Tailscale IPv4 (read from it); a configured HOMELAB_TAILSCALE_IP must be that one."""
+    address = target.tailscale_ip
+    assert address, "no Tailscale IPv4 on the host (`tailscale ip -4`, `ip -4 addr show dev tailscale0`)"
+    configured = target.settings.tailscale_ip
+    if configured is not None:
+        assert str(configured) == address, (
+            f"HOMELAB_TAILSCALE_IP is {configured}, but the host's Tailscale address is {address}"
+        )
+
+
+def test_nothing_listens_on_every_interface_but_sshd(target):
+    """Nothing listens on 0.0.0.0, :: or * but sshd (and tailscaled's WireGuard port, a DHCP client):
+    every service port is bound to the Tailscale IP or stays on the Docker network."""
+    found = wildcard_listeners(_sockets(target))
+    assert not found, f"listening on every interface: {found}"
+
+
 @pytest.mark.parametrize(
     ("service", "port"), HOST_PORTS, ids=[f"{p.number}-{p.protocol}" for _, p in HOST_PORTS]
 )
@@ -249,8 +267,11 @@ def test_firewall_zone_sources(target):
 
 
 def test_firewall_zone_ports_and_services(target):
+    """Ports: NGINX Proxy Manager's 80/443/81 tcp and Pi-hole's 53 tcp+udp, where they are placed
+    (tests/verify/host_rules.py); service: ssh. Nothing else."""
+    wanted_ports = expected_zone_ports(service.value for service in target.services)
     for kind, zone in zip(("runtime", "permanent"), _zone(target), strict=True):
-        assert sorted(zone["ports"]) == sorted(ZONE_PORTS), f"{kind} ports {zone['ports']}"
+        assert sorted(zone["ports"]) == sorted(wanted_ports), f"{kind} ports {zone['ports']}"
         assert sorted(zone["services"]) == sorted(ZONE_SERVICES), f"{kind} services {zone['services']}"
 
 
@@ -293,15 +314,24 @@ def _guarded_ports(listing: str, address: str) -> set[tuple[int, str]]:
 
 def test_published_ports_answer_the_tailnet_only(target):
     """Every port published on the Tailscale IP is guarded before Docker's DNAT: it passes from the
-    tailscale0 interface (allowed sources), the Docker network or loopback; anything else is dropped."""
-    wanted = {(port.number, port.protocol) for service, port in HOST_PORTS if target.placed(service)}
+    tailscale0 interface (allowed sources), the Docker network or loopback; anything else is dropped.
+    The ports are the zone's, stated in tests/verify/host_rules.py; the address is the one read from
+    the host (as every host-port test uses)."""
+    wanted = {
+        (int(number), protocol)
+        for number, protocol in (
+            port.split("/") for port in expected_zone_ports(service.value for service in target.services)
+        )
+    }
     if not wanted:
         pytest.skip("no service publishes a port on this host")
+    address = target.tailscale_ip
+    assert address, "the host's Tailscale IP is unknown"
     result = target.run(f"nft list table {PUBLISHED_PORTS_TABLE}")
     assert result.rc == 0, f"no nftables table {PUBLISHED_PORTS_TABLE}: {result.stderr.strip()}"
     listing = result.stdout
     assert "hook prerouting priority dstnat - 10; policy accept;" in listing, listing
-    missing = wanted - _guarded_ports(listing, target.tailscale_ip)
+    missing = wanted - _guarded_ports(listing, address)
     assert not missing, f"published ports not kept to the tailnet: {sorted(missing)}"
     rules = re.search(r"chain tailnet_only \{(.*?)\}", listing, re.S)
     assert rules, listing

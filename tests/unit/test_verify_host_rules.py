@@ -1,0 +1,65 @@
+"""tests/verify/host_rules.py: the expected zone and the wildcard-listener rule, over canned outputs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTS / "verify"))
+
+from host_rules import ZONE, ZONE_SERVICES, expected_zone_ports, wildcard_listeners  # noqa: E402
+
+from facts.host import ListeningSockets  # noqa: E402
+
+
+def sockets(case: str) -> list[dict]:
+    return json.loads((TESTS / "facts" / "host.ListeningSockets" / f"{case}.json").read_text())["fact"]
+
+
+def parsed(*lines: str) -> list[dict]:
+    return ListeningSockets().process([*lines, "### pyinfra-ss exit 0"])
+
+
+def test_zone_is_stated_literally():
+    assert ZONE == "self-hosted"
+    assert ZONE_SERVICES == ["ssh"]
+
+
+def test_zone_ports_follow_the_services_placed_on_the_host():
+    every = ["nginx-proxy-manager", "pihole", "ollama", "comfyui", "open-webui"]
+    assert expected_zone_ports(every) == ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"]
+    assert expected_zone_ports(["pihole"]) == ["53/tcp", "53/udp"]
+    assert expected_zone_ports(["ollama", "comfyui", "open-webui"]) == []
+
+
+def test_recorded_lab_host_has_only_sshd_on_every_interface():
+    assert wildcard_listeners(sockets("recorded-debian12-lab")) == []
+
+
+def test_anything_else_on_every_interface_is_named():
+    found = wildcard_listeners(parsed(
+        'tcp  LISTEN 0  4096  0.0.0.0:81  0.0.0.0:*  users:(("docker-proxy",pid=9,fd=7))',
+        'tcp  LISTEN 0  4096  [::]:81  [::]:*  users:(("docker-proxy",pid=10,fd=7))',
+        'udp  UNCONN 0  0  *:5353  *:*  users:(("avahi-daemon",pid=5,fd=12))',
+        'tcp  LISTEN 0  128  0.0.0.0:2222  0.0.0.0:*',
+        'tcp  LISTEN 0  128  0.0.0.0:22  0.0.0.0:*  users:(("sshd",pid=1,fd=3))',
+    ))
+    assert found == [
+        "tcp 0.0.0.0:81 (docker-proxy)",
+        "tcp :::81 (docker-proxy)",
+        "udp *:5353 (avahi-daemon)",
+        "tcp 0.0.0.0:2222 (process unknown: not root?)",
+    ]
+
+
+def test_tailscaled_wireguard_port_and_dhcp_clients_are_allowed_but_not_a_tailscaled_tcp_listener():
+    found = wildcard_listeners(parsed(
+        'udp  UNCONN 0  0  0.0.0.0:41641  0.0.0.0:*  users:(("tailscaled",pid=7,fd=9))',
+        'udp  UNCONN 0  0  [::]:41641  [::]:*  users:(("tailscaled",pid=7,fd=10))',
+        'udp  UNCONN 0  0  0.0.0.0:68  0.0.0.0:*  users:(("dhclient",pid=3,fd=6))',
+        'tcp  LISTEN 0  4096  0.0.0.0:8080  0.0.0.0:*  users:(("tailscaled",pid=7,fd=11))',
+        'tcp  LISTEN 0  4096  100.64.0.10:80  0.0.0.0:*  users:(("docker-proxy",pid=8,fd=7))',
+    ))
+    assert found == ["tcp 0.0.0.0:8080 (tailscaled)"]

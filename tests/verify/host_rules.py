@@ -1,0 +1,56 @@
+"""What a deployed host must look like, stated here rather than imported from the deploy code it checks.
+
+Plain data and pure functions over fact output, so that they are unit-tested with canned outputs
+(tests/unit/test_verify_host_rules.py) while tests/verify itself runs only against real hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+# the firewalld zone of the Tailscale peers
+ZONE = "self-hosted"
+# its services: Tailscale peers may administer the host over SSH
+ZONE_SERVICES = ["ssh"]
+# its ports, by the service that publishes them on the host (service names as in HOMELAB_SERVICES)
+ZONE_PORTS_BY_SERVICE = {
+    "nginx-proxy-manager": ["80/tcp", "443/tcp", "81/tcp"],
+    "pihole": ["53/tcp", "53/udp"],
+}
+
+# listening addresses that mean "every interface"
+WILDCARDS = {"0.0.0.0", "::", "*"}  # noqa: S104 (addresses looked for, not bound)
+# what may listen on every interface: sshd (how the host is reached), tailscaled's WireGuard UDP
+# port (the tailnet itself: 41641 unless tailscaled --port says otherwise), and a DHCP client on
+# its client ports (68, and 546 for DHCPv6), which serve nothing
+WILDCARD_ALLOWED_PROCESSES = {"sshd": {"tcp"}, "tailscaled": {"udp"}}
+DHCP_CLIENT_PORTS = {68, 546}
+
+
+def expected_zone_ports(services: Iterable[str]) -> list[str]:
+    """The zone's ports for the services placed on a host: NGINX Proxy Manager 80/443/81 tcp,
+    Pi-hole 53 tcp and udp; none for the AI services (they stay on the Docker network)."""
+    ports: list[str] = []
+    for service in services:
+        for port in ZONE_PORTS_BY_SERVICE.get(str(service), []):
+            if port not in ports:
+                ports.append(port)
+    return ports
+
+
+def wildcard_listeners(sockets: list[dict[str, Any]]) -> list[str]:
+    """Sockets (facts.host.ListeningSockets) on 0.0.0.0, :: or * that are not allowed, as
+    ``proto address:port (process)``; a socket whose process ``ss`` could not show is not allowed."""
+    found = []
+    for socket in sockets:
+        if socket["address"] not in WILDCARDS:
+            continue
+        process, proto = socket.get("process"), socket["proto"]
+        if proto in WILDCARD_ALLOWED_PROCESSES.get(process or "", set()):
+            continue
+        if proto == "udp" and socket["port"] in DHCP_CLIENT_PORTS:
+            continue
+        who = process or "process unknown: not root?"
+        found.append(f"{proto} {socket['address']}:{socket['port']} ({who})")
+    return found
