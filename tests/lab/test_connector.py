@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from lab.hosts import ssh_command  # noqa: E402
 
@@ -45,7 +47,15 @@ def test_plain_paramiko_socket_has_no_tcp_nodelay_by_default(lab_hosts):
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
 
 
-def test_invalid_setting_stops_the_run_before_any_host_is_contacted(lab_hosts):
+@pytest.mark.parametrize(
+    ("data", "setting", "shown"),
+    [
+        ("domain=Not_A_Domain", "HOMELAB_DOMAIN", "'Not_A_Domain'"),
+        # a value that would weaken the server: every published port on every interface
+        ("tailscale_ip=0.0.0.0", "HOMELAB_TAILSCALE_IP", "'0.0.0.0'"),
+    ],
+)
+def test_invalid_setting_stops_the_run_before_any_host_is_contacted(lab_hosts, data, setting, shown):
     proc = subprocess.run(
         [
             str(ROOT / ".venv/bin/pyinfra"),
@@ -53,7 +63,7 @@ def test_invalid_setting_stops_the_run_before_any_host_is_contacted(lab_hosts):
             "inventories/lab.py",
             "exec",
             "--data",
-            "domain=Not_A_Domain",
+            data,
             "--",
             "touch /tmp/should-not-exist",
         ],
@@ -64,7 +74,7 @@ def test_invalid_setting_stops_the_run_before_any_host_is_contacted(lab_hosts):
     )
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "HOMELAB_DOMAIN" in output and "'Not_A_Domain'" in output
+    assert setting in output and shown in output, output
     assert "not contacted" in output
     for host in lab_hosts:
         probe = subprocess.run(ssh_command(host, "test -e /tmp/should-not-exist"), capture_output=True)
