@@ -18,13 +18,14 @@ run_pyinfra_cli, ssh = _harness().run_pyinfra_cli, _harness().ssh
 INFRA = "deploys/infrastructure.py"
 IMAGE = "homelab-lab/standin-ollama:lab"
 
-# as the lab image ships a host: firewalld installed but stopped and disabled, Docker running
-# with no daemon.json, no zone, no network, no containers of ours
+# as the lab image ships a host: firewalld installed but stopped and disabled (its default zone
+# admitting SSH on 22 only), Docker running with no daemon.json, no zone, no network, no containers of ours
 BARE = (
     'for d in /opt/homelab/*/; do [ -f "$d/compose.yaml" ] && docker compose --project-directory "$d" '
     "down --remove-orphans; done; rm -rf /opt/homelab; docker rm -f probe-a >/dev/null 2>&1; "
     "docker network rm self-hosted >/dev/null 2>&1; "
-    "if systemctl is-active -q firewalld; then firewall-cmd --permanent --delete-zone=self-hosted; fi; "
+    "if systemctl is-active -q firewalld; then firewall-cmd --permanent --delete-zone=self-hosted; "
+    "firewall-cmd --permanent --zone=public --remove-port=2222/tcp; fi; "
     "systemctl disable --now firewalld; rm -f /etc/docker/daemon.json; systemctl restart docker; true"
 )
 

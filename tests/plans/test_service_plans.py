@@ -7,7 +7,8 @@ from harness import DEBIAN_12, plan
 
 
 def debian():
-    return {"ls -pdL *-release": DEBIAN_12, "uname -m": "x86_64", "SSH_CONNECTION": "192.0.2.9 40000 192.0.2.1 22"}
+    return {"ls -pdL *-release": DEBIAN_12, "uname -m": "x86_64",
+            "SSH_CONNECTION": "192.0.2.9 40000 192.0.2.1 22"}
 
 
 def _compose(ops: dict[str, list[str]], service: str) -> str:
