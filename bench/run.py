@@ -98,7 +98,7 @@ def median(args: list[str], limit: list[str], connector: str = "homelab", before
 def main() -> int:
     hosts = lab_hosts(4)
     one, two, four = hosts[:1], hosts[:2], hosts[:4]
-    first = f"@homelab/{one[0]['name']}"
+    first = f"{one[0]['name']}"
     pyinfra([SERVER], limit_for(four))  # every host deployed: the no-op rows start from a match
     rows = []
 

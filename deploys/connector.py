@@ -2,7 +2,8 @@
 
 Use it by naming hosts ``@homelab/<address>`` in an inventory (it is registered as the
 ``homelab`` connector through the ``pyinfra.connectors`` entry point); all ``ssh_*`` host data
-works as with ``@ssh``.
+works as with ``@ssh``. A host is then named ``<address>``, as with ``@ssh``: output shows that
+name and ``--limit <address>`` selects it.
 
 1. **Settings first.** Before the first connection of a run, the settings of every host in the
    run are validated (inventory data, group data and ``--data`` merged over the environment).
@@ -53,7 +54,9 @@ class HomelabConnector(SSHConnector):
 
     @staticmethod
     def make_names_data(name):
-        yield f"@homelab/{name}", {"ssh_hostname": name}, []
+        # the host keeps the name a person types (`--limit <name>`); the connector class is
+        # pyinfra's choice from the `@homelab/` prefix, not from the name
+        yield name, {"ssh_hostname": name}, []
 
     def connect(self) -> None:
         # gevent runs this without yielding until the first network call, so the whole

@@ -12,12 +12,14 @@ from __future__ import annotations
 import atexit
 import logging
 import socket
+from pathlib import Path
 from typing import Any
 
 import paramiko
 import sshtunnel
 
 logger = logging.getLogger("homelab.tunnel")
+SSH_CONFIG = Path("~/.ssh/config").expanduser()
 _TUNNELS: dict[tuple[str, str, int], sshtunnel.SSHTunnelForwarder] = {}
 
 
@@ -60,6 +62,8 @@ def local_url(host: Any, remote_address: str, remote_port: int) -> str:
             allow_agent=not ssh_key,
             host_pkey_directories=[],
             ssh_host_key=_pinned_key(host),
+            # read ~/.ssh/config only where there is one (sshtunnel warns on every tunnel otherwise)
+            ssh_config_file=str(SSH_CONFIG) if SSH_CONFIG.is_file() else None,
             remote_bind_address=(remote_address, remote_port),
             local_bind_address=("127.0.0.1", 0),
             set_keepalive=15.0,

@@ -1,7 +1,7 @@
 """Tier 1, preflight: read every host once and say whether it is ready. Changes nothing.
 
     pyinfra inventories/home.py deploys/validate.py -y        # -y: no "press enter" (there is nothing to run)
-    pyinfra inventories/lab.py deploys/validate.py -y --limit @homelab/homelab-lab-1
+    pyinfra inventories/lab.py deploys/validate.py -y --limit homelab-lab-1
 
 Per host it prints one table (check | PASS/WARN/FAIL | detail): reachable, settings, OS and version,
 python3, Docker, NVIDIA GPU and VRAM, free space at the cold-storage path, Tailscale and its IP,

@@ -35,8 +35,9 @@ def test_every_lab_connection_has_tcp_nodelay(lab_hosts):
         [str(ROOT / ".venv/bin/python"), "-c", PROBE], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [line.split() for line in proc.stdout.splitlines() if line.startswith("@homelab/")]
-    assert len(lines) == len(lab_hosts)
+    names = {host["name"] for host in lab_hosts}
+    lines = [words for words in map(str.split, proc.stdout.splitlines()) if words and words[0] in names]
+    assert len(lines) == len(lab_hosts), proc.stdout
     assert all(kind == "HomelabConnector" and flag == "True" for _, kind, flag in lines), lines
 
 

@@ -24,7 +24,7 @@ PATH = "/srv/lab-e2e"
 
 
 def _names(lab_hosts):
-    return sorted(f"@homelab/{h['name']}" for h in lab_hosts)
+    return sorted(f"{h['name']}" for h in lab_hosts)
 
 
 def test_trivial_deploy_dry_then_apply_then_idempotent(run_pyinfra, lab_hosts, lab_ssh):
@@ -62,7 +62,7 @@ def test_limit_runs_one_host(run_pyinfra, lab_hosts, lab_ssh):
     first, *others = lab_hosts
     for host in lab_hosts:
         lab_ssh(host, f"rm -rf {PATH}")
-    result = run_pyinfra(DEPLOY, limit=f"@homelab/{first['name']}")
+    result = run_pyinfra(DEPLOY, limit=f"{first['name']}")
     assert result.changed == 2
     assert lab_ssh(first, f"test -f {PATH}/hello.txt", check=False).returncode == 0
     for host in others:
@@ -75,7 +75,7 @@ def test_every_login_reaches_root_and_knows_its_ssh_path(run_pyinfra, lab_hosts,
     password; root): the deploy's commands run as root, and the SSH path the firewall guard keeps
     open is found even in sudo's cleaned environment."""
     first = lab_hosts[0]
-    name = f"@homelab/{first['name']}"
+    name = f"{first['name']}"
     lab_ssh(first, f"rm -rf {PATH}")
     result = run_pyinfra(DEPLOY, limit=name, login=login)
     assert result.changed == 2, result.explain()

@@ -59,7 +59,7 @@ def test_dry_run_on_a_bare_host_plans_and_changes_nothing(runs):
 
 def test_first_run_starts_firewalld_before_restarting_docker(runs, lab_hosts):
     changed = runs["first"].changed_operations()
-    names = sorted(f"@homelab/{h['name']}" for h in lab_hosts)
+    names = sorted(f"{h['name']}" for h in lab_hosts)
     # sshd answers on 2222: firewalld's default zone admits SSH on 22 only, so the port is opened
     # there before the first start (the run itself went on over that very connection)
     guards = [name for name in changed if name.startswith("firewalld | Admit SSH from ")]
@@ -118,7 +118,7 @@ def test_a_zone_change_that_would_cut_the_session_is_refused(runs, lab_hosts):
     host = lab_hosts[0]
     client = ssh(host, "echo $SSH_CONNECTION").stdout.split()[0]
     result = run_pyinfra_cli(INFRA, "--data", f"tailscale_allowed_ips=100.64.0.0/10,{client}/32",
-                             limit=f"@homelab/{host['name']}", check=False)
+                             limit=f"{host['name']}", check=False)
     assert result.returncode != 0
     assert f"SSH from {client} to port 2222" in result.stdout + result.stderr, result.explain()
     info = ssh(host, "firewall-cmd --zone=self-hosted --list-sources").stdout.split()

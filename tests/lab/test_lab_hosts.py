@@ -60,4 +60,4 @@ def test_standin_images_loaded(host, lab_ssh):
 def test_pyinfra_exec_reaches_every_host(run_pyinfra, lab_hosts):
     result = run_pyinfra("exec", "--", "uname", "-n")
     (op,) = result.results["operations"]
-    assert sorted(op["success"]) == sorted(f"@homelab/{h['name']}" for h in lab_hosts)
+    assert sorted(op["success"]) == sorted(f"{h['name']}" for h in lab_hosts)

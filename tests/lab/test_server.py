@@ -76,7 +76,7 @@ def test_first_deploy_succeeds_on_every_host_in_parallel(deployed, lab_hosts):
     first = deployed["first"]
     assert first.errors == 0
     changed = first.changed_operations()
-    names = {f"@homelab/{h['name']}" for h in lab_hosts}
+    names = {f"{h['name']}" for h in lab_hosts}
     for container in CONTAINERS:
         assert set(changed[f"Compose services | {container}: compose project"]) == names
 
@@ -147,7 +147,7 @@ def test_secrets_are_never_readable_by_another_user_while_uploaded(deployed, lab
     Whatever path an upload takes, a file holding a secret is readable by its owner only, or sits in
     a folder only its owner can enter."""
     host = lab_hosts[0]
-    name = f"@homelab/{host['name']}"
+    name = f"{host['name']}"
     rotated = "lab-only-rotated-pihole-password"
     ssh(host, f"umask 077 && printf '%s\\n' {rotated} > /root/lab-secrets")
     watch = shlex.quote(WATCH)
@@ -291,7 +291,7 @@ def test_pihole_resolves_each_subdomain_to_the_proxy(deployed, lab_hosts):
 
 def test_drift_in_the_proxy_is_previewed_then_repaired(deployed, lab_hosts):
     host = lab_hosts[0]
-    name = f"@homelab/{host['name']}"
+    name = f"{host['name']}"
     _npm(host, "set-forward-port", f"chat.{DOMAIN}", "3000")  # someone edits it in the UI
     dry = run_pyinfra_cli(SERVER, "--dry", limit=name)
     assert dry.planned_changes() == {f"Proxy hosts | chat.{DOMAIN} -> open-webui:8080": [name]}
@@ -302,7 +302,7 @@ def test_drift_in_the_proxy_is_previewed_then_repaired(deployed, lab_hosts):
 
 def test_data_survives_taking_a_service_down_and_redeploying(deployed, lab_hosts):
     host = lab_hosts[-1]
-    name = f"@homelab/{host['name']}"
+    name = f"{host['name']}"
     ssh(host, "echo precious > /cold-storage/ai/ollama/models/keep.txt")
     down = run_pyinfra_cli("tests/lab/deploys/ollama_absent.py", limit=name)
     assert down.changed == 1
@@ -320,7 +320,7 @@ def test_data_survives_taking_a_service_down_and_redeploying(deployed, lab_hosts
 
 def test_ai_tag_touches_only_the_ai_services(deployed, lab_hosts):
     host = lab_hosts[0]
-    name = f"@homelab/{host['name']}"
+    name = f"{host['name']}"
     ssh(host, "docker stop comfyui nginx-proxy-manager")
     try:
         result = run_pyinfra_cli("deploys/ai.py", limit=name)

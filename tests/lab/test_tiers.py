@@ -33,7 +33,7 @@ VALIDATE = "deploys/validate.py"
 def deployed(lab_hosts):
     """The last lab host with the full stack (a no-change run when it is deployed already)."""
     host = lab_hosts[-1]
-    run_pyinfra_cli(SERVER, limit=f"@homelab/{host['name']}")
+    run_pyinfra_cli(SERVER, limit=f"{host['name']}")
     return host
 
 
@@ -81,7 +81,7 @@ def wait_healthy(host: dict, container: str, timeout: float = 240) -> None:
 
 def assert_no_changes(name: str) -> None:
     """The deploy finds the host as it left it: zero changed operations."""
-    again = run_pyinfra_cli(SERVER, limit=f"@homelab/{name}")
+    again = run_pyinfra_cli(SERVER, limit=f"{name}")
     assert again.changed == 0, again.changed_operations()
 
 
@@ -91,7 +91,7 @@ def test_validate_lab_hosts_warn_but_do_not_fail(lab_hosts):
     output = result.stderr
     assert result.returncode == 0, result.explain()
     for host in lab_hosts:
-        assert f"Preflight for @homelab/{host['name']}" in output
+        assert f"Preflight for {host['name']}" in output
     assert "FAIL" not in output.replace("0 FAIL", ""), output
     assert "gpu           WARN    no NVIDIA GPU found: ollama, comfyui will run on the CPU" in output
     assert "tailscale     PASS    managed elsewhere" in output
@@ -103,7 +103,7 @@ def test_validate_with_a_broken_setting_fails_before_contacting_any_host(lab_hos
     assert result.returncode != 0
     assert "HOMELAB_DOMAIN" in result.stderr and "'BAD' is not valid" in result.stderr
     for host in lab_hosts:
-        assert f"[@homelab/{host['name']}] not contacted: invalid settings" in result.stderr
+        assert f"[{host['name']}] not contacted: invalid settings" in result.stderr
     assert "Connected" not in result.stderr and "Preflight for" not in result.stderr
 
 
@@ -122,12 +122,12 @@ def test_validate_fails_on_a_taken_port(deployed, lab_hosts):
             f's.bind(("{address}", 53)); s.listen(); time.sleep(60)\' >/dev/null 2>&1 & echo $!',
         )
         time.sleep(0.5)
-        result = run_pyinfra_cli(VALIDATE, limit=f"@homelab/{name}", check=False)
+        result = run_pyinfra_cli(VALIDATE, limit=f"{name}", check=False)
         assert result.returncode != 0
         assert re.search(rf"port 53/tcp +FAIL +in use by python3 on {re.escape(address)}", result.stderr), (
             result.stderr
         )
-        assert "preflight FAILED on @homelab/" + name in result.stderr
+        assert "preflight FAILED on " + name in result.stderr
     finally:
         if holder is not None:
             ssh(deployed, f"kill {holder.stdout.strip()} 2>/dev/null; true", check=False)
