@@ -87,6 +87,13 @@ def test_second_run_changes_nothing(deployed):
     assert second.errors == 0
 
 
+def test_runs_print_no_noise(deployed):
+    """Nothing a person cannot act on: no warning for a missing ~/.ssh/config (none exists here)."""
+    for run in ("first", "second"):
+        output = deployed[run].stdout + deployed[run].stderr
+        assert "Could not read SSH configuration file" not in output
+
+
 @pytest.mark.parametrize("container", CONTAINERS)
 def test_container_running_and_healthy(deployed, lab_hosts, container):
     for host in lab_hosts:
