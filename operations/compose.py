@@ -126,7 +126,7 @@ def _compose_command(directory: str, project: str, *arguments: str) -> StringCom
 def wait_healthy_command(project: str, timeout: int) -> str:
     """A shell loop that waits until every container of ``project`` runs (and is healthy where
     it has a health check), or fails after ``timeout`` seconds naming each container that is not,
-    with the tail of its health check log."""
+    with the tail of its health check output and the last lines of its log."""
     project_filter = shlex.quote(f"label=com.docker.compose.project={project}")
     ready = "|".join(shlex.quote(state) for state in _READY)
     state_format = shlex.quote(
@@ -148,7 +148,8 @@ def wait_healthy_command(project: str, timeout: int) -> str:
         '[ "$(date +%s)" -ge "$deadline" ] && break; sleep 2; done; '
         f"echo {headline} >&2; "
         f'for id in $pending; do docker inspect --format {report_format} "$id" '
-        "| grep -v '^[[:space:]]*$' | tail -n 12 >&2; done; "
+        "| grep -v '^[[:space:]]*$' | tail -n 12 >&2; "
+        "echo '  last log lines:' >&2; docker logs --tail 8 \"$id\" 2>&1 | sed 's/^/    /' >&2; done; "
         "exit 1"
     )
 
