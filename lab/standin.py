@@ -133,7 +133,9 @@ def pihole_api(port: int):
     if os.environ.get("WEBPASSWORD_FILE"):
         password = Path(os.environ["WEBPASSWORD_FILE"]).read_text().strip()
     double = pihole_double.PiholeDouble(password)
-    double.hosts[:] = _read_records().get("hosts", [])
+    saved = _read_records()
+    double.hosts[:] = saved.get("hosts", [])
+    double.cname_records[:] = saved.get("cnameRecords", [])
     RECORDS["double"] = double
 
     def app(method: str, path: str, headers: dict[str, str], raw: bytes):
@@ -141,7 +143,7 @@ def pihole_api(port: int):
             return double(method, path, headers, raw)
         finally:
             if method != "GET":
-                _write_records({"hosts": list(double.hosts)})
+                _write_records({"hosts": list(double.hosts), "cnameRecords": list(double.cname_records)})
 
     return ServedDouble(app, BIND, port)
 
@@ -175,6 +177,7 @@ def load_records() -> tuple[dict[str, str], dict[str, str]]:
     double = RECORDS.get("double")
     if double is not None:
         data["hosts"] = list(double.hosts)  # type: ignore[attr-defined]
+        data["cnameRecords"] = list(double.cname_records)  # type: ignore[attr-defined]
     hosts: dict[str, str] = {}
     cnames: dict[str, str] = {}
     for line in data.get("hosts", []):
