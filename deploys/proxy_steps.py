@@ -77,7 +77,7 @@ def _pihole_factory(ctx: HostContext):
         if not address:
             raise OSError("no answer from Pi-hole: its container is not running on the self-hosted network")
         url = tunnel.local_url(host, address, CATALOG[Service.PIHOLE].upstream_port)
-        return PiholeClient(url, ctx.settings.pihole_password)
+        return PiholeClient(url, ctx.settings.pihole_password, setting_name="HOMELAB_PIHOLE_PASSWORD")
 
     return make
 

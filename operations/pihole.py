@@ -2,9 +2,18 @@
 Manage Pi-hole's local DNS records through its v6 API.
 
 ``plan_dns_records`` is the pure desired-state logic; the ``dns_records`` operation reads the
-current records through a client while planning (read-only: ``--dry`` is honest) and applies the
+current entries through a client while planning (read-only: ``--dry`` is honest) and applies the
 plan at execute time. The operation takes a *client factory*, a callable returning a
 ``PiholeClient``; each use logs in and always logs out.
+
+Pi-hole stores each entry as the exact string it was given and may hold entries made by hand in its
+web interface: ``"10.1.1.1 Chat.Example.COM"``, a tab between address and name, several names on one
+line (``"10.1.1.1 nas.lan chat.example.com"``). The plan reads them as DNS does (names without case,
+any whitespace) and changes them as FTL matches them (the exact stored string): an entry that already
+gives our names the right address is kept as it is; one that gives a wrong address is deleted by its
+stored string; one that holds our name beside other names is deleted and stored again without ours,
+the other names kept. A CNAME record for one of our names would keep answering instead of the local
+record: it is a conflict, reported while planning.
 """
 
 from __future__ import annotations
@@ -12,31 +21,50 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
+from typing import Any
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
-from pyinfra.api.exceptions import OperationValueError
+from pyinfra.api.exceptions import OperationError, OperationValueError
 
 from operations.clients import read_while_planning
-from operations.clients.pihole import PiholeClient, Record
+from operations.clients.pihole import PiholeClient, PiholeError
 
 ClientFactory = Callable[[], PiholeClient]
+Record = tuple[str, str]  # (ip, hostname)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One API call: ``delete`` an exact stored entry or ``add`` an entry; ``why`` says it for a person."""
+
+    action: str
+    entry: str
+    why: str
 
 
 @dataclass(frozen=True)
 class DnsPlan:
-    """Records to add and to remove, each as (ip, hostname)."""
+    """The calls to make, in order (each old line deleted, then stored again without our names, then
+    ours added), and conflicts that stop the operation."""
 
-    add: tuple[Record, ...] = ()
-    remove: tuple[Record, ...] = ()
+    steps: tuple[Step, ...] = ()
+    conflicts: tuple[str, ...] = ()
 
     @property
     def changes(self) -> bool:
-        return bool(self.add or self.remove)
+        return bool(self.steps)
+
+    @property
+    def add(self) -> tuple[str, ...]:
+        return tuple(step.entry for step in self.steps if step.action == "add")
+
+    @property
+    def delete(self) -> tuple[str, ...]:
+        return tuple(step.entry for step in self.steps if step.action == "delete")
 
     def describe(self) -> str:
-        parts = [f"add {name} -> {ip}" for ip, name in self.add]
-        parts += [f"remove {name} -> {ip}" for ip, name in self.remove]
+        parts = [step.why for step in self.steps]
         return "Pi-hole local DNS: " + ("; ".join(parts) if parts else "up to date")
 
 
@@ -45,34 +73,104 @@ def _normalise(records: Mapping[str, str]) -> dict[str, str]:
     clean: dict[str, str] = {}
     for name, ip in records.items():
         try:
-            ip_address(ip)
+            address = ip_address(ip)
         except ValueError:
             raise OperationValueError(f"records[{name!r}]: expected an IP address, got {ip!r}") from None
         if not name or any(ch.isspace() for ch in name):
             raise OperationValueError(f"records: expected a hostname without spaces, got {name!r}")
-        clean[name.strip().lower()] = ip
+        clean[name.strip().lower()] = str(address)
     return clean
 
 
-def plan_dns_records(existing: Iterable[Record], records: Mapping[str, str], present: bool = True) -> DnsPlan:
+def parse_entry(entry: str) -> tuple[str, list[str]] | None:
+    """``(ip, names)`` of a stored ``dns.hosts`` entry (any whitespace; names as written), or None."""
+    parts = entry.split()
+    if len(parts) < 2:
+        return None
+    return parts[0], parts[1:]
+
+
+def _same_ip(a: str, b: str) -> bool:
+    try:
+        return ip_address(a) == ip_address(b)
+    except ValueError:
+        return a == b
+
+
+def cname_aliases(entry: str) -> list[str]:
+    """The names a stored ``dns.cnameRecords`` entry answers for (``ALIAS[,ALIAS…],TARGET[,TTL]``)."""
+    parts = [part.strip() for part in entry.split(",")]
+    if parts and parts[-1].isdigit():
+        parts = parts[:-1]
+    return [part for part in parts[:-1] if part]
+
+
+def _shown(entry: str) -> str:
+    """An entry as a person reads it: plain when it is ``IP NAME``, quoted (tabs visible) otherwise."""
+    parsed = parse_entry(entry)
+    if parsed and len(parsed[1]) == 1 and entry == f"{parsed[0]} {parsed[1][0]}":
+        return f"{parsed[1][0]} -> {parsed[0]}"
+    return repr(entry)
+
+
+def plan_dns_records(
+    existing: Iterable[str],
+    records: Mapping[str, str],
+    present: bool = True,
+    cname_records: Iterable[str] = (),
+) -> DnsPlan:
     """Make each hostname in ``records`` ({hostname: ip}) resolve to its IP only (``present``), or to
-    nothing (not ``present``). Records for other hostnames are never touched."""
+    nothing (not ``present``), given Pi-hole's stored ``existing`` entries and ``cname_records``.
+    Names of other entries are never dropped."""
     wanted = _normalise(records)
-    current = set(existing)
-    ours = sorted(record for record in current if record[1] in wanted)
-    if not present:
-        return DnsPlan(remove=tuple(ours))
-    add = tuple(sorted((ip, name) for name, ip in wanted.items() if (ip, name) not in current))
-    stale = tuple(record for record in ours if wanted[record[1]] != record[0])
-    return DnsPlan(add=add, remove=stale)
+    stored = list(existing)
+    steps: list[Step] = []
+    satisfied: set[str] = set()
+    added: set[str] = set(stored)
+    for entry in stored:
+        parsed = parse_entry(entry)
+        if parsed is None:
+            continue
+        ip, names = parsed
+        ours = [name for name in names if name.lower() in wanted]
+        if not ours:
+            continue
+        others = [name for name in names if name.lower() not in wanted]
+        if present and not others and all(_same_ip(wanted[name.lower()], ip) for name in ours):
+            satisfied.update(name.lower() for name in ours)
+            continue
+        if others:
+            rewritten = f"{ip} {' '.join(others)}"
+            steps.append(Step("delete", entry, f"rewrite {entry!r} without {', '.join(ours)}"))
+            if rewritten not in added:
+                added.add(rewritten)
+                steps.append(Step("add", rewritten, f"keep {rewritten!r}"))
+        else:
+            steps.append(Step("delete", entry, f"remove {_shown(entry)}"))
+    conflicts: list[str] = []
+    if present:
+        for entry in cname_records:
+            for alias in cname_aliases(entry):
+                if alias.lower() in wanted:
+                    name = alias.lower()
+                    conflicts.append(
+                        f"Pi-hole's CNAME record {entry!r} answers for {name}, so the local DNS record "
+                        f"{name} -> {wanted[name]} would never be used: delete that CNAME record in "
+                        "Pi-hole (Local DNS > CNAME records) and run again"
+                    )
+        for name, ip in sorted(wanted.items()):
+            if name not in satisfied:
+                steps.append(Step("add", f"{ip} {name}", f"add {name} -> {ip}"))
+    return DnsPlan(steps=tuple(steps), conflicts=tuple(conflicts))
 
 
 def apply_dns_plan(client: PiholeClient, plan: DnsPlan) -> None:
-    """Carry out ``plan`` with a logged-in client (removals first, so a moved name never has two IPs)."""
-    for record in plan.remove:
-        client.remove_record(record)
-    for record in plan.add:
-        client.add_record(record)
+    """Carry out ``plan`` with a logged-in client, step by step in its order."""
+    for step in plan.steps:
+        if step.action == "delete":
+            client.delete_host(step.entry)
+        else:
+            client.add_host(step.entry)
 
 
 def _apply(client_factory: ClientFactory, plan: DnsPlan) -> None:
@@ -89,6 +187,10 @@ def dns_records(client_factory: ClientFactory, records: Mapping[str, str], prese
     + records: ``{hostname: ip}``; each hostname ends up resolving to that IP only
     + present: whether the records should exist
 
+    Entries are matched as DNS reads them (names without case, any whitespace, several names on a
+    line) and changed as Pi-hole stores them. A CNAME record for one of the names is an operation
+    error while planning; so is a password Pi-hole refuses.
+
     **Example:**
 
     .. code:: python
@@ -99,21 +201,37 @@ def dns_records(client_factory: ClientFactory, records: Mapping[str, str], prese
             records={"chat.example.com": "100.64.0.1", "hole.example.com": "100.64.0.1"},
         )
     """
-    def read() -> set[Record]:
-        with client_factory() as client:
-            return client.get_local_dns()
 
-    reachable, existing = read_while_planning(read, host.state.is_executing)
-    plan = plan_dns_records(existing if reachable else set(), records, present)
+    def read() -> tuple[list[str], list[str]]:
+        with client_factory() as client:
+            return client.get_hosts(), client.get_cname_records()
+
+    try:
+        reachable, existing = read_while_planning(read, host.state.is_executing)
+    except PiholeError as error:
+        raise OperationError(str(error)) from None
+    hosts, cnames = existing if reachable else ([], [])
+    plan = plan_dns_records(hosts, records, present, cnames)
+    if plan.conflicts:
+        raise OperationError("; ".join(plan.conflicts))
     if not plan.changes:
         host.noop(plan.describe())
         return
     yield FunctionCommand(_named_apply(client_factory, plan), (), {})
 
 
-def _named_apply(client_factory: ClientFactory, plan: DnsPlan) -> Callable[[], None]:
-    def apply() -> None:
-        _apply(client_factory, plan)
+def _named_apply(client_factory: ClientFactory, plan: DnsPlan) -> Callable[..., bool]:
+    def apply(state: Any = None, host: Any = None) -> bool:
+        """pyinfra passes ``state`` and ``host``: a refused call is then one red line on that host
+        and a failed operation (no traceback); called without them, it raises."""
+        try:
+            _apply(client_factory, plan)
+        except PiholeError as error:
+            if host is None:
+                raise OperationError(str(error)) from None
+            host.log_styled(str(error), fg="red", log_func=logger.error)
+            return False
+        return True
 
     apply.__name__ = plan.describe()
     return apply

@@ -1,8 +1,14 @@
-"""A client for the Pi-hole v6 API's local DNS records (``/api/config/dns/hosts``).
+"""A client for the Pi-hole v6 API's local DNS records (``/api/config/dns/hosts``) and CNAME records
+(``/api/config/dns/cnameRecords``), read and written as FTL stores them.
+
+FTL keeps each entry as the exact string it was given (``"10.1.1.1 a.example.test"``, a tab stays a
+tab, a name keeps its case, a line may hold several names) and deletes only that exact string: the
+client hands entries back and forth verbatim and URL-encodes them whole.
 
 Use it as a context manager: it logs in on entry and always logs out on exit, even after an error,
-because Pi-hole has few API sessions (429 when none is free). The password and the session id never
-appear in an exception, a repr or a log line.
+because Pi-hole has few API sessions (429 when none is free). A Pi-hole without a password answers
+the login with a valid session and no session id: the client then calls the API without one. The
+password and the session id never appear in an exception, a repr or a log line.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import requests
 
 from operations.clients import Secret, redact, reveal
 
-Record = tuple[str, str]  # (ip, hostname)
+HOSTS = "/api/config/dns/hosts"
+CNAMES = "/api/config/dns/cnameRecords"
 
 
 class PiholeError(Exception):
@@ -35,39 +42,55 @@ class PiholeNoSessionError(PiholeError):
 
 
 def _message(response: requests.Response) -> str:
+    """FTL's reason for a failed call: the error's message with its hint (which names the problem:
+    ``dns.hosts[4]: neither a valid IPv4 nor IPv6 address ("notanip")``), or the session's message;
+    empty when the body holds nothing but ``took`` (FTL's 404 for an entry it does not store)."""
     try:
         body = response.json()
     except ValueError:
         return response.text[:200]
     if isinstance(body, dict):
         if isinstance(body.get("error"), dict):
-            return str(body["error"].get("message", ""))
+            error = body["error"]
+            message = str(error.get("message") or error.get("key") or "")
+            hint = error.get("hint")
+            return f"{message} ({hint})" if hint else message
         if isinstance(body.get("session"), dict):
             return str(body["session"].get("message", ""))
+        if set(body) <= {"took"}:
+            return ""
     return str(body)[:200]
 
 
-def _item(record: Record) -> str:
-    ip, hostname = record
-    return quote(f"{ip} {hostname}", safe="")
+def entry_path(base: str, entry: str) -> str:
+    """``base/<entry>`` with the whole entry URL-encoded (a space as ``%20``, a tab as ``%09``, so FTL
+    decodes exactly the stored string; a ``+`` would be read as a space)."""
+    return f"{base}/{quote(entry, safe='')}"
 
 
 class PiholeClient:
-    """One Pi-hole, reached at ``base_url`` (``http://host:80``)."""
+    """One Pi-hole, reached at ``base_url`` (``http://host:80``).
+
+    ``setting_name`` names the setting the password comes from (``HOMELAB_PIHOLE_PASSWORD``): a refused
+    password is reported naming it, never showing it.
+    """
 
     def __init__(
         self,
         base_url: str,
         password: Secret,
         *,
+        setting_name: str = "the password setting",
         timeout: float = 30.0,
         session: requests.Session | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._password = password
+        self.setting_name = setting_name
         self.timeout = timeout
         self.session = session or requests.Session()
         self._sid: str | None = None
+        self._open = False  # logged in to a Pi-hole without a password: no session id to send
 
     def __repr__(self) -> str:
         return f"PiholeClient({self.base_url!r})"
@@ -81,6 +104,10 @@ class PiholeClient:
     ) -> None:
         self.logout()
 
+    @property
+    def logged_in(self) -> bool:
+        return self._sid is not None or self._open
+
     def _send(self, method: str, path: str, body: Any = None) -> requests.Response:
         headers = {"X-FTL-SID": self._sid} if self._sid else {}
         try:
@@ -92,9 +119,10 @@ class PiholeClient:
                 f"{method} {path}: no answer from {self.base_url} ({type(exc).__name__})"
             ) from None
 
-    def _fail(self, method: str, path: str, response: requests.Response) -> PiholeError:
+    def _fail(self, what: str, response: requests.Response) -> PiholeError:
+        reason = _message(response)
         text = redact(
-            f"{method} {path} -> {response.status_code}: {_message(response)}",
+            f"{what} -> {response.status_code}" + (f": {reason}" if reason else ""),
             reveal(self._password),
             self._sid or "",
         )
@@ -107,16 +135,25 @@ class PiholeClient:
     def login(self) -> None:
         response = self._send("POST", "/api/auth", {"password": reveal(self._password)})
         if response.status_code == 401:
-            raise PiholeAuthError(f"Pi-hole at {self.base_url} refused the configured password", 401)
+            setting = self.setting_name
+            raise PiholeAuthError(
+                f"Pi-hole refused the password in {setting}: set {setting} to the password of Pi-hole's "
+                "web interface, or give Pi-hole that password (`pihole setpassword` in its container)",
+                401,
+            )
         if not response.ok:
-            raise self._fail("POST", "/api/auth", response)
+            raise self._fail("POST /api/auth", response)
         session = response.json().get("session") or {}
-        if not session.get("valid") or not session.get("sid"):
+        if not session.get("valid"):
             raise PiholeAuthError(f"Pi-hole at {self.base_url} gave no valid session")
-        self._sid = str(session["sid"])
+        if session.get("sid"):
+            self._sid = str(session["sid"])
+        else:  # FTL without a password: {"valid": true, "sid": null, "message": "no password set"}
+            self._open = True
 
     def logout(self) -> None:
         """End the session (if any); never raises for a failed logout, which the session expiry covers."""
+        self._open = False
         if self._sid is None:
             return
         try:
@@ -126,25 +163,37 @@ class PiholeClient:
         finally:
             self._sid = None
 
-    def _call(self, method: str, path: str) -> Any:
-        if self._sid is None:
+    def _call(self, method: str, path: str, what: str | None = None) -> Any:
+        if not self.logged_in:
             raise PiholeError("not logged in: use the client as a context manager")
         response = self._send(method, path)
         if not response.ok:
-            raise self._fail(method, path, response)
+            raise self._fail(what or f"{method} {path}", response)
         return response.json() if response.content else None
 
-    def get_local_dns(self) -> set[Record]:
-        """The local DNS records as (ip, hostname) pairs (hostnames lower-cased)."""
-        answer = self._call("GET", "/api/config/dns/hosts")
-        records: set[Record] = set()
-        for line in answer["config"]["dns"]["hosts"]:
-            ip, *names = line.split()
-            records.update((ip, name.lower()) for name in names)
-        return records
+    def get_hosts(self) -> list[str]:
+        """The local DNS entries (``dns.hosts``) exactly as Pi-hole stores them: ``"IP NAME [NAME…]"``
+        with whatever whitespace and case they were written with."""
+        answer = self._call("GET", HOSTS)
+        return [str(line) for line in answer["config"]["dns"]["hosts"]]
 
-    def add_record(self, record: Record) -> None:
-        self._call("PUT", f"/api/config/dns/hosts/{_item(record)}")
+    def get_cname_records(self) -> list[str]:
+        """The CNAME entries (``dns.cnameRecords``) as stored: ``"ALIAS,TARGET[,TTL]"``."""
+        answer = self._call("GET", CNAMES)
+        return [str(line) for line in answer["config"]["dns"]["cnameRecords"]]
 
-    def remove_record(self, record: Record) -> None:
-        self._call("DELETE", f"/api/config/dns/hosts/{_item(record)}")
+    def add_host(self, entry: str) -> None:
+        """Store ``entry`` (``"IP NAME"``); FTL's reason (with its hint) is kept in the error."""
+        self._call("PUT", entry_path(HOSTS, entry), f"Pi-hole refused to add the local DNS entry {entry!r}")
+
+    def delete_host(self, entry: str) -> None:
+        """Delete the stored string ``entry`` (FTL matches it byte for byte; 404 when not stored)."""
+        response_what = f"Pi-hole could not delete the local DNS entry {entry!r}"
+        try:
+            self._call("DELETE", entry_path(HOSTS, entry), response_what)
+        except PiholeError as error:
+            if error.status == 404:
+                raise PiholeError(
+                    f"{response_what}: it is not stored (any more) as exactly this string", 404
+                ) from None
+            raise
