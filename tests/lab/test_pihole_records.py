@@ -84,7 +84,7 @@ def assert_clean(result) -> None:
 def stack(lab_hosts):
     """The first lab host with the whole stack deployed (a no-op when it already runs)."""
     host = lab_hosts[0]
-    name = f"@homelab/{host['name']}"
+    name = host["name"]
     DEBUG_LOG.unlink(missing_ok=True)
     run_pyinfra_cli(SERVER, limit=name, timeout=1500)
     return host, name
