@@ -23,6 +23,15 @@ are also kept in a JSON file shaped like Pi-hole v6's `pihole.toml` keys,
     {"hosts": ["IP NAME", ...], "cnameRecords": ["ALIAS,TARGET", ...]}
 at $LAB_PIHOLE_DNS_FILE (default /etc/pihole/lab-dns-records.json), so they survive a restart.
 NPM's state (admin, proxy hosts) lives in memory only: a recreated NPM stand-in starts empty.
+
+The NPM double's failure switches (lab only): at start from LAB_NPM_LETSENCRYPT=fail (every Let's
+Encrypt request fails as on a server without a working certbot) and LAB_NPM_NGINX_REJECT=NAME,...
+(nginx rejects the config of the hosts holding these names); while it runs, from the control file
+$LAB_NPM_CONTROL_FILE (default /data/lab-npm-control.json, in NPM's data volume, so on the lab host
+it is <cold storage>/services/nginx-proxy/data/lab-npm-control.json), re-read whenever it changes:
+    {"letsencrypt": "fail", "nginx_reject": ["chat.lab.test"]}
+Only root on the lab host can write it: there is no network switch. Removing the file restores the
+switches given at start.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ from pathlib import Path
 
 ROLES = ("nginx-proxy-manager", "pihole", "ollama", "comfyui", "open-webui")
 PIHOLE_DNS_FILE = Path(os.environ.get("LAB_PIHOLE_DNS_FILE", "/etc/pihole/lab-dns-records.json"))
+NPM_CONTROL_FILE = os.environ.get("LAB_NPM_CONTROL_FILE", "/data/lab-npm-control.json")
 BIND = os.environ.get("LAB_STANDIN_BIND", "0.0.0.0")  # noqa: S104 - inside a lab container
 
 
@@ -120,6 +130,7 @@ def npm_api(port: int):
         os.environ.get("LAB_NPM_VERSION", "2.15.1"),
         initial_admin=(email, password) if email and password else None,
     )
+    npm_double.with_switches(double, dict(os.environ), NPM_CONTROL_FILE)
     return npm_double.serve(double, BIND, port)
 
 

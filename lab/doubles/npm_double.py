@@ -5,7 +5,15 @@ It keeps state in memory and answers with the recorded status codes and body sha
 tokens (expiry, 400/401 bad credentials), first admin (setup mode on 2.13+, default
 ``admin@example.com``/``changeme`` on 2.12), user update and password change, proxy hosts with the
 strict create/update schema, access lists, certificates, redirection and 404 hosts (for "already in
-use"). ``nginx_broken`` makes every generated config fail ``nginx -t`` (``meta.nginx_online`` false).
+use"), and the stream list.
+
+Failure switches (see ``parse_switches``): ``letsencrypt_ok=False`` makes every Let's Encrypt request fail as
+2.15.1 does without a working certbot (500 ``Internal Error``; an update that asked for the certificate
+is dropped whole, a create keeps its row without SSL and without a config); ``nginx_reject`` names
+hosts whose generated config ``nginx -t`` rejects (``meta.nginx_online`` false, ``meta.nginx_err``
+worded as nginx words it); ``nginx_broken`` rejects every host's config. Served, the switches are read
+from a control file on every request (``--control-file``; see ``lab/standin.py``), so a lab test can
+flip them while the stand-in runs.
 
 Run: ``python3 -m lab.doubles.npm_double --port 81 --version 2.15.1``.
 """
@@ -14,12 +22,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
+import os
 import re
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -63,7 +75,12 @@ CERT_META_KEYS = {
     "propagation_seconds",
     "key_type",
 }
-NGINX_ERROR = "nginx: [emerg] invalid parameter in /data/nginx/proxy_host/{id}.conf (stand-in)"
+# how 2.15.1 stores nginx's refusal of a generated config (recorded: a 2216-character server name)
+NGINX_EMERG = "could not build server_names_hash, you should increase server_names_hash_bucket_size: 1024"
+# NPM's nginx.conf sets server_names_hash_bucket_size 1024: a name must fit one bucket with nginx's
+# per-entry overhead (recorded: 456 characters pass, 2216 are rejected)
+LONGEST_SERVER_NAME = 1024 - 16
+NGINX_ERROR = "nginx: [emerg] {emerg}\nnginx: configuration file /etc/nginx/nginx.conf test failed\n"
 PERMISSIONS = ("proxy_hosts", "redirection_hosts", "dead_hosts", "streams", "access_lists", "certificates")
 
 
@@ -101,6 +118,57 @@ def _coerce_bool(value: Any) -> bool | None:
     return None
 
 
+def parse_switches(data: Any) -> tuple[bool, dict[str, str]]:
+    """``(letsencrypt_ok, nginx_reject)`` from a control document::
+
+        {"letsencrypt": "fail" | "ok",
+         "nginx_reject": ["chat.example.test", ...]  or  {"chat.example.test": "<[emerg] text>", ...}}
+
+    Missing keys mean "no failure". Anything else is a ValueError naming the key."""
+    if not isinstance(data, dict) or set(data) - {"letsencrypt", "nginx_reject"}:
+        raise ValueError(f"expected an object with letsencrypt and/or nginx_reject, got {data!r}")
+    letsencrypt = data.get("letsencrypt", "ok")
+    if letsencrypt not in ("ok", "fail"):
+        raise ValueError(f"letsencrypt: expected 'ok' or 'fail', got {letsencrypt!r}")
+    reject = data.get("nginx_reject") or {}
+    if isinstance(reject, list):
+        reject = dict.fromkeys(reject, NGINX_EMERG)
+    if not isinstance(reject, dict) or not all(isinstance(k, str) and k for k in reject):
+        raise ValueError(f"nginx_reject: expected names, or names -> [emerg] text, got {reject!r}")
+    return letsencrypt == "ok", {name.lower(): str(emerg or NGINX_EMERG) for name, emerg in reject.items()}
+
+
+class ControlFile:
+    """The served double's switches, read from a JSON file (``parse_switches``) whenever it changed;
+    no file means the switches given at start. A file that does not parse keeps the last good
+    switches and is reported once on stderr."""
+
+    def __init__(self, path: Path, double: NpmDouble) -> None:
+        self.path = path
+        self.double = double
+        self.start = (double.letsencrypt_ok, dict(double.nginx_reject))
+        self.seen: float | None = None
+
+    def refresh(self) -> None:
+        try:
+            stamp = self.path.stat().st_mtime_ns
+        except OSError:
+            stamp = None
+        if stamp == self.seen:
+            return
+        self.seen = stamp
+        if stamp is None:
+            self.double.letsencrypt_ok, reject = self.start
+            self.double.nginx_reject = dict(reject)
+            return
+        try:
+            self.double.letsencrypt_ok, self.double.nginx_reject = parse_switches(
+                json.loads(self.path.read_text())
+            )
+        except (OSError, ValueError) as error:
+            print(f"npm double: ignoring {self.path}: {error}", file=sys.stderr, flush=True)
+
+
 class NpmDouble:
     """The NPM backend as a plain Python object; ``__call__`` is the HTTP app (see ``lab.doubles``)."""
 
@@ -117,6 +185,8 @@ class NpmDouble:
         self.token_lifetime = token_lifetime
         self.letsencrypt_ok = letsencrypt_ok
         self.nginx_broken = False
+        # names (lower-case) whose host's config nginx rejects, each with its [emerg] line
+        self.nginx_reject: dict[str, str] = {}
         self.clock = clock
         self.lock = threading.Lock()
         self.users: dict[int, dict[str, Any]] = {}
@@ -124,9 +194,11 @@ class NpmDouble:
         self.tokens: dict[str, tuple[int, float]] = {}
         self.proxy_hosts: dict[int, dict[str, Any]] = {}
         self.other_hosts: dict[str, dict[int, dict[str, Any]]] = {"redirection-hosts": {}, "dead-hosts": {}}
+        self.streams: dict[int, dict[str, Any]] = {}
         self.access_lists: dict[int, dict[str, Any]] = {}
         self.certificates: dict[int, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
+        self.control: ControlFile | None = None
         self._ids: dict[str, int] = {}
         if self.version < (2, 13, 0):
             self._add_user(DEFAULT_EMAIL, DEFAULT_PASSWORD, "Administrator", "Admin", ["admin"])
@@ -430,26 +502,40 @@ class NpmDouble:
             shown["access_list"] = self._expanded_access_list(host["access_list_id"], deep)
         return shown
 
+    def _rejected_by_nginx(self, host: dict) -> str | None:
+        """The [emerg] line nginx answers this host's config with, or None when it passes."""
+        for name in host["domain_names"]:
+            if name.lower() in self.nginx_reject:
+                return self.nginx_reject[name.lower()]
+        if self.nginx_broken or any(len(name) > LONGEST_SERVER_NAME for name in host["domain_names"]):
+            return NGINX_EMERG
+        return None
+
     def _generate_config(self, host: dict) -> None:
         """What upstream does after answering: write the config, test nginx, store the outcome."""
-        if self.nginx_broken:
+        emerg = self._rejected_by_nginx(host)
+        if emerg is not None:
             host["meta"] = {
                 **host["meta"],
                 "nginx_online": False,
-                "nginx_err": NGINX_ERROR.format(id=host["id"]),
+                "nginx_err": NGINX_ERROR.format(emerg=emerg),
             }
         else:
             host["meta"] = {**host["meta"], "nginx_online": True, "nginx_err": None}
 
-    def _request_certificate(self, host: dict, owner_id: int) -> None:
-        """``certificate_id: "new"``: the row is already written; certbot runs now (upstream #3956)."""
-        host["ssl_forced"] = host["http2_support"] = host["hsts_enabled"] = host["hsts_subdomains"] = False
+    def _quick_certificate(self, owner_id: int, domain_names: list[str]) -> dict:
+        """Let's Encrypt for these names, as a proxy-host write asks for it: the certificate row is
+        written (its id used up) and removed again when certbot fails -> 500 ``Internal Error``."""
         if not self.letsencrypt_ok:
-            raise _error(500, "Internal Error")
-        cert = self._new_certificate(
-            owner_id, {"provider": "letsencrypt", "domain_names": host["domain_names"]}
-        )
-        host["certificate_id"] = cert["id"]
+            self._next_id("certificate")
+            raise _error(500, "Internal Error", code=self.modern)
+        body = {"provider": "letsencrypt", "domain_names": sorted(domain_names)}
+        return self._new_certificate(owner_id, {**body, "nice_name": ", ".join(body["domain_names"])})
+
+    @staticmethod
+    def _drop_ssl_flags(host: dict) -> None:
+        """A write that requested a certificate stores the SSL flags false (upstream #3956)."""
+        host["ssl_forced"] = host["http2_support"] = host["hsts_enabled"] = host["hsts_subdomains"] = False
 
     def _create_proxy(self, user_id: int, body: Any) -> Reply:
         self._validate_proxy(body, create=True)
@@ -458,7 +544,12 @@ class NpmDouble:
         self._normalise(host, body)
         self.proxy_hosts[host["id"]] = host
         if body.get("certificate_id") == "new":
-            self._request_certificate(host, user_id)
+            # the row is already written: a failed request leaves it, without SSL and without a config
+            self._drop_ssl_flags(host)
+            host["certificate_id"] = self._quick_certificate(user_id, host["domain_names"])["id"]
+            # with its certificate the host is configured before the answer, which shows the outcome
+            self._generate_config(host)
+            return 201, self._render(host, {"owner", "access_list", "certificate"}, deep=True), {}
         shown = self._render(host, {"owner", "access_list", "certificate"}, deep=True)
         self._generate_config(host)
         return 201, shown, {}
@@ -474,10 +565,16 @@ class NpmDouble:
         host = self._live_proxy(host_id)
         if "domain_names" in body:
             self._check_in_use(body["domain_names"], host_id)
+        certificate = None
+        if body.get("certificate_id") == "new":
+            # certbot runs before anything is stored: when it fails, none of the update is kept
+            names = body.get("domain_names", host["domain_names"])
+            certificate = self._quick_certificate(user_id, names)
         self._normalise(host, body)
         host["modified_on"] = self._stamp()
-        if body.get("certificate_id") == "new":
-            self._request_certificate(host, user_id)
+        if certificate is not None:
+            self._drop_ssl_flags(host)
+            host["certificate_id"] = certificate["id"]
         shown = self._render(host, {"owner", "access_list", "certificate"}, deep=True)
         self._generate_config(host)
         return 200, shown, {}
@@ -547,6 +644,30 @@ class NpmDouble:
         self.other_hosts[kind][host["id"]] = host
         owner = {**self.users[user_id], "is_deleted": False}
         return 201, {**host, "certificate": None, "owner": owner}, {}
+
+    def _list_other(self, kind: str) -> Reply:
+        table = self.streams if kind == "streams" else self.other_hosts[kind]
+        return 200, [dict(table[key]) for key in sorted(table)], {}
+
+    def _create_stream(self, user_id: int, body: dict) -> Reply:
+        """A stream forwards a port, it has no server names (2.15.1's stored row has none)."""
+        now = self._stamp()
+        stream: dict[str, Any] = {
+            "id": self._next_id("streams"),
+            "created_on": now,
+            "modified_on": now,
+            "owner_user_id": user_id,
+            "incoming_port": _coerce_int(body.get("incoming_port")),
+            "forwarding_host": body.get("forwarding_host", ""),
+            "forwarding_port": _coerce_int(body.get("forwarding_port")),
+            "tcp_forwarding": bool(body.get("tcp_forwarding", True)),
+            "udp_forwarding": bool(body.get("udp_forwarding", False)),
+            "meta": {"nginx_online": True, "nginx_err": None},
+            "enabled": True,
+            "certificate_id": 0,
+        }
+        self.streams[stream["id"]] = stream
+        return 201, dict(stream), {}
 
     # -- access lists --------------------------------------------------------------------------
     def _render_access_list(self, list_id: int) -> dict | None:
@@ -709,12 +830,13 @@ class NpmDouble:
                 return self._change_password(target, body or {})
         if parts[:2] == ["nginx", "proxy-hosts"]:
             return self._proxy_route(method, parts[2:], query, user_id, body)
-        if (
-            parts[:1] == ["nginx"]
-            and parts[1:2] in (["redirection-hosts"], ["dead-hosts"])
-            and method == "POST"
-        ):
-            return self._create_other(parts[1], user_id, body)
+        if parts[:1] == ["nginx"] and parts[1:] in (["redirection-hosts"], ["dead-hosts"], ["streams"]):
+            if method == "GET":
+                return self._list_other(parts[1])
+            if method == "POST" and parts[1] == "streams":
+                return self._create_stream(user_id, body)
+            if method == "POST":
+                return self._create_other(parts[1], user_id, body)
         if parts[:2] == ["nginx", "access-lists"] and len(parts) == 2:
             if method == "GET":
                 return 200, [self._render_access_list(i) for i in sorted(self.access_lists, reverse=True)], {}
@@ -726,6 +848,8 @@ class NpmDouble:
     def __call__(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Reply:
         split = urlsplit(path)
         with self.lock:
+            if self.control is not None:
+                self.control.refresh()
             self.requests.append((method, path))
             if split.path == "/api":
                 location = f"http://{headers.get('host', '127.0.0.1')}/api/"
@@ -750,14 +874,29 @@ def serve(double: NpmDouble, host: str = "127.0.0.1", port: int = 0) -> ServedDo
     return ServedDouble(double, host, port)
 
 
+def with_switches(double: NpmDouble, environ: dict[str, str], control_file: str | None) -> NpmDouble:
+    """Set the failure switches of a served double: at start from ``LAB_NPM_LETSENCRYPT`` (``fail``)
+    and ``LAB_NPM_NGINX_REJECT`` (comma-separated names), then from ``control_file`` (if given)
+    whenever it changes."""
+    start: dict[str, Any] = {"letsencrypt": environ.get("LAB_NPM_LETSENCRYPT") or "ok"}
+    names = [name.strip() for name in environ.get("LAB_NPM_NGINX_REJECT", "").split(",") if name.strip()]
+    start["nginx_reject"] = names
+    double.letsencrypt_ok, double.nginx_reject = parse_switches(start)
+    if control_file:
+        double.control = ControlFile(Path(control_file), double)
+    return double
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="NGINX Proxy Manager API stand-in (test double)")
     parser.add_argument("--bind", default="0.0.0.0")  # noqa: S104 - runs inside a lab container
     parser.add_argument("--port", type=int, default=81)
     parser.add_argument("--version", default="2.15.1", help="NPM version to imitate, e.g. 2.12.6 or 2.15.1")
     parser.add_argument("--token-lifetime", type=float, default=DAY, help="seconds a token stays valid")
+    parser.add_argument("--control-file", help="JSON file with the failure switches (see parse_switches)")
     args = parser.parse_args(argv)
-    served = serve(NpmDouble(args.version, token_lifetime=args.token_lifetime), args.bind, args.port)
+    double = NpmDouble(args.version, token_lifetime=args.token_lifetime)
+    served = serve(with_switches(double, dict(os.environ), args.control_file), args.bind, args.port)
     served.serve_forever()
 
 

@@ -4,6 +4,11 @@ Each run of ``shared/reference/npm-recorded/`` is replayed in order against a fr
 same version (so ids line up); status codes must be equal, bodies equal in shape (keys and value
 types, not dates or tokens), and error messages equal word for word. ``SKIPPED`` lists the
 exchanges left out, each with its reason.
+
+The failure-path transcripts (``v2.15.1-failure-paths/*.jsonl``: certificate requests that fail,
+nginx rejecting a host, foreign hosts, expired and garbage tokens) are replayed whole against one
+double seeded with the recorded server's starting state, and must match status and body exactly
+(times and tokens aside).
 """
 
 from __future__ import annotations
@@ -184,3 +189,110 @@ def test_every_recorded_file_is_replayed_or_skipped_with_a_reason() -> None:
     recorded = {f"{p.parent.name}/{p.name}" for p in RECORDED.glob("*/[0-9]*.json")}
     assert recorded == covered
     assert set(SKIPPED) <= recorded
+
+
+# -- failure paths (JSON lines, one server, state carried from one file to the next) -----------------
+FAILURE_PATHS = RECORDED / "v2.15.1-failure-paths"
+FAILURE_FILES = ("proxy-hosts.jsonl", "tokens-and-foreign-hosts.jsonl")
+# what differs between two runs of the same server, not between servers: times and tokens
+VOLATILE = {"created_on", "modified_on", "expires_on", "expires", "expiredAt", "token"}
+GARBAGE_TOKEN_STEPS = {"f2-garbage-token"}  # the recording sent a token the server never issued
+
+
+def normalised(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: "<volatile>" if key in VOLATILE else normalised(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [normalised(item) for item in value]
+    return value
+
+
+def _failure_exchanges() -> list[dict]:
+    return [
+        json.loads(line)
+        for name in FAILURE_FILES
+        for line in (FAILURE_PATHS / name).read_text().splitlines()
+        if line.strip()
+    ]
+
+
+def _seeded_double(first: list[dict], clock: Clock) -> NpmDouble:
+    """A 2.15.1 double holding what the recorded server held when the transcript starts: its admin
+    (the throwaway password the recording logs in with) and the proxy hosts of the first listing."""
+    double = NpmDouble("2.15.1", letsencrypt_ok=False, clock=clock)
+    login = next(e for e in first if e["path"] == "/api/tokens" and e["method"] == "POST")["body"]
+    double._add_user(login["identity"], login["secret"], "Administrator", "Admin", ["admin"])
+    listing = next(e for e in first if e["path"] == "/api/nginx/proxy-hosts" and e["method"] == "GET")
+    for host in listing["response"]:
+        double.proxy_hosts[host["id"]] = {**host, "meta": dict(host["meta"]), "is_deleted": False}
+    double._ids["proxy"] = max(double.proxy_hosts)
+    return double
+
+
+def test_failure_path_recordings_replay_through_the_double_with_the_same_answers() -> None:
+    """Every exchange of the 2.15.1 failure-path transcripts, in order, against one double: the same
+    status and the same body (times and tokens aside). Certificate requests fail until the steps
+    named ``e*`` (recorded with a certbot that succeeds)."""
+    exchanges = _failure_exchanges()
+    clock = Clock()
+    double = _seeded_double(exchanges, clock)
+    token = ""
+    with serve(double) as served:
+        for number, exchange in enumerate(exchanges):
+            where = f"{exchange['step']} #{number}: {exchange['method']} {exchange['path']}"
+            double.letsencrypt_ok = exchange["step"].startswith("e")
+            expected = exchange["response"]
+            if isinstance(expected, dict) and expected.get("error", {}).get("message") == "Token has expired":
+                clock.now += 3  # the token came from GET /api/tokens?expiry=2s
+            headers = {}
+            if exchange["auth"]:
+                sent = "garbage" if exchange["step"] in GARBAGE_TOKEN_STEPS else token
+                headers["Authorization"] = f"Bearer {sent}"
+            answer = requests.request(
+                exchange["method"],
+                served.url + exchange["path"],
+                headers=headers,
+                json=exchange["body"],
+                timeout=5,
+            )
+            assert answer.status_code == exchange["status"], (where, answer.text[:500])
+            got = answer.json() if answer.content else None
+            assert normalised(got) == normalised(expected), where
+            if exchange["path"].startswith("/api/tokens") and answer.status_code == 200:
+                token = got["token"]
+    assert len(exchanges) == 147
+
+
+def test_failed_certificate_update_stores_nothing_of_the_put() -> None:
+    """c6: ``{"forward_port": 9090, "certificate_id": "new"}`` without a working certbot: 500, and the
+    port stays what it was (the real server drops the whole PUT)."""
+    double = NpmDouble("2.15.1", letsencrypt_ok=False, initial_admin=("owner@example.com", "Pass-1234567"))
+    with serve(double) as served:
+        token = requests.post(
+            served.url + "/api/tokens",
+            json={"identity": "owner@example.com", "secret": "Pass-1234567"},
+            timeout=5,
+        ).json()["token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        created = requests.post(
+            served.url + "/api/nginx/proxy-hosts",
+            json={
+                "domain_names": ["a.example.com"],
+                "forward_scheme": "http",
+                "forward_host": "a",
+                "forward_port": 8080,
+            },
+            headers=auth,
+            timeout=5,
+        ).json()
+        answer = requests.put(
+            served.url + f"/api/nginx/proxy-hosts/{created['id']}",
+            json={"forward_port": 9090, "certificate_id": "new"},
+            headers=auth,
+            timeout=5,
+        )
+        assert answer.status_code == 500
+        assert answer.json() == {"error": {"code": 500, "message": "Internal Error"}}
+        stored = requests.get(served.url + f"/api/nginx/proxy-hosts/{created['id']}", headers=auth, timeout=5)
+        assert stored.json()["forward_port"] == 8080
+        assert stored.json()["certificate_id"] == 0
