@@ -8,8 +8,14 @@ execute time through a ``FunctionCommand``. How the API is reached is the caller
 operation takes a *client factory*, a callable returning an ``NpmClient``.
 
 A proxy host is identified by its domain names (case-insensitive). Hosts this project created are
-marked ``meta.managed_by = <manager tag>``; a host without that mark on one of our domains is
-reported and left alone.
+marked ``meta.managed_by = <manager tag>``; a proxy host without that mark on one of our domains is
+reported and left alone. A name held by a redirection host, a 404 host or a stream can never be
+given to a proxy host (NPM answers "already in use"): the plan fails on it, naming that host.
+
+A managed host whose config nginx rejected (``meta.nginx_online`` not true) is never "up to date":
+every run applies it again, and fails with nginx's error while nginx keeps rejecting it. Expected
+failures (nginx's refusal, a failed certificate request, a conflict) fail the operation on its host
+with one line; they are not exceptions.
 """
 
 from __future__ import annotations
@@ -20,10 +26,16 @@ from typing import Any, Literal
 
 from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
-from pyinfra.api.exceptions import OperationError, OperationValueError
+from pyinfra.api.exceptions import OperationValueError
 
 from operations.clients import read_while_planning
-from operations.clients.npm import NpmClient, NpmConflictError
+from operations.clients.npm import (
+    NpmClient,
+    NpmConflictError,
+    NpmError,
+    nginx_error_line,
+    shown_names,
+)
 
 MANAGER_TAG = "homelab-pyinfra"
 SSL_FLAGS = ("ssl_forced", "http2_support", "hsts_enabled", "hsts_subdomains")
@@ -81,17 +93,21 @@ class ProxyHostPlan:
     followup: dict[str, Any] = field(default_factory=dict)
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     reason: str = ""
+    blocking: bool = False  # a conflict that can never be applied (a host of another kind holds a name)
 
     def describe(self) -> str:
-        names = ", ".join(self.domain_names)
+        names = shown_names(self.domain_names)
         if self.action == "create":
             target = f"{self.fields['forward_scheme']}://{self.fields['forward_host']}:{self.fields['forward_port']}"
             return f"create proxy host {names} -> {target}"
         if self.action == "update":
             diff = ", ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in _sorted_changes(self.changes))
-            return f"update proxy host #{self.host_id} ({names}): {diff}"
+            what = "; ".join(part for part in (diff, self.reason) if part)
+            return f"update proxy host #{self.host_id} ({names}): {what}"
         if self.action == "delete":
             return f"delete proxy host #{self.host_id} ({names})"
+        if self.action == "conflict" and self.blocking:
+            return f"proxy host {names} cannot be created: {self.reason}"
         if self.action == "conflict":
             return f"proxy host {names} left alone: {self.reason}"
         return f"proxy host {names} is up to date" if self.reason == "" else self.reason
@@ -156,6 +172,28 @@ def _differences(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict
     return changes
 
 
+def _held_by_other_kinds(
+    other_hosts: Iterable[tuple[str, Mapping[str, Any]]], wanted: set[str]
+) -> list[str]:
+    """"<name> is held by <kind> #<id>" for each wanted name a redirection host, 404 host or stream
+    holds (streams carry no names in NPM 2.15; one that does is checked the same way)."""
+    held = []
+    for kind, other in other_hosts:
+        for name in sorted(_lower(other.get("domain_names") or []) & wanted):
+            held.append(f"{name} is held by NPM's {kind} #{other.get('id')}")
+    return held
+
+
+def _nginx_trouble(current: Mapping[str, Any]) -> str:
+    """Why a managed host must be applied again although its fields match, or "" when nginx runs it."""
+    meta = current.get("meta") or {}
+    if meta.get("nginx_online") is True:
+        return ""
+    if meta.get("nginx_online") is False:
+        return f"apply again, nginx rejected its config: {nginx_error_line(meta.get('nginx_err'))}"
+    return "apply again, NPM never wrote its nginx config (an earlier request failed)"
+
+
 def _with_certificate_request(plan_fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split off the SSL flags NPM drops when it requests a certificate (upstream #3956)."""
     if plan_fields.get("certificate_id") != "new":
@@ -177,9 +215,12 @@ def plan_proxy_host(
     ssl: SslSpec | Mapping[str, Any] | None = None,
     present: bool = True,
     manager_tag: str = MANAGER_TAG,
+    other_hosts: Iterable[tuple[str, Mapping[str, Any]]] = (),
 ) -> ProxyHostPlan:
     """Compare the hosts NPM lists with the desired one and decide what to do.
 
+    ``other_hosts`` are ``(kind, host)`` pairs of NPM's redirection hosts, 404 hosts and streams
+    (``NpmClient.list_other_hosts``): a name one of them holds makes a blocking conflict.
     ``ssl=None`` wants no SSL flags; an attached certificate is then left attached (NPM's API can only
     detach one with ``certificate_id: 0``, which it stores as "has a certificate").
     """
@@ -187,15 +228,29 @@ def plan_proxy_host(
         raise OperationValueError("domain_names: expected at least one domain name")
     wanted = _lower(domain_names)
     names = tuple(sorted(name.strip() for name in domain_names))
+    held = _held_by_other_kinds(other_hosts, wanted) if present else []
+    if held:
+        return ProxyHostPlan(
+            "conflict",
+            names,
+            reason=f"{'; '.join(held)} (NPM gives a name to one host only): delete that host or take the "
+            "name off it in NPM's admin UI, then run again",
+            blocking=True,
+        )
     overlapping = _overlapping(existing_hosts, wanted)
     foreign = [h for h in overlapping if not _is_managed(h, manager_tag)]
     managed = [h for h in overlapping if _is_managed(h, manager_tag)]
     if foreign:
-        held = "; ".join(
+        foreign_held = "; ".join(
             f"{', '.join(sorted(_lower(h['domain_names']) & wanted))} held by proxy host #{h['id']}"
             for h in foreign
         )
-        return ProxyHostPlan("conflict", names, reason=f"{held}, not managed by {manager_tag}")
+        return ProxyHostPlan(
+            "conflict",
+            names,
+            reason=f"{foreign_held}, not managed by {manager_tag} (delete it in NPM's admin UI to let this "
+            "deploy create its own)",
+        )
     if len(managed) > 1:
         ids = ", ".join(f"#{h['id']}" for h in managed)
         return ProxyHostPlan(
@@ -220,13 +275,24 @@ def plan_proxy_host(
         fields, followup = _with_certificate_request({**desired, "meta": {"managed_by": manager_tag}})
         return ProxyHostPlan("create", names, fields=fields, followup=followup)
     changes = _differences(current, desired)
-    if not changes:
+    trouble = _nginx_trouble(current)
+    if not changes and not trouble:
         return ProxyHostPlan("noop", names, host_id=int(current["id"]))
-    fields, followup = _with_certificate_request({key: desired[key] for key in changes})
+    if changes:
+        wanted_fields = {key: desired[key] for key in changes}
+    else:  # the same fields again: NPM writes the config anew on every update
+        wanted_fields = {k: v for k, v in desired.items() if not (k == "certificate_id" and v == "new")}
+    fields, followup = _with_certificate_request(wanted_fields)
     if followup:  # the certificate request resets every flag: restore all of them
         followup = {key: desired[key] for key in SSL_FLAGS if desired[key]}
     return ProxyHostPlan(
-        "update", names, host_id=int(current["id"]), fields=fields, followup=followup, changes=changes
+        "update",
+        names,
+        host_id=int(current["id"]),
+        fields=fields,
+        followup=followup,
+        changes=changes,
+        reason=trouble,
     )
 
 
@@ -247,16 +313,42 @@ def apply_proxy_host(client: NpmClient, plan: ProxyHostPlan) -> dict[str, Any] |
         stored = client.create_proxy_host(plan.fields)
     else:
         assert plan.host_id is not None
-        stored = client.update_proxy_host(plan.host_id, plan.fields)
+        stored = client.update_proxy_host(plan.host_id, plan.fields, list(plan.domain_names))
     if plan.followup:
-        stored = client.update_proxy_host(int(stored["id"]), plan.followup)
+        stored = client.update_proxy_host(int(stored["id"]), plan.followup, list(plan.domain_names))
     return stored
 
 
-def _named(function: Callable[[], Any], description: str) -> Callable[[], Any]:
+def _named(function: Callable[..., Any], description: str) -> Callable[..., Any]:
     """Give the deferred call a readable name: pyinfra shows FunctionCommands by function name."""
     function.__name__ = description
     return function
+
+
+def _report(target: Any, message: str) -> bool:
+    """One red line on the host's output; ``False`` fails the operation there (pyinfra's own way for a
+    command that failed: the other hosts carry on, the run exits non-zero, no traceback)."""
+    target.log_styled(message, fg="red", log_func=logger.error)
+    return False
+
+
+def _failure(message: str) -> FunctionCommand:
+    """A command that fails the operation with ``message`` when it runs."""
+    return FunctionCommand(_named(lambda state, host: _report(host, message), message), (), {})
+
+
+def _applying(client_factory: ClientFactory, plan: ProxyHostPlan) -> FunctionCommand:
+    """Carry out ``plan`` at execute time; NPM's refusals (nginx, a certificate request, a conflict,
+    validation) fail the operation with their one-line message."""
+
+    def apply(state: Any, host: Any) -> bool:
+        try:
+            apply_proxy_host(client_factory(), plan)
+        except NpmError as error:
+            return _report(host, f"{plan.describe()} failed: {error}")
+        return True
+
+    return FunctionCommand(_named(apply, plan.describe()), (), {})
 
 
 @operation()
@@ -320,7 +412,8 @@ def proxy_host(
     + ssl: ``None``, or ``{"certificate": id | "new", "force_ssl", "http2", "hsts", "hsts_subdomains"}``
     + present: whether the host should exist
     + manager_tag: the ``meta.managed_by`` mark of hosts this deploy owns
-    + fail_on_conflict: fail instead of warning when a host not managed by us holds one of the names
+    + fail_on_conflict: fail instead of warning when a proxy host not managed by us holds one of the
+      names (a redirection host, 404 host or stream holding one always fails the operation)
 
     **Example:**
 
@@ -335,10 +428,11 @@ def proxy_host(
         )
     """
     reachable, existing = read_while_planning(
-        lambda: client_factory().list_proxy_hosts(), host.state.is_executing
+        lambda: _read_hosts(client_factory()), host.state.is_executing
     )
+    proxies, others = existing if reachable else ([], [])
     plan = plan_proxy_host(
-        existing if reachable else [],
+        proxies,
         domain_names,
         forward_scheme,
         forward_host,
@@ -349,14 +443,22 @@ def proxy_host(
         ssl,
         present,
         manager_tag,
+        others,
     )
     if plan.action == "conflict":
-        if fail_on_conflict:
-            raise OperationError(plan.describe())
+        if plan.blocking or fail_on_conflict:
+            if not host.state.is_executing:  # said while planning (and --dry), failed when run
+                logger.error(f"{host.print_prefix}{plan.describe()}")
+            yield _failure(plan.describe())
+            return
         logger.warning(f"{host.print_prefix}{plan.describe()}")
         host.noop(plan.describe())
         return
     if plan.action == "noop":
         host.noop(plan.describe())
         return
-    yield FunctionCommand(_named(lambda: apply_proxy_host(client_factory(), plan), plan.describe()), (), {})
+    yield _applying(client_factory, plan)
+
+
+def _read_hosts(client: NpmClient) -> tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]:
+    return client.list_proxy_hosts(), client.list_other_hosts()

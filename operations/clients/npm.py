@@ -44,6 +44,19 @@ WRITABLE_KEYS = frozenset(
     }
 )
 AdminState = Literal["ready", "setup", "default"]
+# hosts of other kinds that hold server names, by their API path and the name NPM's UI gives them
+OTHER_HOST_KINDS = (
+    ("redirection-hosts", "redirection host"),
+    ("dead-hosts", "404 host"),
+    ("streams", "stream"),
+)
+# where NPM puts the reason a certificate request failed (its backend logs under [SSL]; certbot is run
+# with --logs-dir /tmp/letsencrypt-log)
+CERTIFICATE_LOGS = (
+    "NPM's container output (lines marked [SSL]) and certbot's log /tmp/letsencrypt-log/letsencrypt.log "
+    "inside the container"
+)
+LONG_NAME = 80  # server names longer than this are shortened in messages
 
 
 class NpmError(Exception):
@@ -74,6 +87,11 @@ class NpmNginxError(NpmError):
     """The API accepted the write but nginx rejected the generated config (``meta.nginx_online`` false)."""
 
 
+class NpmCertificateError(NpmError):
+    """NPM answered a write that requested a Let's Encrypt certificate (``certificate_id: "new"``)
+    with a server error: the certificate request failed (2.15.1: 500 ``Internal Error``, nothing more)."""
+
+
 class NpmTimeout(NpmError):
     """NPM did not answer ``GET /api/`` in time."""
 
@@ -90,6 +108,20 @@ def _error_message(response: requests.Response) -> str:
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         return str(body["error"].get("message", ""))
     return str(body)[:200]
+
+
+def shown_names(names: list[str] | tuple[str, ...]) -> str:
+    """Server names for a one-line message: an over-long name is cut, its length kept."""
+    return ", ".join(
+        name if len(name) <= LONG_NAME else f"{name[: LONG_NAME - 20]}… ({len(name)} characters)"
+        for name in names
+    )
+
+
+def nginx_error_line(text: Any) -> str:
+    """nginx's error as NPM stores it (``meta.nginx_err``, several lines), quoted on one line."""
+    lines = [line.strip() for line in str(text or "no error text").splitlines() if line.strip()]
+    return '"' + "; ".join(lines) + '"'
 
 
 def _token_rejected(response: requests.Response, message: str, modern: bool) -> bool:
@@ -118,6 +150,7 @@ class NpmClient:
         session: requests.Session | None = None,
         name: str = "Administrator",
         nickname: str = "Admin",
+        certificate_logs: str = CERTIFICATE_LOGS,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.email = email.strip().lower()
@@ -126,6 +159,7 @@ class NpmClient:
         self.session = session or requests.Session()
         self.name = name
         self.nickname = nickname
+        self.certificate_logs = certificate_logs
         self._token: str | None = None
         self._version: tuple[int, int, int] | None = None
 
@@ -319,27 +353,67 @@ class NpmClient:
         stored = self.get_proxy_host(host_id)
         meta = stored.get("meta") or {}
         if meta.get("nginx_online") is False:
-            names = ", ".join(stored.get("domain_names", []))
             raise NpmNginxError(
-                f"nginx rejected the config of proxy host #{host_id} ({names}): {meta.get('nginx_err')}"
+                f"nginx rejected the config of proxy host #{host_id} "
+                f"({shown_names(stored.get('domain_names', []))}): {nginx_error_line(meta.get('nginx_err'))}"
             )
         return stored
 
+    def _certificate_failed(self, error: NpmError, names: list[str], outcome: str) -> NpmError:
+        if error.status is None or error.status < 500:
+            return error
+        answer = str(error).partition(" -> ")[2] or str(error)
+        return NpmCertificateError(
+            f"the Let's Encrypt certificate request for {shown_names(names)} failed (NPM answered {answer}); "
+            f"{outcome}; NPM logs the reason in {self.certificate_logs}",
+            error.status,
+        )
+
     def create_proxy_host(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Create a proxy host; returns it as stored, once nginx accepted it."""
-        created = self._call("POST", "/api/nginx/proxy-hosts", self.writable(fields))
+        body = self.writable(fields)
+        try:
+            created = self._call("POST", "/api/nginx/proxy-hosts", body)
+        except NpmError as error:
+            if body.get("certificate_id") != "new":
+                raise
+            raise self._certificate_failed(
+                error,
+                list(body.get("domain_names", [])),
+                "NPM keeps the new proxy host without SSL and the next run asks again",
+            ) from None
         return self._check_nginx(int(created["id"]))
 
-    def update_proxy_host(self, host_id: int, fields: dict[str, Any]) -> dict[str, Any]:
-        """Change only ``fields`` of a proxy host; returns it as stored, once nginx accepted it."""
+    def update_proxy_host(
+        self, host_id: int, fields: dict[str, Any], names: list[str] | None = None
+    ) -> dict[str, Any]:
+        """Change only ``fields`` of a proxy host; returns it as stored, once nginx accepted it.
+        ``names`` (the host's server names) only word the message of a failed certificate request."""
         body = self.writable(fields)
         if not body:
             raise ValueError("an update needs at least one field NPM accepts")
-        self._call("PUT", f"/api/nginx/proxy-hosts/{int(host_id)}", body)
+        try:
+            self._call("PUT", f"/api/nginx/proxy-hosts/{int(host_id)}", body)
+        except NpmError as error:
+            if body.get("certificate_id") != "new":
+                raise
+            raise self._certificate_failed(
+                error,
+                list(body.get("domain_names") or names or [f"proxy host #{host_id}"]),
+                f"NPM stored none of this update of proxy host #{host_id}",
+            ) from None
         return self._check_nginx(int(host_id))
 
     def delete_proxy_host(self, host_id: int) -> None:
         self._call("DELETE", f"/api/nginx/proxy-hosts/{int(host_id)}")
+
+    def list_other_hosts(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(kind, host)`` for every redirection host, 404 host and stream: NPM refuses a proxy host
+        for a name any of them holds ("… is already in use")."""
+        found: list[tuple[str, dict[str, Any]]] = []
+        for path, kind in OTHER_HOST_KINDS:
+            found.extend((kind, dict(entry)) for entry in self._call("GET", f"/api/nginx/{path}"))
+        return found
 
     # -- lookups -------------------------------------------------------------------------------
     def list_access_lists(self) -> list[dict[str, Any]]:

@@ -158,8 +158,29 @@ def test_nginx_rejecting_the_config_fails_clearly(npm: tuple[NpmDouble, str]) ->
     double, url = npm
     client = _ready(url)
     double.nginx_broken = True
-    with pytest.raises(NpmNginxError, match="nginx rejected the config"):
+    with pytest.raises(NpmNginxError, match="nginx rejected the config") as caught:
         _apply(client, **CHAT)
+    assert str(caught.value) == (
+        'nginx rejected the config of proxy host #1 (chat.example.com): "nginx: [emerg] could not build '
+        "server_names_hash, you should increase server_names_hash_bucket_size: 1024; nginx: configuration "
+        'file /etc/nginx/nginx.conf test failed"'
+    )
+
+
+def test_other_kinds_of_hosts_are_listed_with_their_kind(npm: tuple[NpmDouble, str]) -> None:
+    _, url = npm
+    client = _ready(url)
+    client._call("POST", "/api/nginx/redirection-hosts", {"domain_names": ["r.example.com"]})
+    client._call("POST", "/api/nginx/dead-hosts", {"domain_names": ["d.example.com"]})
+    client._call(
+        "POST", "/api/nginx/streams", {"incoming_port": 9000, "forwarding_host": "x", "forwarding_port": 1}
+    )
+    found = [(kind, host["id"], host.get("domain_names")) for kind, host in client.list_other_hosts()]
+    assert found == [
+        ("redirection host", 1, ["r.example.com"]),
+        ("404 host", 1, ["d.example.com"]),
+        ("stream", 1, None),
+    ]
 
 
 def test_lets_encrypt_then_followup_restores_flags(npm: tuple[NpmDouble, str]) -> None:

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 from pyinfra.api import FunctionCommand
-from pyinfra.api.exceptions import OperationError
 from pyinfra.context import ctx_host, ctx_state
 from pyinfra_testing.util import FakeState, create_host
 
-from lab.doubles.npm_double import NpmDouble
+from lab.doubles.npm_double import NGINX_EMERG, NpmDouble
 from lab.doubles.npm_double import serve as serve_npm
 from lab.doubles.pihole_double import PiholeDouble
 from lab.doubles.pihole_double import serve as serve_pihole
@@ -33,10 +32,23 @@ def run_op(op: Any, **kwargs: Any) -> tuple[list[Any], str | None]:
     return commands, host.noop_description
 
 
-def execute(commands: list[Any]) -> None:
+class Output:
+    """Stands in for the host at execute time: records the lines an operation prints on it."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log_styled(self, message: str, **_: Any) -> None:
+        self.lines.append(message)
+
+
+def execute(commands: list[Any], output: Output | None = None) -> list[Any]:
+    """Run the commands as pyinfra does at execute time; what each returned (False: it failed)."""
+    results = []
     for command in commands:
         assert isinstance(command, FunctionCommand)
-        command.function(*command.args, **command.kwargs)
+        results.append(command.execute(FakeState(), output or Output(), {}))
+    return results
 
 
 @pytest.fixture
@@ -77,8 +89,9 @@ def test_foreign_host_warns_or_fails(npm_factory) -> None:
     client.create_proxy_host({**CHAT, "forward_scheme": "http", "forward_host": "someone-else"})
     commands, noop = run_op(npm.proxy_host, client_factory=factory, **CHAT)
     assert commands == [] and "not managed by" in noop
-    with pytest.raises(OperationError, match="held by proxy host #1"):
-        run_op(npm.proxy_host, client_factory=factory, fail_on_conflict=True, **CHAT)
+    commands, _ = run_op(npm.proxy_host, client_factory=factory, fail_on_conflict=True, **CHAT)
+    assert "held by proxy host #1" in commands[0].function.__name__
+    assert execute(commands) == [False]
     assert double.proxy_hosts[1]["forward_host"] == "someone-else"
 
 
@@ -102,3 +115,130 @@ def test_dns_records_operation() -> None:
             "Pi-hole local DNS: up to date",
         )
     assert double.logins == double.logouts and not double.sessions
+
+
+REJECTED = (
+    'nginx rejected the config of proxy host #1 (chat.example.com): "nginx: [emerg] could not build '
+    "server_names_hash, you should increase server_names_hash_bucket_size: 1024; nginx: configuration "
+    'file /etc/nginx/nginx.conf test failed"'
+)
+
+
+def _ready(factory: Callable[[], NpmClient]) -> None:
+    execute(run_op(npm.admin, client_factory=factory)[0])
+
+
+def test_rejected_host_fails_every_run_until_nginx_accepts_it(npm_factory) -> None:
+    double, factory = npm_factory
+    _ready(factory)
+    double.nginx_reject = {"chat.example.com": NGINX_EMERG}
+    output = Output()
+    assert execute(run_op(npm.proxy_host, client_factory=factory, **CHAT)[0], output) == [False]
+    assert output.lines == [
+        f"create proxy host chat.example.com -> http://open-webui:8080 failed: {REJECTED}"
+    ]
+
+    # the next run: the fields match, but the host is not "No change": it is applied again, and fails
+    commands, noop = run_op(npm.proxy_host, client_factory=factory, **CHAT)
+    assert noop is None
+    assert commands[0].function.__name__.startswith(
+        "update proxy host #1 (chat.example.com): apply again, nginx rejected its config: "
+        '"nginx: [emerg] could not build server_names_hash'
+    )
+    output = Output()
+    assert execute(commands, output) == [False]
+    assert output.lines[0].endswith(f"failed: {REJECTED}") and "\n" not in output.lines[0]
+
+    double.nginx_reject = {}  # fixed: the run applies it again and passes, the next one has nothing to do
+    assert execute(run_op(npm.proxy_host, client_factory=factory, **CHAT)[0]) == [True]
+    assert double.proxy_hosts[1]["meta"]["nginx_online"] is True
+    assert run_op(npm.proxy_host, client_factory=factory, **CHAT) == (
+        [],
+        "proxy host chat.example.com is up to date",
+    )
+
+
+def test_host_whose_config_was_never_written_is_applied_again(npm_factory) -> None:
+    double, factory = npm_factory
+    _ready(factory)
+    execute(run_op(npm.proxy_host, client_factory=factory, **CHAT)[0])
+    double.proxy_hosts[1]["meta"] = {"managed_by": npm.MANAGER_TAG}  # as a create whose certificate failed
+    commands, _ = run_op(npm.proxy_host, client_factory=factory, **CHAT)
+    assert "NPM never wrote its nginx config" in commands[0].function.__name__
+    assert execute(commands) == [True]
+    assert double.proxy_hosts[1]["meta"]["nginx_online"] is True
+
+
+def test_failed_certificate_request_is_one_line_naming_it(npm_factory) -> None:
+    double, factory = npm_factory
+    _ready(factory)
+    execute(run_op(npm.proxy_host, client_factory=factory, **CHAT)[0])
+    double.letsencrypt_ok = False
+    ssl = {"certificate": "new", "force_ssl": True}
+    output = Output()
+    commands, _ = run_op(npm.proxy_host, client_factory=factory, ssl=ssl, **{**CHAT, "forward_port": 9090})
+    assert execute(commands, output) == [False]
+    (line,) = output.lines
+    assert line.endswith(
+        "failed: the Let's Encrypt certificate request for chat.example.com failed (NPM answered 500: "
+        "Internal Error); NPM stored none of this update of proxy host #1; NPM logs the reason in NPM's "
+        "container output (lines marked [SSL]) and certbot's log /tmp/letsencrypt-log/letsencrypt.log "
+        "inside the container"
+    ), line
+    assert "PUT /api" not in line and PASSWORD not in line
+    assert double.proxy_hosts[1]["forward_port"] == 8080  # the whole update was dropped
+
+
+def test_failed_certificate_request_on_create_says_the_host_stays_without_ssl(npm_factory) -> None:
+    double, factory = npm_factory
+    _ready(factory)
+    double.letsencrypt_ok = False
+    output = Output()
+    commands, _ = run_op(npm.proxy_host, client_factory=factory, ssl={"certificate": "new"}, **CHAT)
+    assert execute(commands, output) == [False]
+    assert "certificate request for chat.example.com failed" in output.lines[0]
+    assert "NPM keeps the new proxy host without SSL and the next run asks again" in output.lines[0]
+    # the next run asks again (and says so while planning), it does not call the host up to date
+    assert (
+        "certificate_id: 0 -> 'new'"
+        in run_op(npm.proxy_host, client_factory=factory, ssl={"certificate": "new"}, **CHAT)[0][
+            0
+        ].function.__name__
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"), [("redirection-hosts", "redirection host"), ("dead-hosts", "404 host")]
+)
+def test_name_held_by_another_kind_of_host_fails_while_planning(npm_factory, caplog, path, kind) -> None:
+    double, factory = npm_factory
+    _ready(factory)
+    client = factory()
+    client._call(
+        "POST", f"/api/nginx/{path}", {"domain_names": ["Chat.example.com"], "forward_domain_name": "x"}
+    )
+    commands, noop = run_op(npm.proxy_host, client_factory=factory, **CHAT)
+    expected = (
+        f"proxy host chat.example.com cannot be created: chat.example.com is held by NPM's {kind} #1 "
+        "(NPM gives a name to one host only): delete that host or take the name off it in NPM's admin UI, "
+        "then run again"
+    )
+    assert [c.function.__name__ for c in commands] == [expected] and noop is None
+    assert expected in caplog.text  # said while planning, so `--dry` shows it
+    output = Output()
+    assert execute(commands, output) == [False] and output.lines == [expected]
+    assert not double.proxy_hosts
+
+
+def test_plan_checks_every_kind_of_host_for_the_names() -> None:
+    stream = ("stream", {"id": 4, "incoming_port": 53, "domain_names": ["hole.example.com"]})
+    plain_stream = ("stream", {"id": 5, "incoming_port": 54})
+    plan = npm.plan_proxy_host(
+        [], ["hole.example.com"], forward_host="pihole", other_hosts=[plain_stream, stream]
+    )
+    assert plan.action == "conflict" and plan.blocking
+    assert "hole.example.com is held by NPM's stream #4" in plan.describe()
+    assert npm.plan_proxy_host([], ["hole.example.com"], other_hosts=[stream], present=False).action == "noop"
+    assert npm.plan_proxy_host(
+        [], ["hole.example.com"], forward_host="pihole", other_hosts=[plain_stream]
+    ).action == ("create")
