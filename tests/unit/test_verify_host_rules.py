@@ -9,7 +9,13 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "verify"))
 
-from host_rules import ZONE, ZONE_SERVICES, expected_zone_ports, wildcard_listeners  # noqa: E402
+from host_rules import (  # noqa: E402
+    ZONE,
+    ZONE_SERVICES,
+    expected_zone_ports,
+    proxy_hosts_nginx_rejected,
+    wildcard_listeners,
+)
 
 from facts.host import ListeningSockets  # noqa: E402
 
@@ -63,3 +69,23 @@ def test_tailscaled_wireguard_port_and_dhcp_clients_are_allowed_but_not_a_tailsc
         'tcp  LISTEN 0  4096  100.64.0.10:80  0.0.0.0:*  users:(("docker-proxy",pid=8,fd=7))',
     ))
     assert found == ["tcp 0.0.0.0:8080 (tailscaled)"]
+
+
+def test_proxy_hosts_nginx_rejected_names_each_offline_host_of_ours():
+    err = 'nginx: [emerg] unknown directive "x"\nnginx: configuration file /etc/nginx/nginx.conf test failed'
+    ours = "homelab-pyinfra"
+    hosts = [
+        {"id": 1, "domain_names": ["chat.home.test"], "meta": {"managed_by": ours, "nginx_online": True}},
+        {"id": 2, "domain_names": ["comfy.home.test"],
+         "meta": {"managed_by": ours, "nginx_online": False, "nginx_err": err}},
+        {"id": 3, "domain_names": ["Hole.Home.Test"], "meta": {"nginx_online": False, "nginx_err": err}},
+        {"id": 4, "domain_names": ["other.home.test"], "meta": {"nginx_online": False, "nginx_err": err}},
+        {"id": 5, "domain_names": ["ollama.home.test"], "meta": {"managed_by": ours}},
+    ]
+    line = 'nginx: [emerg] unknown directive "x" nginx: configuration file /etc/nginx/nginx.conf test failed'
+    assert proxy_hosts_nginx_rejected(hosts, ["hole.home.test", "chat.home.test"]) == [
+        f"#2 comfy.home.test: {line}",
+        f"#3 Hole.Home.Test: {line}",
+        "#5 ollama.home.test: no config written",
+    ]
+    assert proxy_hosts_nginx_rejected(hosts[:1], ["chat.home.test"]) == []

@@ -54,3 +54,25 @@ def wildcard_listeners(sockets: list[dict[str, Any]]) -> list[str]:
         who = process or "process unknown: not root?"
         found.append(f"{proto} {socket['address']}:{socket['port']} ({who})")
     return found
+
+
+# the mark the deploy puts on the NGINX Proxy Manager proxy hosts it owns (meta.managed_by)
+NPM_MANAGED_BY = "homelab-pyinfra"
+
+
+def proxy_hosts_nginx_rejected(hosts: Iterable[dict[str, Any]], names: Iterable[str]) -> list[str]:
+    """One line per proxy host that nginx does not run (``meta.nginx_online`` not true: NPM's nginx
+    rejected its config, or never wrote it) among those marked ``NPM_MANAGED_BY`` or holding one of
+    ``names`` (case-insensitive): "#<id> <names>: <nginx's error on one line>"."""
+    wanted = {name.lower() for name in names}
+    found = []
+    for host in hosts:
+        meta = host.get("meta") or {}
+        held = {name.lower() for name in host.get("domain_names") or []}
+        if meta.get("managed_by") != NPM_MANAGED_BY and not held & wanted:
+            continue
+        if meta.get("nginx_online") is True:
+            continue
+        error = " ".join(str(meta.get("nginx_err") or "no config written").split())
+        found.append(f"#{host.get('id')} {', '.join(host.get('domain_names') or [])}: {error}")
+    return found

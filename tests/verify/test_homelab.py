@@ -12,7 +12,13 @@ import json
 import re
 
 import pytest
-from host_rules import ZONE, ZONE_SERVICES, expected_zone_ports, wildcard_listeners
+from host_rules import (
+    ZONE,
+    ZONE_SERVICES,
+    expected_zone_ports,
+    proxy_hosts_nginx_rejected,
+    wildcard_listeners,
+)
 
 from deploys.catalog import CATALOG, NETWORK, PROJECTS_ROOT, WEBUI_SECRET_FILE
 from deploys.settings import Service
@@ -198,6 +204,39 @@ def test_npm_api_answers(target):
     result = target.run("curl -fsS --max-time 10 %s", url)
     assert result.rc == 0, f"{url}: {result.stderr.strip()}"
     assert json.loads(result.stdout).get("status") == "OK", result.stdout
+
+
+def _with_stdin(target, command: str, data: str) -> str:
+    """Run ``command`` on the host over the suite's own SSH connection, ``data`` on its stdin: how a
+    secret reaches curl without appearing in any command line (or in ``ps`` on the host)."""
+    stdin, stdout, stderr = target.host.backend.client.exec_command(command, timeout=30)
+    stdin.write(data)
+    stdin.channel.shutdown_write()
+    out, err = stdout.read().decode(), stderr.read().decode()
+    assert stdout.channel.recv_exit_status() == 0, f"{command.split(' http')[0]} …: {err.strip()[-300:]}"
+    return out
+
+
+def test_npm_proxy_hosts_accepted_by_nginx(target):
+    """Every proxy host the deploy manages (meta.managed_by homelab-pyinfra) or that holds one of the
+    service subdomains runs in nginx: NPM answers 2xx even when nginx rejected a host's config, and
+    only ``meta.nginx_online`` tells. Asked from the host, logged in as the configured admin."""
+    target.require_running(Service.NGINX_PROXY_MANAGER)
+    settings = target.settings
+    if not settings.npm_admin_email or settings.npm_admin_password is None:
+        pytest.skip("no NPM admin credentials in the settings")
+    api = f"http://{target.tailscale_ip}:81/api"
+    login = json.dumps(
+        {"identity": settings.npm_admin_email, "secret": settings.npm_admin_password.get_secret_value()}
+    )
+    curl = "curl -sS --fail-with-body --max-time 10"
+    json_body = "-H 'Content-Type: application/json' --data-binary @-"
+    answer = _with_stdin(target, f"{curl} {json_body} {api}/tokens", login)
+    token = json.loads(answer)["token"]
+    listing = _with_stdin(target, f"{curl} -H @- {api}/nginx/proxy-hosts", f"Authorization: Bearer {token}\n")
+    names = [f"{sub}.{settings.domain}" for sub in ("chat", "ollama", "comfy", "hole")]
+    rejected = proxy_hosts_nginx_rejected(json.loads(listing), names)
+    assert not rejected, "proxy hosts nginx does not run: " + "; ".join(rejected)
 
 
 @pytest.mark.parametrize("service", list(UPSTREAM_PATHS), ids=_ids(UPSTREAM_PATHS))
