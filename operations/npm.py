@@ -30,9 +30,11 @@ from pyinfra.api.exceptions import OperationValueError
 
 from operations.clients import read_while_planning
 from operations.clients.npm import (
+    NpmCertificateError,
     NpmClient,
     NpmConflictError,
     NpmError,
+    NpmNginxError,
     nginx_error_line,
     shown_names,
 )
@@ -344,6 +346,8 @@ def _applying(client_factory: ClientFactory, plan: ProxyHostPlan) -> FunctionCom
     def apply(state: Any, host: Any) -> bool:
         try:
             apply_proxy_host(client_factory(), plan)
+        except (NpmNginxError, NpmCertificateError) as error:  # they name the host themselves
+            return _report(host, str(error))
         except NpmError as error:
             return _report(host, f"{plan.describe()} failed: {error}")
         return True
