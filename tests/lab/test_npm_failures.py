@@ -1,0 +1,107 @@
+"""NGINX Proxy Manager's bad day, end to end: nginx rejecting one proxy host's config is reported on
+every run until it is fixed, as one line, with a non-zero exit and no traceback.
+
+The NPM stand-in (lab/standin.py) takes its failure switches from a control file in NPM's data
+volume: on the lab host, <cold storage>/services/nginx-proxy/data/lab-npm-control.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _harness():
+    """This folder's conftest (already loaded by pytest): the CLI runner and the ssh helper."""
+    conftest = str(Path(__file__).with_name("conftest.py"))
+    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == conftest)
+
+
+ROOT, run_pyinfra_cli, ssh = _harness().ROOT, _harness().run_pyinfra_cli, _harness().ssh
+sys.path.insert(0, str(ROOT))
+from lab.data import LAB_DATA  # noqa: E402
+
+SERVER = "deploys/server.py"
+DOMAIN = LAB_DATA["domain"]
+CHAT = f"chat.{DOMAIN}"
+CONTROL = f"{LAB_DATA['cold_storage_path']}/services/nginx-proxy/data/lab-npm-control.json"
+NGINX_ERROR = (
+    '"nginx: [emerg] could not build server_names_hash, you should increase server_names_hash_bucket_size: '
+    '1024; nginx: configuration file /etc/nginx/nginx.conf test failed"'
+)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+DEBUG_LOG = ROOT / "pyinfra-debug.log"
+
+
+def _npm(host, *args):
+    """The lab host's NPM API, through tests/lab/npm_probe.py (an SSH tunnel in its own process)."""
+    proc = subprocess.run(
+        [str(ROOT / ".venv/bin/python"), str(ROOT / "tests/lab/npm_probe.py"), json.dumps(host), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "NPM_PASSWORD": LAB_DATA["npm_admin_password"]},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def _switches(host, switches: dict | None) -> None:
+    """Set the NPM stand-in's failure switches (None: none)."""
+    if switches is None:
+        ssh(host, f"rm -f {CONTROL}")
+    else:
+        ssh(host, f"printf '%s' '{json.dumps(switches)}' > {CONTROL}.part && mv {CONTROL}.part {CONTROL}")
+
+
+@pytest.fixture(scope="module")
+def npm_host(lab_hosts):
+    """The first lab host, deployed, its NPM stand-in recreated from the current image (the switches
+    are read by the stand-in that runs now), no switch set."""
+    host = lab_hosts[0]
+    name = f"@homelab/{host['name']}"
+    ssh(host, f"rm -f {CONTROL}; docker rm -f nginx-proxy-manager", check=False)
+    run_pyinfra_cli(SERVER, limit=name, timeout=1500)
+    yield host, name
+    _switches(host, None)
+    run_pyinfra_cli(SERVER, limit=name, check=False)
+
+
+def _failed_run(name: str):
+    DEBUG_LOG.unlink(missing_ok=True)
+    result = run_pyinfra_cli(SERVER, limit=name, check=False)
+    output = ANSI.sub("", result.stdout + result.stderr)
+    return result, output
+
+
+def test_rejected_proxy_host_is_reported_on_every_run_until_fixed(npm_host):
+    host, name = npm_host
+    chat = next(h for h in json.loads(_npm(host, "list")) if h["domain_names"] == [CHAT])
+    _npm(host, "set-forward-port", CHAT, "3000")  # drift, so the next run writes the host
+    _switches(host, {"nginx_reject": [CHAT]})
+    expected = f"[{name}] nginx rejected the config of proxy host #{chat['id']} ({CHAT}): {NGINX_ERROR}"
+    try:
+        for attempt in ("the run that writes it", "the next run, fields unchanged"):
+            result, output = _failed_run(name)
+            assert result.returncode != 0, (attempt, result.explain())
+            lines = [line.strip() for line in output.splitlines()]
+            assert expected in lines, (attempt, result.explain())
+            assert "internal exception" not in output.lower(), (attempt, result.explain())
+            assert "Traceback" not in output, (attempt, result.explain())
+            assert not DEBUG_LOG.exists(), attempt
+        stored = next(h for h in json.loads(_npm(host, "list")) if h["id"] == chat["id"])
+        assert stored["meta"]["nginx_online"] is False
+    finally:
+        _switches(host, None)
+
+    fixed = run_pyinfra_cli(SERVER, limit=name)  # applies it again; nginx accepts it now
+    assert fixed.changed_operations() == {f"Proxy hosts | {CHAT} -> open-webui:8080": [name]}
+    stored = next(h for h in json.loads(_npm(host, "list")) if h["id"] == chat["id"])
+    assert (stored["forward_port"], stored["meta"]["nginx_online"]) == (8080, True)
+    assert run_pyinfra_cli(SERVER, limit=name).changed == 0
