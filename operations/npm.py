@@ -38,6 +38,7 @@ from operations.clients.npm import (
     nginx_error_line,
     shown_names,
 )
+from operations.failures import named, refuse, report
 
 MANAGER_TAG = "homelab-pyinfra"
 SSL_FLAGS = ("ssl_forced", "http2_support", "hsts_enabled", "hsts_subdomains")
@@ -321,24 +322,6 @@ def apply_proxy_host(client: NpmClient, plan: ProxyHostPlan) -> dict[str, Any] |
     return stored
 
 
-def _named(function: Callable[..., Any], description: str) -> Callable[..., Any]:
-    """Give the deferred call a readable name: pyinfra shows FunctionCommands by function name."""
-    function.__name__ = description
-    return function
-
-
-def _report(target: Any, message: str) -> bool:
-    """One red line on the host's output; ``False`` fails the operation there (pyinfra's own way for a
-    command that failed: the other hosts carry on, the run exits non-zero, no traceback)."""
-    target.log_styled(message, fg="red", log_func=logger.error)
-    return False
-
-
-def _failure(message: str) -> FunctionCommand:
-    """A command that fails the operation with ``message`` when it runs."""
-    return FunctionCommand(_named(lambda state, host: _report(host, message), message), (), {})
-
-
 def _applying(client_factory: ClientFactory, plan: ProxyHostPlan) -> FunctionCommand:
     """Carry out ``plan`` at execute time; NPM's refusals (nginx, a certificate request, a conflict,
     validation) fail the operation with their one-line message."""
@@ -347,12 +330,12 @@ def _applying(client_factory: ClientFactory, plan: ProxyHostPlan) -> FunctionCom
         try:
             apply_proxy_host(client_factory(), plan)
         except (NpmNginxError, NpmCertificateError) as error:  # they name the host themselves
-            return _report(host, str(error))
+            return report(host, str(error))
         except NpmError as error:
-            return _report(host, f"{plan.describe()} failed: {error}")
+            return report(host, f"{plan.describe()} failed: {error}")
         return True
 
-    return FunctionCommand(_named(apply, plan.describe()), (), {})
+    return FunctionCommand(named(apply, plan.describe()), (), {})
 
 
 @operation()
@@ -372,7 +355,7 @@ def admin(client_factory: ClientFactory):
     reachable, state = read_while_planning(lambda: client_factory().admin_state(), host.state.is_executing)
     if not reachable:
         yield FunctionCommand(
-            _named(
+            named(
                 lambda: client_factory().ensure_admin(),
                 "npm: set up the admin account (NPM starts in this run)",
             ),
@@ -386,7 +369,7 @@ def admin(client_factory: ClientFactory):
     what = (
         "create the first admin (setup mode)" if state == "setup" else "replace the default admin credentials"
     )
-    yield FunctionCommand(_named(lambda: client_factory().ensure_admin(), f"npm: {what}"), (), {})
+    yield FunctionCommand(named(lambda: client_factory().ensure_admin(), f"npm: {what}"), (), {})
 
 
 @operation()
@@ -451,9 +434,7 @@ def proxy_host(
     )
     if plan.action == "conflict":
         if plan.blocking or fail_on_conflict:
-            if not host.state.is_executing:  # said while planning (and --dry), failed when run
-                logger.error(f"{host.print_prefix}{plan.describe()}")
-            yield _failure(plan.describe())
+            yield from refuse(plan.describe())
             return
         logger.warning(f"{host.print_prefix}{plan.describe()}")
         host.noop(plan.describe())

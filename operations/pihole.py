@@ -23,12 +23,13 @@ from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import Any
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationError, OperationValueError
 
 from operations.clients import read_while_planning
 from operations.clients.pihole import PiholeClient, PiholeError
+from operations.failures import named, refuse, report
 
 ClientFactory = Callable[[], PiholeClient]
 Record = tuple[str, str]  # (ip, hostname)
@@ -209,11 +210,13 @@ def dns_records(client_factory: ClientFactory, records: Mapping[str, str], prese
     try:
         reachable, existing = read_while_planning(read, host.state.is_executing)
     except PiholeError as error:
-        raise OperationError(str(error)) from None
+        yield from refuse(str(error))
+        return
     hosts, cnames = existing if reachable else ([], [])
     plan = plan_dns_records(hosts, records, present, cnames)
     if plan.conflicts:
-        raise OperationError("; ".join(plan.conflicts))
+        yield from refuse("; ".join(plan.conflicts))
+        return
     if not plan.changes:
         host.noop(plan.describe())
         return
@@ -229,9 +232,7 @@ def _named_apply(client_factory: ClientFactory, plan: DnsPlan) -> Callable[..., 
         except PiholeError as error:
             if host is None:
                 raise OperationError(str(error)) from None
-            host.log_styled(str(error), fg="red", log_func=logger.error)
-            return False
+            return report(host, str(error))
         return True
 
-    apply.__name__ = plan.describe()
-    return apply
+    return named(apply, plan.describe())

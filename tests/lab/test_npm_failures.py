@@ -65,7 +65,7 @@ def npm_host(lab_hosts):
     """The first lab host, deployed, its NPM stand-in recreated from the current image (the switches
     are read by the stand-in that runs now), no switch set."""
     host = lab_hosts[0]
-    name = f"@homelab/{host['name']}"
+    name = host["name"]
     ssh(host, f"rm -f {CONTROL}; docker rm -f nginx-proxy-manager", check=False)
     run_pyinfra_cli(SERVER, limit=name, timeout=1500)
     yield host, name
