@@ -61,7 +61,11 @@ def _npm_factory(ctx: HostContext):
             url = tunnel.local_url(
                 host, ctx.require_tailscale_ip(), CATALOG[Service.NGINX_PROXY_MANAGER].upstream_port
             )
-            made = NpmClient(url, ctx.settings.npm_admin_email or "", ctx.settings.npm_admin_password)
+            made = NpmClient(
+                url, ctx.settings.npm_admin_email or "", ctx.settings.npm_admin_password,
+                previous_email=ctx.settings.npm_admin_previous_email,
+                previous_password=ctx.settings.npm_admin_previous_password,
+            )
             made.wait_ready(timeout=NPM_READY_TIMEOUT if host.state.is_executing else 5)
             client["npm"] = made
         return client["npm"]

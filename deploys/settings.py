@@ -275,6 +275,13 @@ class HomelabSettings(BaseSettings):
     npm_admin_password: SecretStr | None = Field(
         default=None, description="NGINX Proxy Manager admin password (8-64 characters)"
     )
+    # rotation: what NPM has now, given once when the email or password above changes
+    npm_admin_previous_email: str | None = Field(
+        default=None, description="NGINX Proxy Manager admin email NPM has now (once, to change it)"
+    )
+    npm_admin_previous_password: SecretStr | None = Field(
+        default=None, description="NGINX Proxy Manager admin password NPM has now (once, to change it)"
+    )
     open_webui_secret_key: SecretStr | None = Field(
         default=None, description="Open WebUI session secret; generated once on the host when absent"
     )
@@ -466,7 +473,7 @@ class HomelabSettings(BaseSettings):
             raise ValueError("expected an IANA time zone such as Europe/Berlin or UTC") from None
         return value
 
-    @field_validator("npm_admin_email")
+    @field_validator("npm_admin_email", "npm_admin_previous_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
         if value is None:
@@ -479,7 +486,7 @@ class HomelabSettings(BaseSettings):
             raise ValueError("expected an email address such as admin@home.example.com")
         return value
 
-    @field_validator("npm_admin_password")
+    @field_validator("npm_admin_password", "npm_admin_previous_password")
     @classmethod
     def _npm_password(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not 8 <= len(value.get_secret_value()) <= 64:

@@ -30,6 +30,7 @@ from pyinfra.api.exceptions import OperationValueError
 
 from operations.clients import read_while_planning
 from operations.clients.npm import (
+    NpmAuthError,
     NpmCertificateError,
     NpmClient,
     NpmConflictError,
@@ -352,7 +353,13 @@ def admin(client_factory: ClientFactory):
 
         npm.admin(name="NPM admin account", client_factory=make_npm_client)
     """
-    reachable, state = read_while_planning(lambda: client_factory().admin_state(), host.state.is_executing)
+    try:
+        reachable, state = read_while_planning(
+            lambda: client_factory().admin_state(), host.state.is_executing
+        )
+    except NpmAuthError as error:
+        yield from refuse(str(error))
+        return
     if not reachable:
         yield FunctionCommand(
             named(
@@ -366,10 +373,20 @@ def admin(client_factory: ClientFactory):
     if state == "ready":
         host.noop("NPM admin account is set up")
         return
-    what = (
-        "create the first admin (setup mode)" if state == "setup" else "replace the default admin credentials"
-    )
-    yield FunctionCommand(named(lambda: client_factory().ensure_admin(), f"npm: {what}"), (), {})
+    what = {
+        "setup": "create the first admin (setup mode)",
+        "default": "replace the default admin credentials",
+        "rotate": "change the admin's credentials to the configured ones",
+    }[state]
+
+    def apply(state: Any, host: Any) -> bool:
+        try:
+            client_factory().ensure_admin()
+        except NpmError as error:  # a refusal says which setting and what to do
+            return report(host, f"npm: {what}: {error}")
+        return True
+
+    yield FunctionCommand(named(apply, f"npm: {what}"), (), {})
 
 
 @operation()

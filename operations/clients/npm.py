@@ -43,7 +43,7 @@ WRITABLE_KEYS = frozenset(
         "locations",
     }
 )
-AdminState = Literal["ready", "setup", "default"]
+AdminState = Literal["ready", "setup", "default", "rotate"]
 # hosts of other kinds that hold server names, by their API path and the name NPM's UI gives them
 OTHER_HOST_KINDS = (
     ("redirection-hosts", "redirection host"),
@@ -151,10 +151,18 @@ class NpmClient:
         name: str = "Administrator",
         nickname: str = "Admin",
         certificate_logs: str = CERTIFICATE_LOGS,
+        previous_email: str | None = None,
+        previous_password: Secret | None = None,
+        settings_names: tuple[str, str] = ("HOMELAB_NPM_ADMIN_EMAIL", "HOMELAB_NPM_ADMIN_PASSWORD"),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.email = email.strip().lower()
         self._password = password
+        # what NPM has now, when the configured email or password is to replace it (rotation)
+        self.previous_email = previous_email.strip().lower() if previous_email else None
+        self._previous_password = previous_password
+        self._settings_names = settings_names
+        self._rotate_from: tuple[str, Any] | None = None
         self.timeout = timeout
         self.session = session or requests.Session()
         self.name = name
@@ -282,12 +290,35 @@ class NpmClient:
         if token is not None:
             self._token = token
             return "ready"
+        for email, password in self._previous_credentials():
+            token = self._token_for(email, reveal(password))
+            if token is not None:
+                self._token, self._rotate_from = token, (email, password)
+                return "rotate"
         if self.version < (2, 13, 0) and self._token_for(DEFAULT_EMAIL, DEFAULT_PASSWORD) is not None:
             return "default"
+        email_setting, password_setting = self._settings_names
+        tried_previous = self._previous_password is not None or self.previous_email is not None
         raise NpmAuthError(
-            f"NPM at {self.base_url} refuses the configured credentials for {self.email} and is not in setup "
-            "mode (on 2.13+ a user already exists; an admin email with capitals can never log in)"
+            f"NPM refuses {email_setting} / {password_setting} for {self.email}"
+            + (" and the previous credentials given" if tried_previous else "")
+            + f": to change NPM's admin password, give the one NPM has now once as "
+            f"{password_setting.replace('PASSWORD', 'PREVIOUS_PASSWORD')} (and the email it has now as "
+            f"{email_setting.replace('EMAIL', 'PREVIOUS_EMAIL')} when the email changes too)"
         )
+
+    def _previous_credentials(self) -> list[tuple[str, Any]]:
+        """Logins that may still work while the configured one is to replace them: the previous ones,
+        and the mixes a half-done rotation leaves (new email with the old password, and back)."""
+        if self._previous_password is None and self.previous_email is None:
+            return []
+        old_email = self.previous_email or self.email
+        old_password = self._previous_password if self._previous_password is not None else self._password
+        found: list[tuple[str, Any]] = []
+        for pair in ((old_email, old_password), (self.email, old_password), (old_email, self._password)):
+            if pair not in found and pair != (self.email, self._password):
+                found.append(pair)
+        return found
 
     def ensure_admin(self) -> AdminState:
         """Make the configured account the admin; returns the state found before any change."""
@@ -296,9 +327,26 @@ class NpmClient:
             self._create_first_admin()
         elif state == "default":
             self._replace_default_admin()
+        elif state == "rotate":
+            self._rotate_admin()
         if state != "ready":
             self.login()
         return state
+
+    def _rotate_admin(self) -> None:
+        """Change the admin's email and password from the previous ones to the configured ones
+        (logged in with what works now: a half-done rotation is finished by the next run)."""
+        assert self._rotate_from is not None
+        email, password = self._rotate_from
+        me = self._call("GET", "/api/users/me")
+        if email != self.email:
+            self._call("PUT", f"/api/users/{me['id']}",
+                       {"email": self.email, "name": me.get("name") or self.name,
+                        "nickname": me.get("nickname") or self.nickname})
+        if reveal(password) != reveal(self._password):
+            auth = {"type": "password", "current": reveal(password), "secret": reveal(self._password)}
+            self._call("PUT", f"/api/users/{me['id']}/auth", auth)
+        self._token = None
 
     def _create_first_admin(self) -> None:
         body = {

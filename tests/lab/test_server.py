@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -134,6 +135,42 @@ def test_secrets_never_in_verbose_output(deployed):
     output = proc.stdout + proc.stderr
     for secret in SECRETS:
         assert secret not in output
+
+
+def test_pihole_and_npm_passwords_rotate_through_the_settings(deployed, lab_hosts):
+    """New passwords from the settings (NPM's with the one it has now given once as the previous one)
+    are applied; the re-run changes nothing; no password shows even at -vvv."""
+    host = lab_hosts[0]
+    name = host["name"]
+    old = LAB_DATA["npm_admin_password"]
+    new_pihole, new_npm = "lab-only-rotated-pihole-pw", "lab-only-rotated-npm-pw"
+    rotate = ["--data", f"pihole_password={new_pihole}", "--data", f"npm_admin_password={new_npm}",
+              "--data", f"npm_admin_previous_password={old}"]
+    try:
+        proc = subprocess.run(
+            [str(ROOT / ".venv/bin/pyinfra"), "-y", "-vvv", "--limit", name, "inventories/lab.py", SERVER,
+             *rotate],
+            cwd=ROOT, capture_output=True, text=True, timeout=900,
+        )
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output[-4000:]
+        admin_changed = r"Proxy hosts \| NGINX Proxy Manager admin account\s+1\s+1\s"
+        assert re.search(admin_changed, output), output[-3000:]
+        for secret in (new_pihole, new_npm, old, LAB_DATA["pihole_password"]):
+            assert secret not in output
+        again = run_pyinfra_cli(SERVER, *rotate, limit=name)
+        assert again.changed == 0, again.changed_operations()
+        # the old NPM password no longer logs in: the deploy says how to rotate
+        stale = run_pyinfra_cli(SERVER, limit=name, check=False)
+        assert stale.returncode != 0
+        said = stale.stdout + stale.stderr
+        assert "give the one NPM has now once as HOMELAB_NPM_ADMIN_PREVIOUS_PASSWORD" in said, stale.explain()
+        assert "internal exception" not in said.lower() and "Traceback" not in said
+    finally:
+        back = run_pyinfra_cli(SERVER, "--data", f"npm_admin_previous_password={new_npm}", limit=name,
+                               check=False)
+        assert back.returncode == 0, back.explain()
+    assert run_pyinfra_cli(SERVER, limit=name).changed == 0
 
 
 # Run on the lab host as root while a deploy uploads secrets: every file written under the watched

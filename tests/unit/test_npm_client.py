@@ -242,3 +242,47 @@ def test_secrets_absent_from_errors_reprs_and_logs(npm: tuple[NpmDouble, str], c
         messages.append(str(caught.value) + repr(caught.value))
     for text in [*messages, caplog.text]:
         assert PASSWORD not in text and token not in text and "Bad-pass-0000000" not in text
+
+
+NEW_PASSWORD = "Rotated-secret-pass-77"  # noqa: S105 - test value
+
+
+def test_refused_credentials_say_how_to_rotate(npm: tuple[NpmDouble, str]) -> None:
+    _, url = npm
+    _ready(url)
+    with pytest.raises(NpmAuthError) as caught:
+        _client(url, NEW_PASSWORD).admin_state()
+    message = str(caught.value)
+    assert message == (
+        f"NPM refuses HOMELAB_NPM_ADMIN_EMAIL / HOMELAB_NPM_ADMIN_PASSWORD for {EMAIL}: to change NPM's "
+        "admin password, give the one NPM has now once as HOMELAB_NPM_ADMIN_PREVIOUS_PASSWORD (and the email "
+        "it has now as HOMELAB_NPM_ADMIN_PREVIOUS_EMAIL when the email changes too)"
+    )
+    assert NEW_PASSWORD not in message and PASSWORD not in message
+
+
+def test_password_rotation_with_the_previous_password(npm: tuple[NpmDouble, str]) -> None:
+    _, url = npm
+    _ready(url)
+    rotating = NpmClient(url, EMAIL, NEW_PASSWORD, previous_password=PASSWORD, timeout=5)
+    assert rotating.admin_state() == "rotate"
+    assert rotating.ensure_admin() == "rotate"
+    # the new password works, the old one no longer does; a later run finds it ready
+    assert NpmClient(url, EMAIL, NEW_PASSWORD, previous_password=PASSWORD, timeout=5).admin_state() == "ready"
+    with pytest.raises(NpmAuthError):
+        _client(url).login()
+
+
+def test_email_and_password_rotation_and_a_half_done_one(npm: tuple[NpmDouble, str]) -> None:
+    _, url = npm
+    _ready(url)
+    new_email = "admin@example.org"
+    # a run that changed the email but not the password (the second request failed)
+    half = NpmClient(url, new_email, PASSWORD, previous_email=EMAIL, timeout=5)
+    assert half.ensure_admin() == "rotate"
+    # the next run, given the old email and password, finishes from the mix it finds
+    rotating = NpmClient(url, new_email, NEW_PASSWORD, previous_email=EMAIL, previous_password=PASSWORD,
+                         timeout=5)
+    assert rotating.admin_state() == "rotate"
+    rotating.ensure_admin()
+    assert NpmClient(url, new_email, NEW_PASSWORD, timeout=5).admin_state() == "ready"
