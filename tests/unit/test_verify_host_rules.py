@@ -89,3 +89,41 @@ def test_proxy_hosts_nginx_rejected_names_each_offline_host_of_ours():
         "#5 ollama.home.test: no config written",
     ]
     assert proxy_hosts_nginx_rejected(hosts[:1], ["chat.home.test"]) == []
+
+
+def test_the_deploy_and_its_verification_agree():
+    """tests/verify states what a host must look like on its own (so a wrong value in the deploy
+    fails there); this fast test says early when the two disagree, and then one of them is wrong."""
+    from host_rules import (
+        DATA_FOLDERS,
+        DATA_OWNER,
+        GPU_SERVICES,
+        HOST_PORTS_BY_SERVICE,
+        NETWORK,
+        NPM_API_PORT,
+        PRIVATE_FILES,
+        PROJECTS_ROOT,
+        SERVICES,
+        SUBDOMAINS,
+        UPSTREAMS,
+    )
+
+    from deploys.catalog import CATALOG, WEBUI_SECRET_FILE
+    from deploys.catalog import NETWORK as DEPLOY_NETWORK
+    from deploys.catalog import PROJECTS_ROOT as DEPLOY_PROJECTS_ROOT
+    from deploys.settings import Service
+
+    assert SERVICES == tuple(service.value for service in Service)
+    assert {s: CATALOG[Service(s)].name for s in SERVICES} == {s: s for s in SERVICES}
+    assert set(GPU_SERVICES) == {s.value for s, spec in CATALOG.items() if spec.gpu}
+    published = {s.value: [f"{p.number}/{p.protocol}" for p in c.host_ports] for s, c in CATALOG.items()}
+    assert HOST_PORTS_BY_SERVICE == {s: ports for s, ports in published.items() if ports}
+    assert NPM_API_PORT == CATALOG[Service.NGINX_PROXY_MANAGER].upstream_port
+    assert {s: port for s, (port, _) in UPSTREAMS.items()} == {
+        s: CATALOG[Service(s)].upstream_port for s in UPSTREAMS
+    }
+    assert SUBDOMAINS == {spec.subdomain: s.value for s, spec in CATALOG.items() if spec.subdomain}
+    assert (NETWORK, PROJECTS_ROOT) == (DEPLOY_NETWORK, str(DEPLOY_PROJECTS_ROOT))
+    assert WEBUI_SECRET_FILE in PRIVATE_FILES
+    assert DATA_FOLDERS == {s.value: [v.source for v in spec.volumes] for s, spec in CATALOG.items()}
+    assert {v.owner for spec in CATALOG.values() for v in spec.volumes} == {DATA_OWNER}

@@ -33,9 +33,15 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from deploys.catalog import CATALOG, NETWORK  # noqa: E402
+# the host plan (the settings, which services are placed on which host) is the deploy's own; what a
+# deployed host must look like is stated in host_rules.py, never imported from the deploy code
 from deploys.context import CORE_GROUP, GPU_GROUP, placed_services  # noqa: E402
-from deploys.settings import HomelabSettings, Service, SettingsError, settings_for_host  # noqa: E402
+from deploys.settings import HomelabSettings, SettingsError, settings_for_host  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from host_rules import SERVICES  # noqa: E402
+
+NPM = "nginx-proxy-manager"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,7 +63,7 @@ class Target:
     name: str
     host: Any  # testinfra.host.Host
     settings: HomelabSettings
-    services: tuple[Service, ...]
+    services: tuple[str, ...]  # the services placed on this host (HOMELAB_SERVICES names)
     proxy_elsewhere: bool  # NGINX Proxy Manager runs on other hosts only
     # where the subdomains point when NPM runs on another host: that host's configured Tailscale IP
     proxy_ip_elsewhere: str | None
@@ -74,7 +80,7 @@ class Target:
     def proxy_ip(self) -> str | None:
         """Where the subdomains point: this host's own Tailscale address when it runs NGINX Proxy
         Manager (read from the host, when a test first asks), else the proxy host's."""
-        if Service.NGINX_PROXY_MANAGER in self.services:
+        if NPM in self.services:
             return self.tailscale_ip
         return self.proxy_ip_elsewhere
 
@@ -98,7 +104,7 @@ class Target:
 
     def containers(self) -> dict[str, dict[str, Any]]:
         """Our containers by name: state, health, published ports (one `docker inspect`)."""
-        names = " ".join(CATALOG[service].name for service in Service)
+        names = " ".join(SERVICES)  # the containers keep the services' names
         result = self.run(
             "docker inspect --format "
             "'{{json .Name}} {{json .State.Status}} "
@@ -115,20 +121,20 @@ class Target:
             }
         return found
 
-    def placed(self, service: Service) -> bool:
+    def placed(self, service: str) -> bool:
         return service in self.services
 
-    def require_placed(self, service: Service) -> None:
+    def require_placed(self, service: str) -> None:
         if not self.placed(service):
-            pytest.skip(f"{service.value} is not deployed to {self.short_name} (settings/groups)")
+            pytest.skip(f"{service} is not deployed to {self.short_name} (settings/groups)")
 
-    def require_running(self, service: Service) -> dict[str, Any]:
+    def require_running(self, service: str) -> dict[str, Any]:
         """Skip (not fail) a test that needs a container which is not running: the container's own
         test reports that, so one broken thing fails one test."""
         self.require_placed(service)
-        container = self.containers().get(CATALOG[service].name)
+        container = self.containers().get(service)
         if not container or container["state"] != "running":
-            pytest.skip(f"{service.value} is not running (see test_container_running_and_healthy)")
+            pytest.skip(f"{service} is not running (see test_container_running_and_healthy)")
         return container
 
 
@@ -192,7 +198,7 @@ def load_targets(inventory_file: str, limit: str | None) -> list[Target]:
     if problems:
         raise pytest.UsageError("invalid settings:\n" + "\n".join(problems))
     placed = {each.name: placed_services(settings[each.name], each.groups, uses_groups) for each in every}
-    npm_hosts = [each for each in every if Service.NGINX_PROXY_MANAGER in placed[each.name]]
+    npm_hosts = [each for each in every if NPM in placed[each.name]]
     proxy_ip = None
     if npm_hosts and settings[npm_hosts[0].name].tailscale_ip is not None:
         proxy_ip = str(settings[npm_hosts[0].name].tailscale_ip)
@@ -218,7 +224,7 @@ def load_targets(inventory_file: str, limit: str | None) -> list[Target]:
             name=each.name,
             host=backend,
             settings=settings[each.name],
-            services=tuple(placed[each.name]),
+            services=tuple(str(service) for service in placed[each.name]),
             proxy_elsewhere=bool(npm_hosts) and all(h.name != each.name for h in npm_hosts),
             proxy_ip_elsewhere=proxy_ip,
         )
@@ -254,7 +260,7 @@ def settings(target: Target) -> HomelabSettings:
     return target.settings
 
 
-__all__ = ["NETWORK", "Target"]
+__all__ = ["Target"]
 
 
 @pytest.fixture(scope="session")

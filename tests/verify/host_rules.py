@@ -9,15 +9,45 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+# the five services (as in HOMELAB_SERVICES); their containers keep these names
+SERVICES = ("nginx-proxy-manager", "pihole", "ollama", "comfyui", "open-webui")
+# the services that get the NVIDIA GPU where the host has one
+GPU_SERVICES = ("ollama", "comfyui")
+# the ports each service publishes on the host's Tailscale IP (and on nothing else)
+HOST_PORTS_BY_SERVICE = {
+    "nginx-proxy-manager": ["80/tcp", "443/tcp", "81/tcp"],
+    "pihole": ["53/tcp", "53/udp"],
+}
+# NGINX Proxy Manager's API (its admin port)
+NPM_API_PORT = 81
+# where the AI services answer on the Docker network: port and the path of their health answer
+UPSTREAMS = {
+    "ollama": (11434, "/api/tags"), "comfyui": (8188, "/system_stats"), "open-webui": (8080, "/health"),
+}
+# subdomain -> the service it reaches through the proxy
+SUBDOMAINS = {"chat": "open-webui", "ollama": "ollama", "comfy": "comfyui", "hole": "pihole"}
+# the Docker network every container joins
+NETWORK = "self-hosted"
+# each service's compose project folder is <PROJECTS_ROOT>/<service>; these files in it hold secrets
+# and must be 0600 (the .env always; Open WebUI's generated session secret where it exists)
+PROJECTS_ROOT = "/opt/homelab"
+PRIVATE_FILES = (".env", "webui-secret.env")
+# each service's data folders under the cold-storage path, and their owner
+DATA_FOLDERS = {
+    "nginx-proxy-manager": ["services/nginx-proxy/data", "services/nginx-proxy/certificates/letsencrypt"],
+    "pihole": ["services/pihole/config", "services/pihole/logs"],
+    "ollama": ["ai/ollama/models"],
+    "comfyui": ["ai/comfyui/data", "ai/comfyui/models", "ai/comfyui/output", "ai/comfyui/input"],
+    "open-webui": ["ai/open-webui/data"],
+}
+DATA_OWNER = "root:root"
+
 # the firewalld zone of the Tailscale peers
 ZONE = "self-hosted"
 # its services: Tailscale peers may administer the host over SSH
 ZONE_SERVICES = ["ssh"]
-# its ports, by the service that publishes them on the host (service names as in HOMELAB_SERVICES)
-ZONE_PORTS_BY_SERVICE = {
-    "nginx-proxy-manager": ["80/tcp", "443/tcp", "81/tcp"],
-    "pihole": ["53/tcp", "53/udp"],
-}
+# its ports: exactly the host ports of the services placed on the host
+ZONE_PORTS_BY_SERVICE = HOST_PORTS_BY_SERVICE
 
 # listening addresses that mean "every interface"
 WILDCARDS = {"0.0.0.0", "::", "*"}  # noqa: S104 (addresses looked for, not bound)

@@ -13,6 +13,17 @@ import re
 
 import pytest
 from host_rules import (
+    DATA_FOLDERS,
+    DATA_OWNER,
+    GPU_SERVICES,
+    HOST_PORTS_BY_SERVICE,
+    NETWORK,
+    NPM_API_PORT,
+    PRIVATE_FILES,
+    PROJECTS_ROOT,
+    SERVICES,
+    SUBDOMAINS,
+    UPSTREAMS,
     ZONE,
     ZONE_SERVICES,
     expected_zone_ports,
@@ -20,20 +31,15 @@ from host_rules import (
     wildcard_listeners,
 )
 
-from deploys.catalog import CATALOG, NETWORK, PROJECTS_ROOT, WEBUI_SECRET_FILE
-from deploys.settings import Service
 from facts.firewalld import FirewalldZones
 from facts.host import ListeningSockets
 
-ALL = list(Service)
-GPU_SERVICES = [service for service in Service if CATALOG[service].gpu]
-HOST_PORTS = [(service, port) for service in Service for port in CATALOG[service].host_ports]
-# where each service answers on the Docker network (the path its health check uses)
-UPSTREAM_PATHS = {
-    Service.OLLAMA: "/api/tags", Service.COMFYUI: "/system_stats", Service.OPEN_WEBUI: "/health",
-}
-PROXIED = [service for service in Service if CATALOG[service].subdomain]
-VOLUMES = [(service, volume) for service in Service for volume in CATALOG[service].volumes]
+# What a deployed host must look like is stated in host_rules.py, never imported from the deploy
+# code under test; only the host plan (which services are placed where, the settings) is shared.
+ALL = list(SERVICES)
+HOST_PORTS = [(service, port) for service, ports in HOST_PORTS_BY_SERVICE.items() for port in ports]
+VOLUMES = [(service, folder) for service, folders in DATA_FOLDERS.items() for folder in folders]
+NPM, PIHOLE = "nginx-proxy-manager", "pihole"
 
 # A DNS A query over UDP, run with the host's python3 (no dig needed): prints "<rcode> <addresses…>"
 DNS_QUERY = r"""
@@ -67,7 +73,7 @@ print(rcode, *found)
 
 
 def _ids(values):
-    return [value.value if isinstance(value, Service) else str(value) for value in values]
+    return [str(value) for value in values]
 
 
 def _sockets(target) -> list[dict]:
@@ -97,8 +103,8 @@ def test_docker_running(host):
 @pytest.mark.parametrize("service", ALL, ids=_ids(ALL))
 def test_container_running_and_healthy(target, service):
     target.require_placed(service)
-    container = target.containers().get(CATALOG[service].name)
-    assert container is not None, f"no container {CATALOG[service].name}"
+    container = target.containers().get(service)
+    assert container is not None, f"no container {service}"
     assert (container["state"], container["health"]) == ("running", "healthy")
 
 
@@ -107,10 +113,10 @@ def test_gpu_visible_inside(target, service):
     target.require_placed(service)
     if not target.has_gpu:
         pytest.skip(f"{target.short_name} has no NVIDIA GPU (nvidia-smi -L found none): "
-                    f"{service.value} runs on the CPU")
+                    f"{service} runs on the CPU")
     target.require_running(service)
-    result = target.run("docker exec %s nvidia-smi -L", CATALOG[service].name)
-    assert result.rc == 0 and "GPU" in result.stdout, f"nvidia-smi inside {service.value}: {result.stderr}"
+    result = target.run("docker exec %s nvidia-smi -L", service)
+    assert result.rc == 0 and "GPU" in result.stdout, f"nvidia-smi inside {service}: {result.stderr}"
 
 
 def test_network_exists(target):
@@ -122,10 +128,8 @@ def test_network_exists(target):
 @pytest.mark.parametrize("service", ALL, ids=_ids(ALL))
 def test_network_holds_container(target, service):
     target.require_running(service)
-    result = target.run(
-        "docker inspect --format '{{json .NetworkSettings.Networks}}' %s", CATALOG[service].name
-    )
-    assert NETWORK in json.loads(result.stdout or "{}"), f"{service.value} is not on the {NETWORK} network"
+    result = target.run("docker inspect --format '{{json .NetworkSettings.Networks}}' %s", service)
+    assert NETWORK in json.loads(result.stdout or "{}"), f"{service} is not on the {NETWORK} network"
 
 
 # -- host ports --------------------------------------------------------------------------------
@@ -147,18 +151,16 @@ def test_nothing_listens_on_every_interface_but_sshd(target):
     assert not found, f"listening on every interface: {found}"
 
 
-@pytest.mark.parametrize(
-    ("service", "port"), HOST_PORTS, ids=[f"{p.number}-{p.protocol}" for _, p in HOST_PORTS]
-)
+@pytest.mark.parametrize(("service", "port"), HOST_PORTS, ids=[p.replace("/", "-") for _, p in HOST_PORTS])
 def test_host_port_on_tailscale_ip_only(target, service, port):
     target.require_running(service)
     address = target.tailscale_ip
     assert address, "the host's Tailscale IP is unknown"
+    number, protocol = port.split("/")
     bound = sorted(
-        s["address"] for s in _sockets(target) if s["port"] == port.number and s["proto"] == port.protocol
+        s["address"] for s in _sockets(target) if s["port"] == int(number) and s["proto"] == protocol
     )
-    shown = f"{port.number}/{port.protocol}"
-    assert bound == [address], f"{shown} is bound on {bound or 'nothing'}, not only on {address}"
+    assert bound == [address], f"{port} is bound on {bound or 'nothing'}, not only on {address}"
 
 
 @pytest.mark.parametrize("service", ALL, ids=_ids(ALL))
@@ -166,7 +168,7 @@ def test_nothing_else_published(target, service):
     """Ports other than the host ports stay on the Docker network (or, where the proxy runs on
     another host, are published on the Tailscale IP only)."""
     container = target.require_running(service)
-    host_ports = {f"{p.number}/{p.protocol}" for p in CATALOG[service].host_ports}
+    host_ports = set(HOST_PORTS_BY_SERVICE.get(service, []))
     allowed_ip = target.tailscale_ip if target.proxy_elsewhere else None
     extra = [
         f"{binding.get('HostIp') or '0.0.0.0'}:{binding.get('HostPort')}->{inside}"
@@ -175,32 +177,32 @@ def test_nothing_else_published(target, service):
         for binding in bindings or []
         if binding.get("HostIp") != allowed_ip
     ]
-    assert not extra, f"{service.value} publishes {extra}"
+    assert not extra, f"{service} publishes {extra}"
 
 
 # -- answers -----------------------------------------------------------------------------------
 def test_pihole_answers_dns(target):
-    target.require_running(Service.PIHOLE)
-    name = f"{CATALOG[Service.PIHOLE].subdomain}.{target.settings.domain}"
+    target.require_running(PIHOLE)
+    name = f"hole.{target.settings.domain}"
     rcode, addresses = _dns(target, name, target.tailscale_ip)
     assert rcode == 0 and addresses, f"{name} @{target.tailscale_ip}: rcode {rcode}, answers {addresses}"
 
 
-@pytest.mark.parametrize("service", PROXIED, ids=[CATALOG[s].subdomain for s in PROXIED])
-def test_subdomain_points_at_proxy(target, service):
-    target.require_running(Service.PIHOLE)
+@pytest.mark.parametrize(("subdomain", "service"), SUBDOMAINS.items(), ids=list(SUBDOMAINS))
+def test_subdomain_points_at_proxy(target, subdomain, service):
+    target.require_running(PIHOLE)
     if service not in target.settings.services:
-        pytest.skip(f"{service.value} is not enabled")
+        pytest.skip(f"{service} is not enabled")
     if not target.proxy_ip:
         pytest.skip("no host of the inventory runs NGINX Proxy Manager with a known Tailscale IP")
-    name = f"{CATALOG[service].subdomain}.{target.settings.domain}"
+    name = f"{subdomain}.{target.settings.domain}"
     _, addresses = _dns(target, name, target.tailscale_ip)
     assert addresses == [target.proxy_ip], f"{name} resolves to {addresses}, not the proxy {target.proxy_ip}"
 
 
 def test_npm_api_answers(target):
-    target.require_running(Service.NGINX_PROXY_MANAGER)
-    url = f"http://{target.tailscale_ip}:{CATALOG[Service.NGINX_PROXY_MANAGER].upstream_port}/api/"
+    target.require_running(NPM)
+    url = f"http://{target.tailscale_ip}:{NPM_API_PORT}/api/"
     result = target.run("curl -fsS --max-time 10 %s", url)
     assert result.rc == 0, f"{url}: {result.stderr.strip()}"
     assert json.loads(result.stdout).get("status") == "OK", result.stdout
@@ -221,11 +223,11 @@ def test_npm_proxy_hosts_accepted_by_nginx(target):
     """Every proxy host the deploy manages (meta.managed_by homelab-pyinfra) or that holds one of the
     service subdomains runs in nginx: NPM answers 2xx even when nginx rejected a host's config, and
     only ``meta.nginx_online`` tells. Asked from the host, logged in as the configured admin."""
-    target.require_running(Service.NGINX_PROXY_MANAGER)
+    target.require_running(NPM)
     settings = target.settings
     if not settings.npm_admin_email or settings.npm_admin_password is None:
         pytest.skip("no NPM admin credentials in the settings")
-    api = f"http://{target.tailscale_ip}:81/api"
+    api = f"http://{target.tailscale_ip}:{NPM_API_PORT}/api"
     login = json.dumps(
         {"identity": settings.npm_admin_email, "secret": settings.npm_admin_password.get_secret_value()}
     )
@@ -234,45 +236,46 @@ def test_npm_proxy_hosts_accepted_by_nginx(target):
     answer = _with_stdin(target, f"{curl} {json_body} {api}/tokens", login)
     token = json.loads(answer)["token"]
     listing = _with_stdin(target, f"{curl} -H @- {api}/nginx/proxy-hosts", f"Authorization: Bearer {token}\n")
-    names = [f"{sub}.{settings.domain}" for sub in ("chat", "ollama", "comfy", "hole")]
+    names = [f"{sub}.{settings.domain}" for sub in SUBDOMAINS]
     rejected = proxy_hosts_nginx_rejected(json.loads(listing), names)
     assert not rejected, "proxy hosts nginx does not run: " + "; ".join(rejected)
 
 
-@pytest.mark.parametrize("service", list(UPSTREAM_PATHS), ids=_ids(UPSTREAM_PATHS))
+@pytest.mark.parametrize("service", list(UPSTREAMS), ids=_ids(UPSTREAMS))
 def test_answers_on_docker_network(target, service):
     target.require_running(service)
-    if not target.placed(Service.NGINX_PROXY_MANAGER):
+    if not target.placed(NPM):
         pytest.skip("no NGINX Proxy Manager on this host to ask from")
-    target.require_running(Service.NGINX_PROXY_MANAGER)
-    url = f"http://{CATALOG[service].name}:{CATALOG[service].upstream_port}{UPSTREAM_PATHS[service]}"
+    target.require_running(NPM)
+    port, path = UPSTREAMS[service]
+    url = f"http://{service}:{port}{path}"
     result = target.run("docker exec nginx-proxy-manager curl -fsS --max-time 10 -o /dev/null %s", url)
     assert result.rc == 0, f"{url} from nginx-proxy-manager: {result.stderr.strip()}"
 
 
 # -- files and firewall ------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("service", "volume"), VOLUMES, ids=[f"{s.value}:{v.source}" for s, v in VOLUMES]
-)
-def test_storage_path(target, service, volume):
+@pytest.mark.parametrize(("service", "folder"), VOLUMES, ids=[f"{s}:{f}" for s, f in VOLUMES])
+def test_storage_path(target, service, folder):
     target.require_placed(service)
-    path = target.settings.cold_storage_path / volume.source
+    path = target.settings.cold_storage_path / folder
     folder = target.host.file(str(path))
     assert folder.is_directory, f"{path} is missing"
-    owner, group = volume.owner.split(":")
+    owner, group = DATA_OWNER.split(":")
     assert (folder.user, folder.group) == (owner, group), f"{path} belongs to {folder.user}:{folder.group}"
 
 
 @pytest.mark.parametrize("service", ALL, ids=_ids(ALL))
 def test_env_file_0600(target, service):
     target.require_placed(service)
-    directory = PROJECTS_ROOT / service.value
-    env = target.host.file(str(directory / ".env"))
-    assert env.is_file, f"{directory}/.env is missing"
-    assert env.mode == 0o600, f"{directory}/.env has mode {env.mode:o}"
-    secret = target.host.file(str(directory / WEBUI_SECRET_FILE))
-    if secret.exists:
-        assert secret.mode == 0o600, f"{directory}/{WEBUI_SECRET_FILE} has mode {secret.mode:o}"
+    directory = f"{PROJECTS_ROOT}/{service}"
+    env_file, *others = PRIVATE_FILES
+    env = target.host.file(f"{directory}/{env_file}")
+    assert env.is_file, f"{directory}/{env_file} is missing"
+    assert env.mode == 0o600, f"{directory}/{env_file} has mode {env.mode:o}"
+    for name in others:
+        secret = target.host.file(f"{directory}/{name}")
+        if secret.exists:
+            assert secret.mode == 0o600, f"{directory}/{name} has mode {secret.mode:o}"
 
 
 def _zone(target) -> tuple[dict, dict]:
@@ -308,7 +311,7 @@ def test_firewall_zone_sources(target):
 def test_firewall_zone_ports_and_services(target):
     """Ports: NGINX Proxy Manager's 80/443/81 tcp and Pi-hole's 53 tcp+udp, where they are placed
     (tests/verify/host_rules.py); service: ssh. Nothing else."""
-    wanted_ports = expected_zone_ports(service.value for service in target.services)
+    wanted_ports = expected_zone_ports(target.services)
     for kind, zone in zip(("runtime", "permanent"), _zone(target), strict=True):
         assert sorted(zone["ports"]) == sorted(wanted_ports), f"{kind} ports {zone['ports']}"
         assert sorted(zone["services"]) == sorted(ZONE_SERVICES), f"{kind} services {zone['services']}"
@@ -333,9 +336,8 @@ def test_container_reaches_the_world(target, egress_target, service):
     upstream DNS server of Pi-hole, port 53: a real server's containers need the world)."""
     target.require_running(service)
     address, port = egress_target
-    name = CATALOG[service].name
-    result = target.run(f"docker exec {name} sh -c %s", CONNECT % (address, port, address, port))
-    assert result.rc == 0, f"{name} cannot connect to {address}:{port}: {result.stderr.strip()[-300:]}"
+    result = target.run(f"docker exec {service} sh -c %s", CONNECT % (address, port, address, port))
+    assert result.rc == 0, f"{service} cannot connect to {address}:{port}: {result.stderr.strip()[-300:]}"
 
 
 # the deploy's table for the published ports, as `nft list table` prints it
@@ -359,7 +361,7 @@ def test_published_ports_answer_the_tailnet_only(target):
     wanted = {
         (int(number), protocol)
         for number, protocol in (
-            port.split("/") for port in expected_zone_ports(service.value for service in target.services)
+            port.split("/") for port in expected_zone_ports(target.services)
         )
     }
     if not wanted:
