@@ -6,18 +6,9 @@ import ipaddress
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-
-def _harness():
-    conftest = str(Path(__file__).with_name("conftest.py"))
-    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == conftest)
-
-
-ROOT, PYINFRA = _harness().ROOT, _harness().PYINFRA
+from labkit import PYINFRA, ROOT
 
 DEPLOY = "tests/lab/deploys/trivial.py"
 PATH = "/srv/lab-e2e"

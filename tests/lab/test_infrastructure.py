@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import pytest
+from labkit import run_pyinfra_cli, ssh
 
-
-def _harness():
-    conftest = str(Path(__file__).with_name("conftest.py"))
-    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == conftest)
-
-
-run_pyinfra_cli, ssh = _harness().run_pyinfra_cli, _harness().ssh
 INFRA = "deploys/infrastructure.py"
 IMAGE = "homelab-lab/standin-ollama:lab"
 

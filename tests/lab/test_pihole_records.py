@@ -12,26 +12,15 @@ from __future__ import annotations
 
 import json
 import shlex
-import sys
-from pathlib import Path
 
 import pytest
+from labkit import DEBUG_LOG, assert_clean, run_pyinfra_cli, ssh
 
-
-def _harness():
-    """This folder's conftest (already loaded by pytest): the CLI runner and the ssh helper."""
-    conftest = str(Path(__file__).with_name("conftest.py"))
-    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == conftest)
-
-
-ROOT, run_pyinfra_cli, ssh = _harness().ROOT, _harness().run_pyinfra_cli, _harness().ssh
-sys.path.insert(0, str(ROOT))
 from lab.data import LAB_DATA  # noqa: E402
 
 SERVER = "deploys/server.py"
 DOMAIN = LAB_DATA["domain"]
 DNS_OP = "Local DNS | Pi-hole local DNS for the subdomains"
-DEBUG_LOG = ROOT / "pyinfra-debug.log"
 
 # Runs inside the pihole stand-in container: `python3 -c API KIND ACTION [JSON_ENTRY]`.
 API = r"""
@@ -71,13 +60,6 @@ def stored(host, kind: str = "hosts") -> list[str]:
 
 def dig(host, name: str) -> list[str]:
     return ssh(host, f"docker exec pihole dig +short @{host['tailscale_ip']} {name}").stdout.split()
-
-
-def assert_clean(result) -> None:
-    output = result.stdout + result.stderr
-    assert "internal exception" not in output.lower(), result.explain()
-    assert "Traceback" not in output, result.explain()
-    assert not DEBUG_LOG.exists(), f"{DEBUG_LOG} was written\n{result.explain()}"
 
 
 @pytest.fixture(scope="module")

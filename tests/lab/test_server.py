@@ -8,24 +8,13 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import shlex
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from labkit import ROOT, assert_clean, npm_api, run_pyinfra_cli, ssh
 
-
-def _harness():
-    """This folder's conftest (already loaded by pytest): the CLI runner and the ssh helper."""
-    conftest = str(Path(__file__).with_name("conftest.py"))
-    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == conftest)
-
-
-ROOT, run_pyinfra_cli, ssh = _harness().ROOT, _harness().run_pyinfra_cli, _harness().ssh
-sys.path.insert(0, str(ROOT))
 from lab.data import LAB_DATA  # noqa: E402
 
 SERVER = "deploys/server.py"
@@ -165,7 +154,7 @@ def test_pihole_and_npm_passwords_rotate_through_the_settings(deployed, lab_host
         assert stale.returncode != 0
         said = stale.stdout + stale.stderr
         assert "give the one NPM has now once as HOMELAB_NPM_ADMIN_PREVIOUS_PASSWORD" in said, stale.explain()
-        assert "internal exception" not in said.lower() and "Traceback" not in said
+        assert_clean(stale)
     finally:
         back = run_pyinfra_cli(SERVER, "--data", f"npm_admin_previous_password={new_npm}", limit=name,
                                check=False)
@@ -301,21 +290,8 @@ def test_network_holds_the_containers_and_they_resolve_each_other(deployed, lab_
         assert json.loads(answer) == {"models": []}
 
 
-def _npm(host, *args):
-    """The lab host's NPM API, through tests/lab/npm_probe.py (an SSH tunnel in its own process)."""
-    proc = subprocess.run(
-        [str(ROOT / ".venv/bin/python"), str(ROOT / "tests/lab/npm_probe.py"), json.dumps(host), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "NPM_PASSWORD": LAB_DATA["npm_admin_password"]},
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return proc.stdout
-
-
 def _proxy_hosts(host):
-    return json.loads(_npm(host, "list"))
+    return json.loads(npm_api(host, "list"))
 
 
 def test_proxy_hosts_forward_each_subdomain(deployed, lab_hosts):
@@ -336,7 +312,7 @@ def test_pihole_resolves_each_subdomain_to_the_proxy(deployed, lab_hosts):
 def test_drift_in_the_proxy_is_previewed_then_repaired(deployed, lab_hosts):
     host = lab_hosts[0]
     name = f"{host['name']}"
-    _npm(host, "set-forward-port", f"chat.{DOMAIN}", "3000")  # someone edits it in the UI
+    npm_api(host, "set-forward-port", f"chat.{DOMAIN}", "3000")  # someone edits it in the UI
     dry = run_pyinfra_cli(SERVER, "--dry", limit=name)
     assert dry.planned_changes() == {f"Proxy hosts | chat.{DOMAIN} -> open-webui:8080": [name]}
     repaired = run_pyinfra_cli(SERVER, limit=name)

@@ -16,14 +16,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from labkit import ROOT, run_pyinfra_cli, ssh
 
-
-def _harness():
-    conftest = str(Path(__file__).with_name("conftest.py"))
-    return next(m for m in list(sys.modules.values()) if getattr(m, "__file__", None) == conftest)
-
-
-ROOT, run_pyinfra_cli, ssh = _harness().ROOT, _harness().run_pyinfra_cli, _harness().ssh
 PYTHON = ROOT / ".venv" / "bin" / "python"
 SERVER = "deploys/server.py"
 VALIDATE = "deploys/validate.py"
