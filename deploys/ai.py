@@ -6,7 +6,7 @@ left out with HOMELAB_AI_WITHOUT_GPU=skip.
     pyinfra inventories/home.py deploys/ai.py
 """
 
-from deploys import context, svc
-from deploys.settings import Service
+from deploys.library import context, service_steps
+from deploys.library.settings import Service
 
-svc.deploy_services(context.current(), [Service.OLLAMA, Service.COMFYUI, Service.OPEN_WEBUI])
+service_steps.deploy_services(context.current(), [Service.OLLAMA, Service.COMFYUI, Service.OPEN_WEBUI])

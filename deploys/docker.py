@@ -3,9 +3,9 @@
     pyinfra inventories/home.py deploys/docker.py
 """
 
-from deploys import context, infra
+from deploys.library import context, infra_steps
 
 ctx = context.current()
-firewall = infra.firewalld_running(ctx)
-infra.nvidia_toolkit(ctx)
-infra.docker_engine(ctx, firewall_changed=(firewall,))
+firewall = infra_steps.firewalld_running(ctx)
+infra_steps.nvidia_toolkit(ctx)
+infra_steps.docker_engine(ctx, firewall_changed=(firewall,))

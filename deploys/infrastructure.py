@@ -3,6 +3,6 @@
     pyinfra inventories/home.py deploys/infrastructure.py
 """
 
-from deploys import context, infra
+from deploys.library import context, infra_steps
 
-infra.infrastructure(context.current())
+infra_steps.infrastructure(context.current())

@@ -7,13 +7,13 @@ the zone change reloaded it, so that Docker's own firewall chains are rebuilt.
     pyinfra inventories/home.py deploys/networking.py
 """
 
-from deploys import context, infra
+from deploys.library import context, infra_steps
 
 ctx = context.current()
-infra.tailscale_node(ctx)
-firewall = infra.firewalld_running(ctx)
-subnet = infra.docker_subnet(ctx)
-infra.firewall_zone(ctx)
-infra.published_ports_guard(ctx, subnet)
-infra.restart_docker_if_changed(firewall)
-infra.network(ctx, subnet)
+infra_steps.tailscale_node(ctx)
+firewall = infra_steps.firewalld_running(ctx)
+subnet = infra_steps.docker_subnet(ctx)
+infra_steps.firewall_zone(ctx)
+infra_steps.published_ports_guard(ctx, subnet)
+infra_steps.restart_docker_if_changed(firewall)
+infra_steps.network(ctx, subnet)

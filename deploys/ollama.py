@@ -3,7 +3,7 @@
     pyinfra inventories/home.py deploys/ollama.py
 """
 
-from deploys import context, svc
-from deploys.settings import Service
+from deploys.library import context, service_steps
+from deploys.library.settings import Service
 
-svc.deploy_services(context.current(), [Service.OLLAMA])
+service_steps.deploy_services(context.current(), [Service.OLLAMA])

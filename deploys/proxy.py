@@ -8,6 +8,6 @@ proxy host's Tailscale IP. Both APIs are reached through an SSH tunnel to the ho
     pyinfra inventories/home.py deploys/proxy.py
 """
 
-from deploys import context, proxy_steps
+from deploys.library import context, proxy_steps
 
 proxy_steps.proxy_and_dns(context.current())

@@ -4,16 +4,16 @@
     pyinfra inventories/home.py deploys/server.py --dry    # preview what would change
 """
 
-from deploys import context, infra, proxy_steps, svc
-from deploys.settings import Service
+from deploys.library import context, infra_steps, proxy_steps, service_steps
+from deploys.library.settings import Service
 
 ctx = context.current()
 
-infra.infrastructure(ctx)  # deploys/infrastructure.py
+infra_steps.infrastructure(ctx)  # deploys/infrastructure.py
 
 # services (deploys/services.py, deploys/ai.py)
-svc.deploy_services(ctx, [Service.NGINX_PROXY_MANAGER, Service.PIHOLE])
-svc.deploy_services(ctx, [Service.OLLAMA, Service.COMFYUI, Service.OPEN_WEBUI])
+service_steps.deploy_services(ctx, [Service.NGINX_PROXY_MANAGER, Service.PIHOLE])
+service_steps.deploy_services(ctx, [Service.OLLAMA, Service.COMFYUI, Service.OPEN_WEBUI])
 
 # proxy hosts and local DNS (deploys/proxy.py)
 proxy_steps.proxy_and_dns(ctx)

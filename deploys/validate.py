@@ -8,7 +8,7 @@ python3, Docker, NVIDIA GPU and VRAM, free space at the cold-storage path, Tails
 firewalld, a configured Docker subnet against the host's routes, and the host ports 80, 443, 81, 53
 on the Tailscale IP. WARN is fine before the first
 deploy (Docker not installed yet, firewalld stopped, no GPU); any FAIL ends the run with an error
-and a non-zero exit. The rules live in deploys/preflight.py; this file only reads the facts, one
+and a non-zero exit. The rules live in deploys/library/preflight.py; this file only reads the facts, one
 read per fact, at prepare time, and adds no operation.
 
 Invalid settings never get this far: the @homelab connector refuses to contact any host of a run
@@ -24,9 +24,9 @@ from pyinfra.facts.rpm import RpmPackages
 from pyinfra.facts.server import LinuxDistribution, Which
 from pyinfra.facts.systemd import SystemdStatus
 
-from deploys import preflight
-from deploys.context import DeployError, inventory_uses_groups, match_os, placed_services
-from deploys.settings import SettingsError, settings_for_host
+from deploys.library import preflight
+from deploys.library.context import DeployError, inventory_uses_groups, match_os, placed_services
+from deploys.library.settings import SettingsError, settings_for_host
 from facts.compose import ComposeProjects
 from facts.docker import DockerNetworksInspect, RunningContainers
 from facts.firewalld import FirewalldZones

@@ -18,7 +18,7 @@ PROBE = r"""
 import sys
 from pyinfra.api import Config, Inventory, State
 from pyinfra.api.connect import connect_all
-from deploys.connector import tcp_nodelay_enabled
+from deploys.library.connector import tcp_nodelay_enabled
 import runpy
 inventory = Inventory((runpy.run_path("inventories/lab.py")["lab_hosts"], {}))
 state = State(inventory, Config())

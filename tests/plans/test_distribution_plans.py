@@ -8,7 +8,7 @@ import re
 import pytest
 from harness import os_release_file, plan
 
-from deploys.context import DeployError
+from deploys.library.context import DeployError
 
 INFRA = "deploys/infrastructure.py"
 

@@ -12,7 +12,7 @@ import logging
 import pytest
 from harness import DEBIAN_12, FEDORA_41, ROOT, plan
 
-from deploys.context import DeployError
+from deploys.library.context import DeployError
 
 INFRA = "deploys/infrastructure.py"
 SYSCONFIG = ROOT / "tests/facts/system.EnvironmentFileFlags/documented-fedora-moby-engine.json"

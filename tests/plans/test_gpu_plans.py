@@ -12,7 +12,7 @@ import json
 import pytest
 from harness import ROOT, os_release_file, plan
 
-from deploys.context import DeployError
+from deploys.library.context import DeployError
 
 DAEMON_JSON = "Docker engine | daemon.json (log rotation, live-restore, NVIDIA runtime when a GPU is present)"
 

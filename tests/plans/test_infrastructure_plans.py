@@ -12,7 +12,7 @@ import json
 import pytest
 from harness import DEBIAN_12, FEDORA_41, ROOT, os_release, plan
 
-from deploys.context import DeployError
+from deploys.library.context import DeployError
 
 H200 = json.loads((ROOT / "tests/facts/gpu.NvidiaGpus/recorded-h200-fact-command.json").read_text())["output"]
 ROCKY_9 = os_release('NAME="Rocky Linux"\nVERSION_ID="9.4"\nID="rocky"\nID_LIKE="rhel centos fedora"')
@@ -32,7 +32,7 @@ def upload(commands: list[str]) -> str:
 
 
 def test_fedora_docker_ce_from_its_repository_file_not_config_manager():
-    # an explicit source replaces Podman's docker command (deploys/engine.py)
+    # an explicit source replaces Podman's docker command (deploys/library/engine.py)
     ops = plan(INFRA, fedora(installed=["podman-docker 5.2.2-1.fc41", "bash 5.2.32-1.fc41"]),
                {"docker_source": "docker-ce"})
     assert ops[

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from harness import DEBIAN_12, plan
 
-from deploys.context import DeployError
+from deploys.library.context import DeployError
 
 S = "### pyinfra-section "
 

@@ -14,7 +14,7 @@ import re
 import pytest
 from harness import ROOT, os_release_file, plan
 
-from deploys.context import DeployError
+from deploys.library.context import DeployError
 
 H200 = json.loads((ROOT / "tests/facts/gpu.NvidiaGpus/recorded-h200-fact-command.json").read_text())["output"]
 INFRA = "deploys/infrastructure.py"

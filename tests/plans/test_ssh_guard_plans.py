@@ -14,8 +14,8 @@ from harness import DEBIAN_12, ROOT, plan
 from pyinfra.api.exceptions import OperationError
 from pyinfra.connectors.ssh import SSHConnector
 
-from deploys import infra
-from deploys.context import DeployError
+from deploys.library import infra_steps
+from deploys.library.context import DeployError
 
 INFRA = "deploys/infrastructure.py"
 FACTS = ROOT / "tests/facts/firewalld.FirewalldZones"
@@ -71,13 +71,14 @@ def test_zone_change_that_would_cut_the_session_is_refused_naming_source_and_por
 
 
 def test_ssh_path_unknown_over_ssh_refuses(monkeypatch):
-    monkeypatch.setattr(infra, "host", SimpleNamespace(name="server", connector=object.__new__(SSHConnector)))
+    connector = object.__new__(SSHConnector)
+    monkeypatch.setattr(infra_steps, "host", SimpleNamespace(name="server", connector=connector))
     with pytest.raises(DeployError, match="refusing to change the firewall"):
-        infra.ssh_path(SimpleNamespace(ssh=None))
+        infra_steps.ssh_path(SimpleNamespace(ssh=None))
 
 
 def test_ssh_path_not_over_ssh_has_nothing_to_guard(monkeypatch):
-    monkeypatch.setattr(infra, "host", SimpleNamespace(name="server", connector=object()))
-    assert infra.ssh_path(SimpleNamespace(ssh=None)) is None
+    monkeypatch.setattr(infra_steps, "host", SimpleNamespace(name="server", connector=object()))
+    assert infra_steps.ssh_path(SimpleNamespace(ssh=None)) is None
     found = SimpleNamespace(ssh={"client_address": "192.0.2.9", "server_port": 2222})
-    assert infra.ssh_path(found) == ("192.0.2.9", 2222)
+    assert infra_steps.ssh_path(found) == ("192.0.2.9", 2222)

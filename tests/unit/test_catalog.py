@@ -2,8 +2,8 @@
 
 import yaml
 
-from deploys.catalog import CATALOG, Placement, compose_document, env_file, render_compose
-from deploys.settings import Service, load_settings
+from deploys.library.catalog import CATALOG, Placement, compose_document, env_file, render_compose
+from deploys.library.settings import Service, load_settings
 
 SETTINGS = load_settings(
     {

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pyinfra.facts.server import LinuxDistribution
 
-from deploys.context import DISTRIBUTIONS, match_os
-from deploys.preflight import FAIL, PASS, Observed, check_os
+from deploys.library.context import DISTRIBUTIONS, match_os
+from deploys.library.preflight import FAIL, PASS, Observed, check_os
 
 OS_RELEASE = Path(__file__).resolve().parents[1] / "facts" / "os-release"
 

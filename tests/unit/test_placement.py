@@ -1,7 +1,7 @@
 """Placement by inventory group: `core` gets NPM and Pi-hole, `gpu` gets the AI services."""
 
-from deploys.context import placed_services
-from deploys.settings import Service, load_settings
+from deploys.library.context import placed_services
+from deploys.library.settings import Service, load_settings
 
 SETTINGS = load_settings(
     {

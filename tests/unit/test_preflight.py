@@ -1,4 +1,4 @@
-"""Preflight rules (deploys/preflight.py) over fact data taken from the fact fixtures."""
+"""Preflight rules (deploys/library/preflight.py) over fact data taken from the fact fixtures."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from deploys.preflight import FAIL, PASS, WARN, Observed, checks, failed, table
-from deploys.settings import ALL_SERVICES, Service, load_settings
+from deploys.library.preflight import FAIL, PASS, WARN, Observed, checks, failed, table
+from deploys.library.settings import ALL_SERVICES, Service, load_settings
 
 FACTS = Path(__file__).resolve().parents[1] / "facts"
 
@@ -440,7 +440,7 @@ def test_all_services_known():
     assert {s for s in ALL_SERVICES} == set(Service)
 
 
-# -- an existing Docker engine (deploys/engine.py) ----------------------------------------------------
+# -- an existing Docker engine (deploys/library/engine.py) ---
 FEDORA_41 = {"name": "Fedora", "major": 41, "minor": None,
              "release_meta": {"PRETTY_NAME": "Fedora Linux 41 (Server Edition)", "ID": "fedora",
                               "VERSION_ID": "41"}}

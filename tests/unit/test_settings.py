@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from deploys.settings import (
+from deploys.library.settings import (
     ALL_SERVICES,
     PullPolicy,
     Service,
@@ -389,7 +389,7 @@ def test_cli_data_values_coerced_for_every_type():
 
 
 def test_cli_data_through_settings_for_host():
-    from deploys.settings import settings_for_host
+    from deploys.library.settings import settings_for_host
 
     class Host:
         name = "@homelab/x"
@@ -464,7 +464,7 @@ def test_real_looking_secrets_accepted(value):
 
 
 def test_env_example_placeholders_are_refused_and_lab_secrets_accepted(clean_env):
-    from deploys.settings import REPO_ROOT
+    from deploys.library.settings import REPO_ROOT
     from lab.data import LAB_DATA
 
     for key in GOOD:
@@ -516,13 +516,13 @@ def test_command_line_check_bad_and_good_environment():
         "HOMELAB_NPM_ADMIN_PASSWORD": "tiny",
     }
     bad = subprocess.run(
-        [sys.executable, "-m", "deploys.settings"], cwd=REPO, env=env, capture_output=True, text=True
+        [sys.executable, "-m", "deploys.library.settings"], cwd=REPO, env=env, capture_output=True, text=True
     )
     assert bad.returncode == 2
     assert "HOMELAB_DOMAIN: 'Bad_Domain' is not valid" in bad.stderr
     assert "HOMELAB_NPM_ADMIN_PASSWORD: (secret, not shown)" in bad.stderr and "tiny" not in bad.stderr
     good = subprocess.run(
-        [sys.executable, "-m", "deploys.settings"],
+        [sys.executable, "-m", "deploys.library.settings"],
         cwd=REPO,
         env={**env, **GOOD},
         capture_output=True,
@@ -539,7 +539,7 @@ def test_secrets_that_a_compose_env_file_cannot_hold(value):
 
 
 def test_gpu_downgrade_refuses_by_default_and_takes_refuse_or_allow():
-    from deploys.settings import GpuDowngrade
+    from deploys.library.settings import GpuDowngrade
 
     assert load().gpu_downgrade is GpuDowngrade.REFUSE
     assert load(gpu_downgrade="Allow").gpu_downgrade is GpuDowngrade.ALLOW
@@ -551,7 +551,7 @@ def test_gpu_downgrade_refuses_by_default_and_takes_refuse_or_allow():
 
 
 def test_every_setting_is_in_the_readme_table_and_env_example():
-    from deploys.settings import REPO_ROOT, SETTING_NAMES, env_name
+    from deploys.library.settings import REPO_ROOT, SETTING_NAMES, env_name
 
     readme = (REPO_ROOT / "README.md").read_text()
     example = (REPO_ROOT / ".env.example").read_text()

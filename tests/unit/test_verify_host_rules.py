@@ -108,10 +108,10 @@ def test_the_deploy_and_its_verification_agree():
         UPSTREAMS,
     )
 
-    from deploys.catalog import CATALOG, WEBUI_SECRET_FILE
-    from deploys.catalog import NETWORK as DEPLOY_NETWORK
-    from deploys.catalog import PROJECTS_ROOT as DEPLOY_PROJECTS_ROOT
-    from deploys.settings import Service
+    from deploys.library.catalog import CATALOG, WEBUI_SECRET_FILE
+    from deploys.library.catalog import NETWORK as DEPLOY_NETWORK
+    from deploys.library.catalog import PROJECTS_ROOT as DEPLOY_PROJECTS_ROOT
+    from deploys.library.settings import Service
 
     assert SERVICES == tuple(service.value for service in Service)
     assert {s: CATALOG[Service(s)].name for s in SERVICES} == {s: s for s in SERVICES}

@@ -5,7 +5,7 @@
 
 The inventory file is the one the deploys use (hosts are never listed twice). Each host becomes a
 testinfra `paramiko://` backend built from its pyinfra data (`ssh_hostname`, `ssh_port`, `ssh_user`,
-`ssh_key`, `_sudo`), and its settings are the deploys' own: `deploys.settings.settings_for_host`
+`ssh_key`, `_sudo`), and its settings are the deploys' own: `deploys.library.settings.settings_for_host`
 (inventory host and group data over the environment and `.env`). Every test runs once per host.
 
 `--limit` takes host names (with or without the `@homelab/` prefix), inventory group names or
@@ -35,8 +35,8 @@ if str(ROOT) not in sys.path:
 
 # the host plan (the settings, which services are placed on which host) is the deploy's own; what a
 # deployed host must look like is stated in host_rules.py, never imported from the deploy code
-from deploys.context import CORE_GROUP, GPU_GROUP, placed_services  # noqa: E402
-from deploys.settings import HomelabSettings, SettingsError, settings_for_host  # noqa: E402
+from deploys.library.context import CORE_GROUP, GPU_GROUP, placed_services  # noqa: E402
+from deploys.library.settings import HomelabSettings, SettingsError, settings_for_host  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from host_rules import SERVICES  # noqa: E402

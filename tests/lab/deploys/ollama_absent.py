@@ -1,9 +1,9 @@
 """Lab test deploy: take the Ollama compose project down (present=False) through the operation."""
 
-from deploys.catalog import project_dir, render_compose
-from deploys.context import current
-from deploys.settings import Service
-from deploys.svc import placement
+from deploys.library.catalog import project_dir, render_compose
+from deploys.library.context import current
+from deploys.library.service_steps import placement
+from deploys.library.settings import Service
 from operations import compose
 
 ctx = current()

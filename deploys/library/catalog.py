@@ -15,7 +15,7 @@ from pathlib import PurePosixPath
 
 import yaml
 
-from deploys.settings import HomelabSettings, Service
+from deploys.library.settings import HomelabSettings, Service
 
 NETWORK = "self-hosted"
 PROJECTS_ROOT = PurePosixPath("/opt/homelab")

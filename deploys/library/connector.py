@@ -21,7 +21,7 @@ from typing import Any
 from pyinfra.api.exceptions import ConnectError
 from pyinfra.connectors.ssh import SSHConnector
 
-from deploys.settings import SettingsError, settings_for_host
+from deploys.library.settings import SettingsError, settings_for_host
 
 
 def _validate_run(state: Any) -> dict[str, list[str]]:

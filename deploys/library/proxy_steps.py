@@ -7,10 +7,10 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import deploy
 
-from deploys import tunnel
-from deploys.catalog import CATALOG, MANAGED_BY
-from deploys.context import DeployError, HostContext, hosts_running
-from deploys.settings import Service, settings_for_host
+from deploys.library import tunnel
+from deploys.library.catalog import CATALOG, MANAGED_BY
+from deploys.library.context import DeployError, HostContext, hosts_running
+from deploys.library.settings import Service, settings_for_host
 from facts.docker import DockerContainerAddresses
 from facts.tailscale import TailscaleIP
 from operations import npm, pihole

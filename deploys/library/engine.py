@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from deploys.settings import DockerSource
+from deploys.library.settings import DockerSource
 
 DOCKER_CE_ENGINE = "docker-ce"
 PODMAN_DOCKER = "podman-docker"

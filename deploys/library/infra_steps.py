@@ -23,11 +23,11 @@ from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
-from deploys.catalog import CATALOG, MANAGED_BY, NETWORK, Port, published_ports
-from deploys.context import DeployError, Distribution, HostContext, logger, supported_versions
-from deploys.engine import EngineChoice, choose_engine
-from deploys.settings import DockerSource
-from deploys.svc import placement
+from deploys.library.catalog import CATALOG, MANAGED_BY, NETWORK, Port, published_ports
+from deploys.library.context import DeployError, Distribution, HostContext, logger, supported_versions
+from deploys.library.engine import EngineChoice, choose_engine
+from deploys.library.service_steps import placement
+from deploys.library.settings import DockerSource
 from facts.docker import DockerNetworksInspect, RunningContainers
 from facts.system import ComposeVersion, EnvironmentFileFlags, FileDigest, Ipv4Routes
 from facts.tailscale import TailscalePrefs, TailscaleStatus
@@ -48,7 +48,7 @@ DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 DOCKER_CE_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-buildx-plugin",
                       "docker-compose-plugin"]
 # packages that conflict with the chosen engine and are removed first (an installed engine of the other
-# source only when the settings ask for that source explicitly: deploys/engine.py)
+# source only when the settings ask for that source explicitly: deploys/library/engine.py)
 CONFLICTS = {
     ("debian", DockerSource.DOCKER_CE): ["docker.io", "docker-doc", "docker-compose", "podman-docker",
                                          "containerd", "runc"],
@@ -253,7 +253,7 @@ def _flag_values(flags: list[str]) -> dict[str, str]:
 
 
 def engine_choice(ctx: HostContext) -> EngineChoice:
-    """The engine this host gets (deploys/engine.py): the installed one unless the settings explicitly
+    """The engine this host gets (deploys/library/engine.py): the installed one unless the settings explicitly
     ask for the other source; running containers are read only when an engine would be replaced."""
     known = ctx.os.distribution
     return choose_engine(
@@ -300,7 +300,7 @@ def daemon_config(ctx: HostContext, flags: dict[str, str] | None = None) -> str:
 @deploy("Docker engine")
 def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
     """The installed engine, or the one the settings ask for explicitly; compose v2, daemon.json;
-    restarted only on change. An engine that runs containers is never replaced (deploys/engine.py)."""
+    restarted only on change. An engine that runs containers is never replaced (deploys/library/engine.py)."""
     known = _require_family(ctx)
     major = ctx.os.major
     choice = engine_choice(ctx)

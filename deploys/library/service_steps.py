@@ -6,7 +6,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from deploys.catalog import (
+from deploys.library.catalog import (
     CATALOG,
     WEBUI_SECRET_FILE,
     Placement,
@@ -15,8 +15,8 @@ from deploys.catalog import (
     project_dir,
     render_compose,
 )
-from deploys.context import HostContext, hosts_running
-from deploys.settings import Service
+from deploys.library.context import HostContext, hosts_running
+from deploys.library.settings import Service
 from operations import compose, directories, secrets
 
 

@@ -42,7 +42,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "HOMELAB_"
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -688,7 +688,7 @@ def settings_for_host(host: Any) -> HomelabSettings:
 
 
 def main() -> int:
-    """``python -m deploys.settings``: check the environment's settings and print them (secrets masked)."""
+    """``python -m deploys.library.settings``: check the settings and print them (secrets masked)."""
     import sys
 
     try:

@@ -19,8 +19,8 @@ from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.rpm import RpmPackages
 from pyinfra.facts.server import LinuxDistribution
 
-from deploys.catalog import CATALOG
-from deploys.settings import (
+from deploys.library.catalog import CATALOG
+from deploys.library.settings import (
     GpuDowngrade,
     HomelabSettings,
     NoGpuPolicy,

@@ -14,10 +14,17 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from deploys.catalog import CATALOG, NETWORK, Port
-from deploys.context import broken_gpu, match_os, supported_versions
-from deploys.engine import choose_engine
-from deploys.settings import TAILNET_RANGES, DockerSource, GpuDowngrade, HomelabSettings, NoGpuPolicy, Service
+from deploys.library.catalog import CATALOG, NETWORK, Port
+from deploys.library.context import broken_gpu, match_os, supported_versions
+from deploys.library.engine import choose_engine
+from deploys.library.settings import (
+    TAILNET_RANGES,
+    DockerSource,
+    GpuDowngrade,
+    HomelabSettings,
+    NoGpuPolicy,
+    Service,
+)
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 WILDCARDS = {"0.0.0.0", "::", "*"}  # noqa: S104 (addresses we look for, not bind to)
@@ -97,7 +104,7 @@ def check_python(obs: Observed) -> Check:
 
 
 def check_docker(obs: Observed) -> Check:
-    """Names the installed engine and what the deploy does with it (deploys/engine.py: the same rule)."""
+    """Names the installed engine and what the deploy does with it (library/engine.py: one rule)."""
     configured = obs.settings.docker_source if obs.settings else DockerSource.AUTO
     setting = f"HOMELAB_DOCKER_SOURCE={configured.value}"
     known = match_os(obs.distro).distribution
