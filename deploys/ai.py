@@ -7,6 +7,6 @@ left out with HOMELAB_AI_WITHOUT_GPU=skip.
 """
 
 from deploys.library import context, service_steps
-from deploys.library.settings import Service
+from deploys.library.catalog import GPU_GROUP, services_in
 
-service_steps.deploy_services(context.current(), [Service.OLLAMA, Service.COMFYUI, Service.OPEN_WEBUI])
+service_steps.deploy_services(context.current(), list(services_in(GPU_GROUP)))

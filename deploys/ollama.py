@@ -4,6 +4,6 @@
 """
 
 from deploys.library import context, service_steps
-from deploys.library.settings import Service
+from deploys.library.catalog import Service
 
 service_steps.deploy_services(context.current(), [Service.OLLAMA])

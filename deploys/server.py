@@ -5,15 +5,16 @@
 """
 
 from deploys.library import context, infra_steps, proxy_steps, service_steps
-from deploys.library.settings import Service
+from deploys.library.catalog import PLACEMENT_GROUPS, services_in
 
 ctx = context.current()
 
 infra_steps.infrastructure(ctx)  # deploys/infrastructure.py
 
 # services (deploys/services.py, deploys/ai.py)
-service_steps.deploy_services(ctx, [Service.NGINX_PROXY_MANAGER, Service.PIHOLE])
-service_steps.deploy_services(ctx, [Service.OLLAMA, Service.COMFYUI, Service.OPEN_WEBUI])
+# (core first: the proxy and DNS, then the AI services; every service of the catalog, each where placed)
+for group in PLACEMENT_GROUPS:
+    service_steps.deploy_services(ctx, list(services_in(group)))
 
 # proxy hosts and local DNS (deploys/proxy.py)
 proxy_steps.proxy_and_dns(ctx)

@@ -4,6 +4,6 @@
 """
 
 from deploys.library import context, service_steps
-from deploys.library.settings import Service
+from deploys.library.catalog import CORE_GROUP, services_in
 
-service_steps.deploy_services(context.current(), [Service.NGINX_PROXY_MANAGER, Service.PIHOLE])
+service_steps.deploy_services(context.current(), list(services_in(CORE_GROUP)))

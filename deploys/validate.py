@@ -25,7 +25,10 @@ from pyinfra.facts.server import LinuxDistribution, Which
 from pyinfra.facts.systemd import SystemdStatus
 
 from deploys.library import preflight
-from deploys.library.context import DeployError, inventory_uses_groups, match_os, placed_services
+from deploys.library.context import inventory_plan, match_os
+from deploys.library.errors import DeployError
+from deploys.library.plan import plan_host
+from deploys.library.run import current_run
 from deploys.library.settings import SettingsError, settings_for_host
 from facts.compose import ComposeProjects
 from facts.docker import DockerNetworksInspect, RunningContainers
@@ -36,10 +39,6 @@ from facts.system import ComposeVersion
 from facts.tailscale import TailscaleStatus
 
 UNITS = ["docker.service", "firewalld.service"]
-
-# per run (pyinfra loads this file once per host, in parallel greenlets): how many hosts are
-# expected, how many are done, which failed; the last host to finish ends the run
-_RUNS: dict[int, dict] = {}
 
 
 def _connection() -> str:
@@ -56,8 +55,6 @@ def observe() -> preflight.Observed:
         obs.settings = settings_for_host(host)
     except SettingsError as error:
         obs.settings_problems = error.problems
-    if obs.settings is not None:
-        obs.services = placed_services(obs.settings, host.groups, inventory_uses_groups())
 
     obs.distro = host.get_fact(LinuxDistribution) or {}
     obs.python = host.get_fact(Which, command="python3")
@@ -84,7 +81,13 @@ def observe() -> preflight.Observed:
         obs.routes = network["routes"]
         if obs.settings.docker_subnet is not None and obs.units.get("docker.service"):
             obs.docker_networks = host.get_fact(DockerNetworksInspect)
-        if preflight.host_ports(obs.services):
+        # the host's plan: what runs here and what it publishes (deploys/library/plan.py)
+        plan = plan_host(inventory_plan(), host.name, tailscale_ip=preflight.reported_tailscale_ip(obs),
+                         gpu=obs.gpu)
+        obs.services = list(plan.services)
+        obs.skipped = list(plan.skipped)
+        obs.published = [(item.service, item.port) for item in plan.published]
+        if obs.published:
             obs.sockets = host.get_fact(ListeningSockets)
     return obs
 
@@ -100,9 +103,11 @@ def _unreachable_tables() -> list[str]:
 
 
 def main() -> None:
-    run = _RUNS.setdefault(
-        id(state), {"expected": len(list(inventory.get_active_hosts())), "done": 0, "failed": []}
-    )
+    # pyinfra loads this file once per host, in parallel greenlets: the run's state counts the hosts
+    # done and failed; the last host to finish ends the run
+    run = current_run().preflight
+    if not run:
+        run.update(expected=len(list(inventory.get_active_hosts())), done=0, failed=[])
     rows = preflight.checks(observe())
     click.echo("\n" + preflight.table(host.name, rows) + "\n", err=True)
     if preflight.failed(rows):

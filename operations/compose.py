@@ -157,7 +157,7 @@ def wait_healthy_command(project: str, timeout: int) -> str:
 @operation()
 def service(
     project: str,
-    compose: str,
+    compose: str | None,
     directory: str,
     env: Mapping[str, str] | None = None,
     present: bool = True,
@@ -170,7 +170,8 @@ def service(
     Run a Docker Compose project from a compose document, idempotently.
 
     + project: compose project name (lowercase letters, digits, ``-``, ``_``)
-    + compose: the compose file's text (YAML); written to ``<directory>/compose.yaml`` (0644)
+    + compose: the compose file's text (YAML); written to ``<directory>/compose.yaml`` (0644);
+      not needed with ``present=False``
     + directory: the project directory on the host (created if missing)
     + env: variables written to ``<directory>/.env`` for compose's interpolation; ``None``
       leaves any ``.env`` alone. Values are written literally (no ``$`` expansion)
@@ -209,7 +210,8 @@ def service(
         raise OperationValueError(f"directory: {directory!r} is not an absolute path")
     if wait_timeout <= 0:
         raise OperationValueError(f"wait_timeout: {wait_timeout!r} must be a positive number of seconds")
-    all_services, started_services = declared_services(compose)
+    if present and compose is None:
+        raise OperationValueError("compose: a compose document is needed to run the project")
     directory = directory.rstrip("/") or "/"
     # one command reads both this project's files and every project's containers
     deployment = host.get_fact(ComposeDeployment, directory=directory)
@@ -222,6 +224,7 @@ def service(
         yield _compose_command(directory, project, "down", "--remove-orphans")
         return
 
+    all_services, started_services = declared_services(compose)
     remote = deployment["files"]
     file_commands = list(
         _file_commands(compose, f"{directory}/compose.yaml", 644, remote.get("compose.yaml"), secret=False)

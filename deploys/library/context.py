@@ -1,8 +1,10 @@
-"""What every deploy file needs to know about the host it runs for, read once per host and run.
+"""What every deploy file needs to know about the host it runs for, made once per host and run.
 
-Settings are validated for the host (its data over the environment); the few facts that shape
-policy (distribution, GPU, Tailscale address, the SSH path in use) are read once and shared by
-every deploy file in the same pyinfra run, since pyinfra itself caches no fact.
+The host's plan (``plan.py``: every decision) is made from its settings, the inventory's groups and
+the facts that shape policy (GPU, Tailscale address); the facts the steps read (distribution, the SSH
+path in use, packages, repositories, service states) are read once and shared by every deploy file of
+the same pyinfra run (kept in ``run.py``), since pyinfra itself caches no fact. Also here: the one table
+of supported distributions.
 """
 
 from __future__ import annotations
@@ -13,21 +15,14 @@ from functools import cached_property
 from typing import Any
 
 from pyinfra import host, inventory
-from pyinfra.api.exceptions import PyinfraError
-from pyinfra.context import ctx_state
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.rpm import RpmPackages
 from pyinfra.facts.server import LinuxDistribution
 
-from deploys.library.catalog import CATALOG
-from deploys.library.settings import (
-    GpuDowngrade,
-    HomelabSettings,
-    NoGpuPolicy,
-    Service,
-    SettingsError,
-    settings_for_host,
-)
+from deploys.library.errors import DeployError
+from deploys.library.plan import HostPlan, InventoryPlan, Member, plan_host
+from deploys.library.run import current_run
+from deploys.library.settings import HomelabSettings, SettingsError, settings_for_host
 from facts.gpu import NvidiaGpus
 from facts.packages import ConfiguredRepositories
 from facts.system import ServiceStates, SshConnection
@@ -35,9 +30,6 @@ from facts.tailscale import TailscaleIP
 
 logger = logging.getLogger("homelab")
 
-CORE_GROUP = "core"
-GPU_GROUP = "gpu"
-CORE_SERVICES = (Service.NGINX_PROXY_MANAGER, Service.PIHOLE)
 
 @dataclass(frozen=True)
 class Distribution:
@@ -110,67 +102,29 @@ def supported_versions() -> str:
     return "; ".join(f"{d.label} {', '.join(map(str, d.majors))}" for d in DISTRIBUTIONS.values())
 
 
-class DeployError(PyinfraError):
-    """A policy problem found while planning a host's deploy (nothing has changed yet)."""
-
-
-# -- a GPU whose driver fails ------------------------------------------------------------------
-def gpu_setup_evidence(gpu: dict[str, Any]) -> list[str]:
-    """What on the host shows that it was set up for an NVIDIA GPU (facts.gpu.NvidiaGpus)."""
-    found = []
-    if gpu.get("docker_nvidia_runtime"):
-        found.append("Docker has the nvidia runtime")
-    elif gpu.get("daemon_json_nvidia"):
-        found.append("/etc/docker/daemon.json has the nvidia runtime")
-    if gpu.get("toolkit_version"):
-        found.append(f"NVIDIA container toolkit {gpu['toolkit_version']}")
-    found += [f"CDI spec {spec}" for spec in gpu.get("cdi_specs") or []]
-    if gpu.get("module_kernels"):
-        found.append(f"nvidia kernel module for {', '.join(gpu['module_kernels'])}")
-    return found
-
-
-def driver_diagnosis(gpu: dict[str, Any]) -> str:
-    """Why nvidia-smi fails, as far as the fact can tell, and what to do about it."""
-    kernel = gpu.get("kernel")
-    running = f"the running kernel {kernel}" if kernel else "the running kernel"
-    target = kernel or "$(uname -r)"
-    built = gpu.get("module_kernels") or []
-    if gpu.get("module_loaded"):
-        return ("the nvidia kernel module is loaded but nvidia-smi cannot use it (driver and module "
-                "versions differ after an update?): reboot, or reinstall the driver")
-    if built and kernel in built:
-        return (f"the nvidia kernel module is built for {running} but not loaded: run `modprobe nvidia` "
-                "and read `dmesg` (Secure Boot rejects an unsigned module), or reboot")
-    if built:
-        return (f"the nvidia kernel module is built for {', '.join(built)} but not for {running}, the usual "
-                "state after a kernel update that akmod/DKMS did not follow: rebuild it (`akmods --force "
-                f"--kernels {target}` with RPM Fusion, `dkms autoinstall -k {target}` with DKMS) or boot a "
-                "kernel it was built for, then `modprobe nvidia` or reboot")
-    return (f"no nvidia kernel module found; usually the driver's module was not built for {running} "
-            f"(akmod/DKMS after a kernel update): rebuild or reinstall it for {target} and reboot")
-
-
-def broken_gpu(gpu: dict[str, Any]) -> str | None:
-    """A sentence naming the nvidia-smi error, the evidence and the remedy, when nvidia-smi fails on
-    a host that was set up for a GPU; ``None`` otherwise (a GPU that works, or none ever set up)."""
-    error = gpu.get("driver_error")
-    evidence = gpu_setup_evidence(gpu)
-    if gpu.get("gpus") or not error or not evidence:
-        return None
-    setup = "; ".join(evidence)
-    return f"nvidia-smi fails ({error}) on a host set up for a GPU ({setup}): {driver_diagnosis(gpu)}"
-
-
 @dataclass(frozen=True)
 class HostContext:
-    settings: HomelabSettings
+    """The host this deploy file runs for: its plan (every decision), and the facts the steps read."""
+
+    plan: HostPlan
     distro: dict[str, Any]
     gpu: dict[str, Any]
-    tailscale_ip: str | None
     ssh: dict[str, Any] | None
-    services: tuple[Service, ...]
-    skipped: dict[Service, str]
+
+    @property
+    def settings(self) -> HomelabSettings:
+        return self.plan.settings
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return self.plan.services
+
+    @property
+    def tailscale_ip(self) -> str | None:
+        return self.plan.tailscale_ip
+
+    def require_tailscale_ip(self) -> str:
+        return self.plan.require_tailscale_ip()
 
     @cached_property
     def os(self) -> OsMatch:
@@ -205,101 +159,55 @@ class HostContext:
         """Whether the deploy uses an NVIDIA GPU here. Asking it on a host whose driver fails but
         that was set up for a GPU refuses the deploy (DeployError), unless HOMELAB_GPU_DOWNGRADE=allow:
         every GPU decision (Docker's nvidia runtime, the toolkit, ComfyUI's --cpu) asks it."""
-        if self.gpu.get("gpus"):
-            return True
-        broken = broken_gpu(self.gpu)
-        if broken and self.settings.gpu_downgrade is GpuDowngrade.REFUSE:
-            raise DeployError(
-                f"{host.name}: {broken}. The deploy will not turn this GPU host into a CPU host (Docker "
-                "without its nvidia runtime, ComfyUI with --cpu): fix the driver and run it again, or set "
-                "HOMELAB_GPU_DOWNGRADE=allow to deploy without the GPU"
-            )
-        return False
-
-    def require_tailscale_ip(self) -> str:
-        if not self.tailscale_ip:
-            raise DeployError(
-                f"{host.name}: no Tailscale IP: set HOMELAB_TAILSCALE_IP (or host data `tailscale_ip`), "
-                "or join the tailnet first (HOMELAB_TAILSCALE_AUTHKEY)"
-            )
-        return self.tailscale_ip
+        if self.plan.gpu_refusal:
+            raise DeployError(self.plan.gpu_refusal)
+        return self.plan.gpu
 
 
-def inventory_uses_groups() -> bool:
-    names = {group for each in inventory for group in each.groups}
-    return CORE_GROUP in names or GPU_GROUP in names
+def member(each: Any) -> Member:
+    """An inventory host as the plan sees it (settings ``None`` when they are not valid)."""
+    try:
+        settings = settings_for_host(each)
+    except SettingsError:
+        settings = None
+    return Member(name=each.name, groups=frozenset(each.groups), settings=settings)
 
 
-def placed_services(settings: HomelabSettings, groups: Any, uses_groups: bool) -> list[Service]:
-    """Enabled services that belong on a host with these inventory groups."""
-    services = list(settings.services)
-    if not uses_groups:
-        return services
-    return [
-        service
-        for service in services
-        if (CORE_GROUP in groups if service in CORE_SERVICES else GPU_GROUP in groups)
-    ]
+def inventory_plan() -> InventoryPlan:
+    """Placement across this run's inventory (made once per run)."""
+    run = current_run()
+    if run.inventory_plan is None:
+        def address_of(name: str) -> str | None:
+            other = inventory.get_host(name)
+            return other.get_fact(TailscaleIP) if other is not None and other.connected else None
 
-
-def hosts_running(service: Service) -> list[Any]:
-    """Inventory hosts (active in this run or not) on which ``service`` is placed."""
-    uses_groups = inventory_uses_groups()
-    found = []
-    for each in inventory:
-        try:
-            settings = settings_for_host(each)
-        except SettingsError:
-            continue
-        if service in placed_services(settings, each.groups, uses_groups):
-            found.append(each)
-    return found
+        run.inventory_plan = InventoryPlan([member(each) for each in inventory], address_of)
+    return run.inventory_plan
 
 
 def current() -> HostContext:
-    """The context of the host the deploy file is running for (computed once per run).
-
-    Kept on the run's own state, so a new run (or a test building several) starts afresh.
-    """
-    run = ctx_state.get()  # the run's State itself (``pyinfra.state`` is a proxy object)
-    contexts = run.__dict__.setdefault("homelab_contexts", {})
-    if host.name not in contexts:
-        contexts[host.name] = _build()
-    return contexts[host.name]
+    """The context of the host the deploy file is running for (made once per host and run)."""
+    run = current_run()
+    if host.name not in run.contexts:
+        run.contexts[host.name] = _build()
+    return run.contexts[host.name]
 
 
 def _build() -> HostContext:
     try:
-        settings = settings_for_host(host)
+        settings_for_host(host)
     except SettingsError as error:
         raise DeployError(f"{host.name}: {error}") from None
-
-    distro = host.get_fact(LinuxDistribution) or {}
     gpu = host.get_fact(NvidiaGpus)
-    tailscale_ip = str(settings.tailscale_ip) if settings.tailscale_ip else host.get_fact(TailscaleIP)
-    ssh = host.get_fact(SshConnection)
-
-    services = placed_services(settings, host.groups, inventory_uses_groups())
-    skipped: dict[Service, str] = {}
-    broken = broken_gpu(gpu)
-    refused = broken is not None and settings.gpu_downgrade is GpuDowngrade.REFUSE
-    if broken and not refused:
-        logger.warning(f"{host.name}: {broken}; deploying without the GPU (HOMELAB_GPU_DOWNGRADE=allow)")
-    # a GPU host whose driver fails keeps its AI services here: each GPU decision refuses it (has_gpu)
-    if not gpu.get("gpus") and not refused:
-        for service in [s for s in services if CATALOG[s].is_ai]:
-            if settings.ai_without_gpu is NoGpuPolicy.SKIP:
-                services.remove(service)
-                skipped[service] = "no NVIDIA GPU on this host (HOMELAB_AI_WITHOUT_GPU=skip)"
-            elif CATALOG[service].gpu:
-                logger.warning(f"{host.name}: no NVIDIA GPU found: {service.value} will run on the CPU")
-
+    plans = inventory_plan()
+    settings = plans.members[host.name].settings
+    reported = None if settings is not None and settings.tailscale_ip else host.get_fact(TailscaleIP)
+    plan = plan_host(plans, host.name, tailscale_ip=reported, gpu=gpu)
+    for warning in plan.warnings:
+        logger.warning(f"{host.name}: {warning}")
     return HostContext(
-        settings=settings,
-        distro=distro,
+        plan=plan,
+        distro=host.get_fact(LinuxDistribution) or {},
         gpu=gpu,
-        tailscale_ip=tailscale_ip,
-        ssh=ssh,
-        services=tuple(services),
-        skipped=skipped,
+        ssh=host.get_fact(SshConnection),
     )

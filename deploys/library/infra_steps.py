@@ -23,22 +23,19 @@ from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
-from deploys.library.catalog import CATALOG, MANAGED_BY, NETWORK, Port, published_ports
-from deploys.library.context import DeployError, Distribution, HostContext, logger, supported_versions
+from deploys.library.catalog import MANAGED_BY, MANAGED_LABEL, NETWORK, Port
+from deploys.library.context import Distribution, HostContext, logger, supported_versions
 from deploys.library.engine import EngineChoice, choose_engine
-from deploys.library.service_steps import placement
+from deploys.library.errors import DeployError
 from deploys.library.settings import DockerSource
 from facts.docker import DockerNetworksInspect, RunningContainers
 from facts.system import ComposeVersion, EnvironmentFileFlags, FileDigest, Ipv4Routes
 from facts.tailscale import TailscalePrefs, TailscaleStatus
 from operations import docker_network, firewalld, nftables, nvidia, tailscale
 
-ZONE = "self-hosted"
 TAILSCALE_INTERFACE = "tailscale0"
 # the nftables table that keeps the published ports to the tailnet (published_ports_guard)
 GUARD_TABLE = "homelab_published_ports"
-# Tailscale peers may administer the host over SSH: the zone that admits them keeps SSH open
-ZONE_SERVICES = ["ssh"]
 DAEMON_JSON = "/etc/docker/daemon.json"
 KEYRINGS = "/etc/apt/keyrings"
 
@@ -495,17 +492,6 @@ def docker_subnet(ctx: HostContext) -> str:
     raise DeployError(f"{host.name}: no free subnet for the Docker network: set HOMELAB_DOCKER_SUBNET")
 
 
-def zone_ports(ctx: HostContext) -> list[str]:
-    """The zone's ports: the host ports of the services placed on this host (NGINX Proxy Manager
-    80/443/81 tcp, Pi-hole 53 tcp and udp); a host without them opens none."""
-    ports: list[str] = []
-    for service in ctx.services:
-        for port in CATALOG[service].host_ports:
-            if f"{port.number}/{port.protocol}" not in ports:
-                ports.append(f"{port.number}/{port.protocol}")
-    return ports
-
-
 @deploy("Firewall zone self-hosted")
 def firewall_zone(ctx: HostContext):
     """The zone for Tailscale peers: SSH and the published ports, nothing else.
@@ -520,14 +506,14 @@ def firewall_zone(ctx: HostContext):
     *published* ports is decided by :func:`published_ports_guard`, since firewalld accepts every
     DNAT'd packet before any zone is consulted.
     """
-    sources = [str(network) for network in ctx.settings.tailscale_allowed_ips]
+    zone = ctx.plan.zone
     client, port = ssh_path(ctx) or (None, 22)
     return firewalld.zone(
-        name=f"Zone {ZONE}: Tailscale peers only",
-        zone=ZONE,
-        sources=sources,
-        ports=zone_ports(ctx),
-        services=ZONE_SERVICES,
+        name=f"Zone {zone.name}: Tailscale peers only",
+        zone=zone.name,
+        sources=list(zone.sources),
+        ports=list(zone.ports),
+        services=list(zone.services),
         # the zone holds no container traffic (see above), and the host routes nothing between peers
         forward=False,
         # a reload drops Docker's chains: rebuild them right away (only when a reload happens)
@@ -580,16 +566,6 @@ def published_ports_ruleset(address: str | None, ports: list[Port], tailnet_sour
     return "\n".join(lines) + "\n"
 
 
-def host_published_ports(ctx: HostContext) -> list[Port]:
-    """Every port this host publishes on its Tailscale IP, from the services placed on it."""
-    ports: list[Port] = []
-    for service in ctx.services:
-        for port in published_ports(service, placement(ctx, service)):
-            if port not in ports:
-                ports.append(port)
-    return ports
-
-
 @deploy("Published ports: tailnet only")
 def published_ports_guard(ctx: HostContext, subnet: str):
     """Published ports answer only the tailnet, whatever route a packet took to the Tailscale IP.
@@ -604,9 +580,9 @@ def published_ports_guard(ctx: HostContext, subnet: str):
     while firewalld policies and zones run after the DNAT accept. firewalld leaves foreign tables
     alone on reload, and a unit loads the table at boot before Docker publishes anything.
     """
-    ports = host_published_ports(ctx)
-    address = ctx.require_tailscale_ip() if ports else None
-    sources = [str(network) for network in ctx.settings.tailscale_allowed_ips]
+    ports = [item.port for item in ctx.plan.published]
+    address = ctx.plan.bind_address
+    sources = list(ctx.plan.zone.sources)
     return nftables.table(
         name="nftables table: published ports answer the tailnet and the Docker network only",
         table=GUARD_TABLE,
@@ -626,7 +602,7 @@ def network(ctx: HostContext, subnet: str):
         network=NETWORK,
         driver="bridge",
         subnet=subnet,
-        labels={"org.homelab.managed-by": MANAGED_BY},
+        labels={MANAGED_LABEL: MANAGED_BY},
     )
 
 

@@ -14,21 +14,21 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from deploys.library.catalog import CATALOG, NETWORK, Port
-from deploys.library.context import broken_gpu, match_os, supported_versions
+from deploys.library.catalog import CATALOG, GPU_GROUP, NETWORK, ZONE, Port
+from deploys.library.context import match_os, supported_versions
 from deploys.library.engine import choose_engine
+from deploys.library.gpu import broken_gpu
+from deploys.library.plan import tailscale_address
 from deploys.library.settings import (
     TAILNET_RANGES,
     DockerSource,
     GpuDowngrade,
     HomelabSettings,
     NoGpuPolicy,
-    Service,
 )
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 WILDCARDS = {"0.0.0.0", "::", "*"}  # noqa: S104 (addresses we look for, not bind to)
-ZONE = "self-hosted"
 
 
 class Check(NamedTuple):
@@ -44,7 +44,10 @@ class Observed:
     host: str
     settings: HomelabSettings | None = None
     settings_problems: list[str] = field(default_factory=list)
-    services: list[Service] = field(default_factory=list)  # enabled and placed on this host
+    services: list[str] = field(default_factory=list)  # placed on this host (the host plan)
+    skipped: list[str] = field(default_factory=list)  # placed by the groups, left out here (no GPU)
+    # (service, port) published on the Tailscale IP (the host plan)
+    published: list[tuple[str, Port]] = field(default_factory=list)
     connection: str = ""  # how we reached it, e.g. "root@127.0.0.1:2222"
     distro: dict[str, Any] = field(default_factory=dict)  # server.LinuxDistribution
     python: str | None = None  # server.Which("python3")
@@ -78,7 +81,7 @@ def check_reachable(obs: Observed) -> Check:
 def check_settings(obs: Observed) -> Check:
     if obs.settings is None:
         return Check("settings", FAIL, "; ".join(obs.settings_problems) or "invalid settings")
-    names = ", ".join(service.value for service in obs.services) or "none"
+    names = ", ".join(service for service in obs.services) or "none"
     return Check("settings", PASS, f"valid; services on this host: {names}")
 
 
@@ -130,18 +133,18 @@ def check_docker(obs: Observed) -> Check:
     return Check("docker", PASS, f"{engine}; running; {compose}")
 
 
-def _ai_services(obs: Observed) -> list[Service]:
-    return [service for service in obs.services if CATALOG[service].is_ai]
+def _ai_services(obs: Observed) -> list[str]:
+    return [service for service in obs.services if CATALOG[service].group == GPU_GROUP]
 
 
 def check_gpu(obs: Observed) -> Check:
     gpus = obs.gpu.get("gpus") or []
-    gpu_users = [service for service in obs.services if CATALOG[service].gpu]
+    gpu_users = [service for service in obs.services + obs.skipped if CATALOG[service].gpu]
     broken = broken_gpu(obs.gpu)
     if broken:
         # the deploy refuses this host (context.HostContext.has_gpu), whatever runs on it
         if obs.settings is not None and obs.settings.gpu_downgrade is GpuDowngrade.ALLOW:
-            names = ", ".join(service.value for service in gpu_users) or "no GPU service"
+            names = ", ".join(service for service in gpu_users) or "no GPU service"
             return Check("gpu", WARN, f"{broken}; HOMELAB_GPU_DOWNGRADE=allow: the deploy goes on without "
                          f"the GPU ({names} on the CPU, Docker without its nvidia runtime)")
         return Check("gpu", FAIL, f"{broken}; until then the deploy refuses this host "
@@ -151,7 +154,7 @@ def check_gpu(obs: Observed) -> Check:
         why = f"nvidia-smi: {error}" if error else "no NVIDIA GPU found"
         if not gpu_users:
             return Check("gpu", PASS, f"{why} (no GPU service on this host)")
-        names = ", ".join(service.value for service in gpu_users)
+        names = ", ".join(service for service in gpu_users)
         policy = obs.settings.ai_without_gpu if obs.settings else NoGpuPolicy.CPU
         if policy is NoGpuPolicy.SKIP:
             return Check("gpu", WARN, f"{why}: {names} left out (HOMELAB_AI_WITHOUT_GPU=skip)")
@@ -181,21 +184,22 @@ def check_cuda(obs: Observed) -> list[Check]:
         need = CATALOG[service].cuda
         if need is None:
             continue
-        label = f"cuda {service.value}"
-        image = obs.settings.image_for(service) if obs.settings else need.image
+        label = f"cuda {service}"
+        pinned = CATALOG[service].image
+        image = obs.settings.image_for(service) if obs.settings else pinned
         have = obs.gpu["cuda_version"]
-        if image != need.image:
-            rows.append(Check(label, WARN, f"not checked: {image} is not the pinned {need.image}, whose "
+        if image != pinned:
+            rows.append(Check(label, WARN, f"not checked: {image} is not the pinned {pinned}, whose "
                               f"need (CUDA {need.minimum}) is known"))
         elif driver >= (_version(need.minimum) or ()):
             rows.append(Check(label, PASS, f"{image} needs CUDA {need.minimum}; the driver supports {have}"))
         else:
             then = ("it runs on the CPU instead (slow)" if need.falls_back
-                    else f"{service.value} does not start")
+                    else f"{service} does not start")
             rows.append(Check(
                 label, WARN if need.falls_back else FAIL,
                 f"{image} needs CUDA {need.minimum}, the driver supports {have}: {then}; upgrade the NVIDIA "
-                f"driver, or pin an older image (HOMELAB_IMAGE_{service.value.replace('-', '_').upper()})",
+                f"driver, or pin an older image (HOMELAB_IMAGE_{service.replace('-', '_').upper()})",
             ))
     return rows
 
@@ -214,7 +218,7 @@ def check_vram(obs: Observed) -> Check | None:
         if CATALOG[service].gpu and CATALOG[service].min_vram_mib > largest
     ]
     if short:
-        needs = ", ".join(f"{s.value} needs ~{_gib(CATALOG[s].min_vram_mib)}" for s in short)
+        needs = ", ".join(f"{s} needs ~{_gib(CATALOG[s].min_vram_mib)}" for s in short)
         return Check("vram", WARN, f"{needs}; the largest GPU has {_gib(largest)}")
     needed = max((CATALOG[s].min_vram_mib for s in obs.services if CATALOG[s].gpu), default=0)
     return Check("vram", PASS, f"{_gib(largest)} on the largest GPU; the services need up to {_gib(needed)}")
@@ -237,14 +241,17 @@ def check_disk(obs: Observed) -> Check:
     return Check("disk", PASS, f"{detail} (minimum {minimum})")
 
 
-def tailscale_ip(obs: Observed) -> str | None:
-    """The address the host ports bind to: the setting, else what the host reports."""
-    if obs.settings is not None and obs.settings.tailscale_ip is not None:
-        return str(obs.settings.tailscale_ip)
+def reported_tailscale_ip(obs: Observed) -> str | None:
+    """The Tailscale IPv4 the host reports: tailscaled's, else the address on tailscale0."""
     for address in obs.tailscale.get("ips") or []:
         if "." in address:
             return address
     return obs.tailscale_ip_on_host
+
+
+def tailscale_ip(obs: Observed) -> str | None:
+    """The address the host ports bind to (the plan's rule: the setting, else what the host reports)."""
+    return tailscale_address(obs.settings, reported_tailscale_ip(obs))
 
 
 def check_tailscale(obs: Observed) -> Check:
@@ -353,11 +360,6 @@ def check_firewalld(obs: Observed) -> Check:
     )
 
 
-def host_ports(services: list[Service]) -> list[tuple[Service, Port]]:
-    """The host ports of the services placed on this host (NPM 80/443/81, Pi-hole 53 tcp+udp)."""
-    return [(service, port) for service in services for port in CATALOG[service].host_ports]
-
-
 def _conflicts(address: str, sockets: list[dict[str, Any]], port: Port) -> list[dict[str, Any]]:
     found = []
     for socket in sockets:
@@ -375,15 +377,15 @@ def _conflicts(address: str, sockets: list[dict[str, Any]], port: Port) -> list[
     return found
 
 
-def _container_running(obs: Observed, service: Service) -> bool:
-    project = obs.projects.get(service.value) or {}
+def _container_running(obs: Observed, service: str) -> bool:
+    project = obs.projects.get(service) or {}
     return any(
         c["name"] == CATALOG[service].name and c["state"] == "running" for c in project.get("containers", [])
     )
 
 
 def check_ports(obs: Observed) -> list[Check]:
-    wanted = host_ports(obs.services)
+    wanted = obs.published
     if not wanted:
         return []
     address = tailscale_ip(obs)
@@ -396,17 +398,17 @@ def check_ports(obs: Observed) -> list[Check]:
         label = f"port {port.number}/{port.protocol}"
         held = _conflicts(address, obs.sockets, port)
         if not held:
-            rows.append(Check(label, PASS, f"free on {address} (for {service.value})"))
+            rows.append(Check(label, PASS, f"free on {address} (for {service})"))
             continue
         who = ", ".join(f"{s['process'] or 'unknown process'} on {s['address']}" for s in held)
         ours = all(s["process"] == "docker-proxy" and s["address"] == address for s in held)
         if ours and _container_running(obs, service):
-            rows.append(Check(label, PASS, f"held by our container {service.value} on {address}"))
+            rows.append(Check(label, PASS, f"held by our container {service} on {address}"))
         elif all(s["process"] is None for s in held):
             rows.append(Check(label, WARN, f"in use ({who}); cannot tell by whom (not root?)"))
         else:
             rows.append(Check(label, FAIL,
-                              f"in use by {who}: {service.value} cannot bind {address}:{port.number}"))
+                              f"in use by {who}: {service} cannot bind {address}:{port.number}"))
     return rows
 
 

@@ -1,45 +1,20 @@
-"""Service steps: the cold-storage tree and one compose project per service."""
+"""Service steps: the cold-storage tree, one compose project per service placed on the host, and
+the containers of services no longer placed here taken down (their data stays)."""
 
 from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
-from deploys.library.catalog import (
-    CATALOG,
-    WEBUI_SECRET_FILE,
-    Placement,
-    data_dirs,
-    env_file,
-    project_dir,
-    render_compose,
-)
-from deploys.library.context import HostContext, hosts_running
-from deploys.library.settings import Service
+from deploys.library.catalog import CATALOG
+from deploys.library.compose_files import data_dirs, env_file, generated_secrets, render_compose
+from deploys.library.context import HostContext
+from facts.compose import ComposeProjects
 from operations import compose, directories, secrets
 
 
-def proxy_elsewhere(ctx: HostContext) -> bool:
-    """NGINX Proxy Manager runs on other hosts only: upstreams must be reachable over Tailscale."""
-    npm_hosts = hosts_running(Service.NGINX_PROXY_MANAGER)
-    return bool(npm_hosts) and all(each.name != host.name for each in npm_hosts)
-
-
-def placement(ctx: HostContext, service: Service) -> Placement:
-    remote_proxy = proxy_elsewhere(ctx)
-    publishes = bool(CATALOG[service].host_ports) or remote_proxy
-    return Placement(
-        tailscale_ip=ctx.require_tailscale_ip() if publishes else (ctx.tailscale_ip or "127.0.0.1"),
-        # asked only for a GPU service: a host whose driver fails still deploys NPM and Pi-hole
-        gpu=CATALOG[service].gpu and ctx.has_gpu,
-        publish_upstream=remote_proxy,
-        webui_secret_from_settings=ctx.settings.open_webui_secret_key is not None,
-    )
-
-
 @deploy("Cold storage")
-def storage(ctx: HostContext, services: list[Service]):
+def storage(ctx: HostContext, services: list[str]):
     """The data folders of these services (one read for all); existing contents are never touched.
 
     The cold-storage folder itself is created when missing; one that exists (a data disk's mount point,
@@ -60,7 +35,7 @@ def storage(ctx: HostContext, services: list[Service]):
     for (owner, mode), paths in by_owner.items():
         user, group = owner.split(":")
         directories.present(
-            name=f"{', '.join(s.value for s in services)}: data folders ({owner}, {mode})",
+            name=f"{', '.join(services)}: data folders ({owner}, {mode})",
             paths=paths,
             user=user,
             group=group,
@@ -69,39 +44,70 @@ def storage(ctx: HostContext, services: list[Service]):
 
 
 @deploy("Compose services")
-def services(ctx: HostContext, wanted: list[Service]):
+def services(ctx: HostContext, wanted: list[str]):
     for service in wanted:
-        directory = str(project_dir(service))
-        where = placement(ctx, service)
-        if service is Service.OPEN_WEBUI and not where.webui_secret_from_settings:
-            files.directory(name=f"{service.value}: project folder", path=directory, mode="755")
+        item = CATALOG[service]
+        if item.gpu:
+            ctx.has_gpu  # noqa: B018 - refuses a GPU host whose driver fails (HOMELAB_GPU_DOWNGRADE)
+        directory = str(item.project_dir)
+        generated = generated_secrets(ctx.plan, service)
+        if generated:
+            directories.present(name=f"{service}: project folder", paths=[directory], user="root",
+                                group="root", mode=755)
+        for secret in generated:
             secrets.generated_env_file(
-                name=f"{service.value}: session secret (made once on the host)",
-                path=f"{directory}/{WEBUI_SECRET_FILE}",
-                variable="WEBUI_SECRET_KEY",
+                name=f"{service}: {secret.key} (made once on the host)",
+                path=f"{directory}/{secret.generated_file}",
+                variable=secret.variable,
             )
         compose.service(
-            name=f"{service.value}: compose project",
-            project=service.value,
-            compose=render_compose(ctx.settings, service, where),
+            name=f"{service}: compose project",
+            project=service,
+            compose=render_compose(ctx.plan, service),
             directory=directory,
-            env=env_file(ctx.settings, service, where),
+            env=env_file(ctx.plan, service),
             pull=ctx.settings.pull_policy.value,
         )
     # all projects start together; waiting once lets their start periods overlap
     compose.healthy(
-        name=f"{', '.join(s.value for s in wanted)}: running and healthy",
-        projects=[service.value for service in wanted],
+        name=f"{', '.join(wanted)}: running and healthy",
+        projects=list(wanted),
         timeout=300,
     )
 
 
-def deploy_services(ctx: HostContext, candidates: list[Service]) -> list[Service]:
-    """Deploy those of ``candidates`` that are enabled and placed on this host."""
+@deploy("Services placed elsewhere")
+def taken_down(ctx: HostContext, candidates: list[str]):
+    """Containers of ``candidates`` that run here although the plan no longer places them here (moved
+    to another group's host, or left out of HOMELAB_SERVICES): ``docker compose down`` without ``-v``;
+    their data folders and project files stay, so placing them back brings them up on the same data."""
+    projects = host.get_fact(ComposeProjects)
+    for service in candidates:
+        project = projects.get(service)
+        ours = project and any(
+            container.get("name") == CATALOG[service].name for container in project.get("containers", [])
+        )
+        if not ours:
+            continue
+        compose.service(
+            name=f"{service}: not placed on this host: containers down (data kept)",
+            project=service,
+            compose=None,
+            directory=project.get("working_dir") or str(CATALOG[service].project_dir),
+            present=False,
+        )
+
+
+def deploy_services(ctx: HostContext, candidates: list[str]) -> list[str]:
+    """Deploy those of ``candidates`` that the plan places on this host; take down those it does not."""
     wanted = [service for service in candidates if service in ctx.services]
+    gone = [service for service in candidates if service in ctx.plan.absent]
+    if gone:
+        taken_down(ctx, gone)
     if not wanted:
-        host.noop("none of " + ", ".join(s.value for s in candidates) + " is placed on this host")
+        host.noop("none of " + ", ".join(candidates) + " is placed on this host")
         return wanted
     storage(ctx, wanted)
     services(ctx, wanted)
     return wanted
+

@@ -38,9 +38,10 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from deploys.library.catalog import CATALOG, Service
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "HOMELAB_"
@@ -99,20 +100,6 @@ _IMAGE_REF = re.compile(
     r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
     r"(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$"
 )
-
-
-class Service(StrEnum):
-    """The five services, by the container names the original used."""
-
-    NGINX_PROXY_MANAGER = "nginx-proxy-manager"
-    PIHOLE = "pihole"
-    OLLAMA = "ollama"
-    COMFYUI = "comfyui"
-    OPEN_WEBUI = "open-webui"
-
-
-ALL_SERVICES: tuple[Service, ...] = tuple(Service)
-AI_SERVICES: frozenset[Service] = frozenset({Service.OLLAMA, Service.COMFYUI, Service.OPEN_WEBUI})
 
 
 class DockerSource(StrEnum):
@@ -249,8 +236,8 @@ class HomelabSettings(BaseSettings):
     min_free_disk_gb: int = Field(default=50, ge=0, description="Preflight warns below this much free space")
 
     # -- services ----------------------------------------------------------------------------
-    services: Annotated[list[Service], NoDecode] = Field(
-        default_factory=lambda: list(ALL_SERVICES), description="Which services to deploy"
+    services: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(CATALOG), description="Which services to deploy"
     )
     ai_without_gpu: NoGpuPolicy = Field(
         default=NoGpuPolicy.CPU, description="AI services on a host without a GPU: cpu (warn) or skip"
@@ -287,11 +274,11 @@ class HomelabSettings(BaseSettings):
     )
 
     # -- images (pinned; `latest` would make a re-run change what runs) ---------------------
-    image_nginx_proxy_manager: str = Field(default="jc21/nginx-proxy-manager:2.15.1")
-    image_pihole: str = Field(default="pihole/pihole:2025.08.0")
-    image_ollama: str = Field(default="ollama/ollama:0.12.6")
-    image_comfyui: str = Field(default="yanwk/comfyui-boot:cu128-slim")
-    image_open_webui: str = Field(default="ghcr.io/open-webui/open-webui:v0.6.34")
+    image_nginx_proxy_manager: str = Field(default=CATALOG[Service.NGINX_PROXY_MANAGER].image)
+    image_pihole: str = Field(default=CATALOG[Service.PIHOLE].image)
+    image_ollama: str = Field(default=CATALOG[Service.OLLAMA].image)
+    image_comfyui: str = Field(default=CATALOG[Service.COMFYUI].image)
+    image_open_webui: str = Field(default=CATALOG[Service.OPEN_WEBUI].image)
 
     # -- validators --------------------------------------------------------------------------
     @field_validator("domain")
@@ -427,15 +414,14 @@ class HomelabSettings(BaseSettings):
     def _services(cls, value: Any) -> Any:
         value = _split_list(value)
         if isinstance(value, list):
-            known = {service.value for service in Service}
-            unknown = [str(item) for item in value if str(item) not in known]
+            unknown = [str(item) for item in value if str(item) not in CATALOG]
             if unknown:
                 raise ValueError(
                     f"unknown service(s) {', '.join(unknown)}; expected a comma-separated subset of "
-                    + ", ".join(service.value for service in Service)
+                    + ", ".join(CATALOG)
                 )
             # keep the catalog's order, drop duplicates
-            return [service for service in Service if service.value in {str(item) for item in value}]
+            return [name for name in CATALOG if name in {str(item) for item in value}]
         return value
 
     @field_validator("pihole_upstream_dns", mode="before")
@@ -511,9 +497,7 @@ class HomelabSettings(BaseSettings):
             )
         return value
 
-    @field_validator(
-        "image_nginx_proxy_manager", "image_pihole", "image_ollama", "image_comfyui", "image_open_webui"
-    )
+    @field_validator(*(item.image_setting for item in CATALOG.values()))
     @classmethod
     def _image(cls, value: str) -> str:
         if not _IMAGE_REF.match(value):
@@ -532,27 +516,24 @@ class HomelabSettings(BaseSettings):
             raise ValueError("expected one lower-case DNS label (letters, digits, '-')")
         return value
 
-    @model_validator(mode="after")
-    def _credentials_for_enabled_services(self) -> HomelabSettings:
-        problems: list[str] = []
-        if Service.PIHOLE in self.services and self.pihole_password is None:
-            problems.append("pihole_password: required while pihole is in HOMELAB_SERVICES")
-        if Service.NGINX_PROXY_MANAGER in self.services:
-            if self.npm_admin_email is None:
-                problems.append("npm_admin_email: required while nginx-proxy-manager is in HOMELAB_SERVICES")
-            if self.npm_admin_password is None:
-                problems.append(
-                    "npm_admin_password: required while nginx-proxy-manager is in HOMELAB_SERVICES"
-                )
-        if problems:
-            raise ValueError("|".join(problems))
-        return self
-
     # -- derived -----------------------------------------------------------------------------
-    def image_for(self, service: Service) -> str:
-        return getattr(self, "image_" + service.value.replace("-", "_"))
+    def image_for(self, service: str) -> str:
+        """The image a service runs: its HOMELAB_IMAGE_<NAME> setting, else the catalog's pinned one
+        (a service whose declaration has no setting of its own runs the pinned image)."""
+        item = CATALOG[service]
+        return getattr(self, item.image_setting, None) or item.image
 
-    def enabled(self, service: Service) -> bool:
+    def missing_required(self) -> list[str]:
+        """One line per setting an enabled service requires but nobody gave (the catalog's
+        ``required_settings``), as ``field: message``."""
+        return [
+            f"{env_name(name)}: required while {service} is in HOMELAB_SERVICES"
+            for service in self.services
+            for name in CATALOG[service].required_settings
+            if getattr(self, name) is None
+        ]
+
+    def enabled(self, service: str) -> bool:
         return service in self.services
 
 
@@ -589,11 +570,6 @@ def _problems(error: ValidationError, overrides: Mapping[str, Any], where: str) 
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "missing":
             problems.append(f"{env_name(name)}: missing; it is required ({_describe(name)})")
-            continue
-        if not name:  # model-level check: "field: message|field: message"
-            for part in message.split("|"):
-                field, _, text = part.partition(": ")
-                problems.append(f"{env_name(field)}: {text}")
             continue
         source = f" (from {where} `{name}`)" if name in overrides else ""
         value = overrides.get(name, item.get("input"))
@@ -667,8 +643,9 @@ def load_settings(
         settings = HomelabSettings(**as_text, **extra)
     except ValidationError as error:
         raise SettingsError(_problems(error, overrides, where) + unknown) from None
-    if unknown:
-        raise SettingsError(unknown)
+    problems = settings.missing_required() + unknown
+    if problems:
+        raise SettingsError(problems)
     return settings
 
 

@@ -4,12 +4,12 @@ through an SSH tunnel to that host, opened with the same SSH settings the deploy
 This works everywhere: in the lab the Tailscale address lives inside the lab host, and in real
 life the operator's machine may not be on the tailnet. The tunnel is `sshtunnel`'s forwarder;
 it pins the host key that pyinfra's own connection verified, so it talks to the same server.
-One tunnel per (host, target) for the whole run; all close when the run ends.
+One tunnel per (host, target) for the whole run (kept in ``run.py``); all close when the run ends.
+A tunnel that cannot be opened is ``ServiceUnreachable``: the API behind it does not answer.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import socket
 from pathlib import Path
@@ -18,9 +18,11 @@ from typing import Any
 import paramiko
 import sshtunnel
 
+from deploys.library.run import current_run
+from operations.clients import ServiceUnreachable
+
 logger = logging.getLogger("homelab.tunnel")
 SSH_CONFIG = Path("~/.ssh/config").expanduser()
-_TUNNELS: dict[tuple[str, str, int], sshtunnel.SSHTunnelForwarder] = {}
 
 
 def _ssh_target(host: Any) -> tuple[str, int]:
@@ -44,8 +46,9 @@ def _pinned_key(host: Any) -> paramiko.PKey | None:
 
 def local_url(host: Any, remote_address: str, remote_port: int) -> str:
     """``http://127.0.0.1:<port>`` forwarding to ``remote_address:remote_port`` as ``host`` sees it."""
+    tunnels = current_run().tunnels
     key = (host.name, remote_address, remote_port)
-    tunnel = _TUNNELS.get(key)
+    tunnel = tunnels.get(key)
     if tunnel is None or not tunnel.is_active:
         data = host.data
         ssh_key = data.get("ssh_key")
@@ -69,18 +72,11 @@ def local_url(host: Any, remote_address: str, remote_port: int) -> str:
             set_keepalive=15.0,
             logger=logger,
         )
-        tunnel.start()
-        _TUNNELS[key] = tunnel
-    return f"http://127.0.0.1:{tunnel.local_bind_port}"
-
-
-def close_all() -> None:
-    while _TUNNELS:
-        _, tunnel = _TUNNELS.popitem()
         try:
-            tunnel.stop(force=True)
-        except Exception:  # noqa: S110 - closing at exit: nothing left to report to
-            pass
-
-
-atexit.register(close_all)
+            tunnel.start()
+        except sshtunnel.BaseSSHTunnelForwarderError as error:
+            raise ServiceUnreachable(
+                f"no SSH tunnel to {remote_address}:{remote_port} through {host.name}: {error}"
+            ) from None
+        tunnels[key] = tunnel
+    return f"http://127.0.0.1:{tunnel.local_bind_port}"

@@ -10,6 +10,11 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 
+class ServiceUnreachable(Exception):  # noqa: N818 (a state, as pyinfra names its own)
+    """The service's API does not answer: nothing listens, the container is down, no tunnel. The
+    clients raise it (or a subclass) for a refused or dropped connection and a timeout."""
+
+
 class SecretLike(Protocol):
     def get_secret_value(self) -> str: ...
 
@@ -43,5 +48,4 @@ def read_while_planning(read: Any, executing: bool) -> tuple[bool, Any]:
 
 
 def _unreachable(error: BaseException) -> bool:
-    text = str(error)
-    return "no answer from" in text or isinstance(error, OSError) or "tunnel" in type(error).__name__.lower()
+    return isinstance(error, ServiceUnreachable)

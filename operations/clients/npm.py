@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import requests
 
-from operations.clients import Secret, redact, reveal
+from operations.clients import Secret, ServiceUnreachable, redact, reveal
 
 DEFAULT_EMAIL = "admin@example.com"
 DEFAULT_PASSWORD = "changeme"  # noqa: S105 - NPM <= 2.12's published first-login password
@@ -67,6 +67,10 @@ class NpmError(Exception):
         self.status = status
 
 
+class NpmUnreachable(NpmError, ServiceUnreachable):
+    """No answer: nothing listens at the base URL, the connection dropped, or it timed out."""
+
+
 class NpmAuthError(NpmError):
     """Bad credentials, a rejected token, or no way to log in."""
 
@@ -92,7 +96,7 @@ class NpmCertificateError(NpmError):
     with a server error: the certificate request failed (2.15.1: 500 ``Internal Error``, nothing more)."""
 
 
-class NpmTimeout(NpmError):
+class NpmTimeout(NpmError, ServiceUnreachable):
     """NPM did not answer ``GET /api/`` in time."""
 
 
@@ -185,7 +189,7 @@ class NpmClient:
                 method, self.base_url + path, json=body, headers=headers, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            raise NpmError(
+            raise NpmUnreachable(
                 f"{method} {path}: no answer from {self.base_url} ({type(exc).__name__})"
             ) from None
 

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import requests
 
-from operations.clients import Secret, redact, reveal
+from operations.clients import Secret, ServiceUnreachable, redact, reveal
 
 HOSTS = "/api/config/dns/hosts"
 CNAMES = "/api/config/dns/cnameRecords"
@@ -31,6 +31,10 @@ class PiholeError(Exception):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class PiholeUnreachable(PiholeError, ServiceUnreachable):
+    """No answer: nothing listens at the base URL, the connection dropped, or it timed out."""
 
 
 class PiholeAuthError(PiholeError):
@@ -115,7 +119,7 @@ class PiholeClient:
                 method, self.base_url + path, json=body, headers=headers, timeout=self.timeout
             )
         except requests.RequestException as exc:
-            raise PiholeError(
+            raise PiholeUnreachable(
                 f"{method} {path}: no answer from {self.base_url} ({type(exc).__name__})"
             ) from None
 

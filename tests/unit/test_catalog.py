@@ -1,28 +1,18 @@
-"""The service catalog and the compose documents rendered from it."""
+"""The service catalog and the compose documents rendered from it and a host's plan."""
 
 import yaml
 
-from deploys.library.catalog import CATALOG, Placement, compose_document, env_file, render_compose
-from deploys.library.settings import Service, load_settings
+from deploys.library.catalog import CATALOG, Service
+from deploys.library.compose_files import compose_document, env_file, render_compose
+from tests.planning import WITHOUT_GPU, one_host
 
-SETTINGS = load_settings(
-    {
-        "domain": "home.example.com",
-        "tailscale_allowed_ips": "100.64.0.0/10",
-        "pihole_password": "pihole-secret-value",
-        "npm_admin_email": "admin@home.example.com",
-        "npm_admin_password": "npm-secret-value",
-        "open_webui_secret_key": "webui-secret-value",
-        "cold_storage_path": "/srv/cold",
-    },
-    env_file=None,
-)
-GPU = Placement(tailscale_ip="100.64.0.10", gpu=True)
-CPU = Placement(tailscale_ip="100.64.0.10", gpu=False)
+GPU = one_host()
+CPU = one_host(gpu=WITHOUT_GPU)
+SETTINGS = GPU.settings
 
 
-def service_of(service, placement=GPU, settings=SETTINGS):
-    return compose_document(settings, service, placement)["services"][service.value]
+def service_of(service, plan=GPU):
+    return compose_document(plan, service)["services"][service]
 
 
 def test_every_service_keeps_the_original_container_name():
@@ -41,15 +31,8 @@ def test_only_npm_and_pihole_publish_and_only_on_the_tailscale_ip():
     for service in (Service.OLLAMA, Service.COMFYUI, Service.OPEN_WEBUI):
         assert published[service] == []
     for service in Service:
-        text = render_compose(SETTINGS, service, GPU)
+        text = render_compose(GPU, service)
         assert "0.0.0.0" not in text
-
-
-def test_upstream_published_on_tailscale_ip_when_proxy_lives_elsewhere():
-    placement = Placement(tailscale_ip="100.64.0.11", gpu=False, publish_upstream=True)
-    assert service_of(Service.OLLAMA, placement)["ports"] == ["100.64.0.11:11434:11434/tcp"]
-    # NPM's upstream (81) is already published: no duplicate
-    assert len(service_of(Service.NGINX_PROXY_MANAGER, placement)["ports"]) == 3
 
 
 def test_open_webui_listens_on_8080_and_finds_ollama():
@@ -90,20 +73,19 @@ def test_data_lives_under_cold_storage_in_the_documented_layout():
 
 def test_secrets_only_in_env_file_never_in_the_compose_document():
     for service in Service:
-        text = render_compose(SETTINGS, service, GPU)
+        text = render_compose(GPU, service)
         for secret in ("pihole-secret-value", "npm-secret-value", "webui-secret-value"):
             assert secret not in text
     assert service_of(Service.PIHOLE)["environment"]["FTLCONF_webserver_api_password"] == "${PIHOLE_PASSWORD}"
-    assert env_file(SETTINGS, Service.PIHOLE, GPU) == {"PIHOLE_PASSWORD": "pihole-secret-value"}
-    assert env_file(SETTINGS, Service.OPEN_WEBUI, GPU) == {"WEBUI_SECRET_KEY": "webui-secret-value"}
-    assert env_file(SETTINGS, Service.NGINX_PROXY_MANAGER, GPU) == {}
+    assert env_file(GPU, Service.PIHOLE) == {"PIHOLE_PASSWORD": "pihole-secret-value"}
+    assert env_file(GPU, Service.OPEN_WEBUI) == {"WEBUI_SECRET_KEY": "webui-secret-value"}
+    assert env_file(GPU, Service.NGINX_PROXY_MANAGER) == {}
     # NPM's first admin is made through the API: no INITIAL_ADMIN_* in the container
     assert not any("INITIAL_ADMIN" in key for key in service_of(Service.NGINX_PROXY_MANAGER)["environment"])
 
 
 def test_generated_webui_secret_comes_from_a_host_file():
-    placement = Placement(tailscale_ip="100.64.0.10", gpu=True, webui_secret_from_settings=False)
-    item = service_of(Service.OPEN_WEBUI, placement)
+    item = service_of(Service.OPEN_WEBUI, one_host(open_webui_secret_key=None))
     assert item["env_file"] == ["webui-secret.env"]
     assert "WEBUI_SECRET_KEY" not in item["environment"]
 
@@ -117,8 +99,8 @@ def test_pihole_v6_environment():
 
 def test_images_pinned_from_settings_and_rendering_is_stable():
     assert service_of(Service.OLLAMA)["image"] == SETTINGS.image_ollama
-    first = render_compose(SETTINGS, Service.COMFYUI, GPU)
-    assert first == render_compose(SETTINGS, Service.COMFYUI, GPU)
+    first = render_compose(GPU, Service.COMFYUI)
+    assert first == render_compose(GPU, Service.COMFYUI)
     document = yaml.safe_load(first)
     assert document["networks"] == {"self-hosted": {"external": True}}
     assert document["services"]["comfyui"]["pull_policy"] == "missing"

@@ -9,7 +9,6 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from deploys.library.settings import (
-    ALL_SERVICES,
     PullPolicy,
     Service,
     SettingsError,
@@ -66,7 +65,7 @@ def test_good_environment_and_defaults():
     ]
     assert settings.cold_storage_path == PurePosixPath("/cold-storage")
     assert settings.min_free_disk_gb == 50
-    assert settings.services == list(ALL_SERVICES)
+    assert settings.services == list(Service)
     assert settings.pull_policy is PullPolicy.MISSING
     assert settings.tailscale_ip is None
     assert settings.timezone == "UTC"
@@ -271,9 +270,9 @@ def test_credentials_only_required_for_enabled_services(clean_env):
     assert load(services="ollama,open-webui").services == [Service.OLLAMA, Service.OPEN_WEBUI]
     found = problems()
     assert found == [
-        "HOMELAB_PIHOLE_PASSWORD: required while pihole is in HOMELAB_SERVICES",
         "HOMELAB_NPM_ADMIN_EMAIL: required while nginx-proxy-manager is in HOMELAB_SERVICES",
         "HOMELAB_NPM_ADMIN_PASSWORD: required while nginx-proxy-manager is in HOMELAB_SERVICES",
+        "HOMELAB_PIHOLE_PASSWORD: required while pihole is in HOMELAB_SERVICES",
     ]
 
 

@@ -38,6 +38,11 @@ def test_zone_ports_follow_the_services_placed_on_the_host():
     assert expected_zone_ports(every) == ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"]
     assert expected_zone_ports(["pihole"]) == ["53/tcp", "53/udp"]
     assert expected_zone_ports(["ollama", "comfyui", "open-webui"]) == []
+    # behind a proxy on another host: the proxied ports, and not 80/443/81/53
+    assert expected_zone_ports(["ollama", "comfyui", "open-webui"], proxy_elsewhere=True) == [
+        "11434/tcp", "8188/tcp", "8080/tcp"
+    ]
+    assert expected_zone_ports(["pihole"], proxy_elsewhere=True) == ["53/tcp", "53/udp", "80/tcp"]
 
 
 def test_recorded_lab_host_has_only_sshd_on_every_interface():
@@ -103,27 +108,29 @@ def test_the_deploy_and_its_verification_agree():
         NPM_API_PORT,
         PRIVATE_FILES,
         PROJECTS_ROOT,
+        PROXIED_PORTS,
         SERVICES,
         SUBDOMAINS,
         UPSTREAMS,
     )
 
-    from deploys.library.catalog import CATALOG, WEBUI_SECRET_FILE
+    from deploys.library.catalog import CATALOG, Service
     from deploys.library.catalog import NETWORK as DEPLOY_NETWORK
     from deploys.library.catalog import PROJECTS_ROOT as DEPLOY_PROJECTS_ROOT
-    from deploys.library.settings import Service
 
-    assert SERVICES == tuple(service.value for service in Service)
-    assert {s: CATALOG[Service(s)].name for s in SERVICES} == {s: s for s in SERVICES}
-    assert set(GPU_SERVICES) == {s.value for s, spec in CATALOG.items() if spec.gpu}
-    published = {s.value: [f"{p.number}/{p.protocol}" for p in c.host_ports] for s, c in CATALOG.items()}
+    assert SERVICES == tuple(CATALOG)
+    assert {s: CATALOG[s].name for s in SERVICES} == {s: s for s in SERVICES}
+    assert set(GPU_SERVICES) == {s for s, spec in CATALOG.items() if spec.gpu}
+    published = {s: [f"{p.number}/{p.protocol}" for p in c.host_ports] for s, c in CATALOG.items()}
     assert HOST_PORTS_BY_SERVICE == {s: ports for s, ports in published.items() if ports}
     assert NPM_API_PORT == CATALOG[Service.NGINX_PROXY_MANAGER].upstream_port
     assert {s: port for s, (port, _) in UPSTREAMS.items()} == {
-        s: CATALOG[Service(s)].upstream_port for s in UPSTREAMS
+        s: CATALOG[s].upstream_port for s in UPSTREAMS
     }
-    assert SUBDOMAINS == {spec.subdomain: s.value for s, spec in CATALOG.items() if spec.subdomain}
+    assert SUBDOMAINS == {spec.subdomain: s for s, spec in CATALOG.items() if spec.subdomain}
+    assert PROXIED_PORTS == {s: f"{spec.upstream_port}/tcp" for s, spec in CATALOG.items() if spec.subdomain}
     assert (NETWORK, PROJECTS_ROOT) == (DEPLOY_NETWORK, str(DEPLOY_PROJECTS_ROOT))
-    assert WEBUI_SECRET_FILE in PRIVATE_FILES
-    assert DATA_FOLDERS == {s.value: [v.source for v in spec.volumes] for s, spec in CATALOG.items()}
+    generated = {secret.generated_file for spec in CATALOG.values() for secret in spec.secrets}
+    assert generated - {None} <= set(PRIVATE_FILES)
+    assert DATA_FOLDERS == {s: [v.source for v in spec.volumes] for s, spec in CATALOG.items()}
     assert {v.owner for spec in CATALOG.values() for v in spec.volumes} == {DATA_OWNER}

@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:
 
 # the host plan (the settings, which services are placed on which host) is the deploy's own; what a
 # deployed host must look like is stated in host_rules.py, never imported from the deploy code
-from deploys.library.context import CORE_GROUP, GPU_GROUP, placed_services  # noqa: E402
+from deploys.library.plan import InventoryPlan, Member, PlanError, plan_host  # noqa: E402
 from deploys.library.settings import HomelabSettings, SettingsError, settings_for_host  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -89,10 +89,7 @@ class Target:
         """The host's Tailscale IPv4 as the host reports it (``tailscale ip -4``, else the address on
         ``tailscale0``): never the configured HOMELAB_TAILSCALE_IP, which is what is being checked."""
         if "tailscale_ip" not in self._cache:
-            from facts.tailscale import TailscaleIP
-
-            fact = TailscaleIP()
-            self._cache["tailscale_ip"] = fact.process(self.run(fact.command).stdout.splitlines())
+            self._cache["tailscale_ip"] = _reported_tailscale_ip(self.host)
         return self._cache["tailscale_ip"]
 
     @property
@@ -187,7 +184,6 @@ def load_targets(inventory_file: str, limit: str | None) -> list[Target]:
             raise pytest.UsageError(f"--limit {limit}: no host of {inventory_file} matches")
 
     every = list(inventory)
-    uses_groups = any(group in (CORE_GROUP, GPU_GROUP) for each in every for group in each.groups)
     settings: dict[str, HomelabSettings] = {}
     problems = []
     for each in every:
@@ -197,39 +193,60 @@ def load_targets(inventory_file: str, limit: str | None) -> list[Target]:
             problems.append(f"{each.name}: {error}")
     if problems:
         raise pytest.UsageError("invalid settings:\n" + "\n".join(problems))
-    placed = {each.name: placed_services(settings[each.name], each.groups, uses_groups) for each in every}
-    npm_hosts = [each for each in every if NPM in placed[each.name]]
-    proxy_ip = None
-    if npm_hosts and settings[npm_hosts[0].name].tailscale_ip is not None:
-        proxy_ip = str(settings[npm_hosts[0].name].tailscale_ip)
+    backends = {each.name: _backend(each) for each in every}
 
+    def reported_address(name: str) -> str | None:
+        """Another host's Tailscale address, as that host reports it (asked only when needed)."""
+        return _reported_tailscale_ip(backends[name])
+
+    plans = InventoryPlan(
+        [Member(each.name, frozenset(each.groups), settings[each.name]) for each in every], reported_address
+    )
     targets = []
     for each in hosts:
-        data = each.data
-        address = data.get("ssh_hostname") or each.name.split("/", 1)[-1]
-        user = data.get("ssh_user")
-        port = data.get("ssh_port")
-        spec = f"{user + '@' if user else ''}{address}{':' + str(port) if port else ''}"
-        backend = testinfra.host.Host(
-            _Paramiko(
-                spec,
-                known_hosts=data.get("ssh_known_hosts_file") or "~/.ssh/known_hosts",
-                strict=str(data.get("ssh_strict_host_key_checking") or "accept-new"),
-                ssh_identity_file=data.get("ssh_key"),
-                sudo=bool(data.get("_sudo")),
-                sudo_user=data.get("_sudo_user"),
-            )
-        )
-        target = Target(
+        # what runs where is the plan's; the GPU rules need the host's own facts and are not applied
+        plan = plan_host(plans, each.name, tailscale_ip=None, gpu=None)
+        proxy_ip = None
+        if plan.proxy_host not in (None, each.name):
+            try:
+                proxy_ip = plans.address(plan.proxy_host)
+            except PlanError:
+                proxy_ip = None
+        targets.append(Target(
             name=each.name,
-            host=backend,
+            host=backends[each.name],
             settings=settings[each.name],
-            services=tuple(str(service) for service in placed[each.name]),
-            proxy_elsewhere=bool(npm_hosts) and all(h.name != each.name for h in npm_hosts),
+            services=plan.services,
+            proxy_elsewhere=plan.proxy_host not in (None, each.name),
             proxy_ip_elsewhere=proxy_ip,
-        )
-        targets.append(target)
+        ))
     return targets
+
+
+def _reported_tailscale_ip(backend: Any) -> str | None:
+    from facts.tailscale import TailscaleIP
+
+    fact = TailscaleIP()
+    return fact.process(backend.run(fact.command).stdout.splitlines())
+
+
+def _backend(each: Any) -> Any:
+    """A testinfra host for an inventory host, from its pyinfra data (connects when first used)."""
+    data = each.data
+    address = data.get("ssh_hostname") or each.name.split("/", 1)[-1]
+    user = data.get("ssh_user")
+    port = data.get("ssh_port")
+    spec = f"{user + '@' if user else ''}{address}{':' + str(port) if port else ''}"
+    return testinfra.host.Host(
+        _Paramiko(
+            spec,
+            known_hosts=data.get("ssh_known_hosts_file") or "~/.ssh/known_hosts",
+            strict=str(data.get("ssh_strict_host_key_checking") or "accept-new"),
+            ssh_identity_file=data.get("ssh_key"),
+            sudo=bool(data.get("_sudo")),
+            sudo_user=data.get("_sudo_user"),
+        )
+    )
 
 
 @functools.cache

@@ -26,6 +26,9 @@ UPSTREAMS = {
 }
 # subdomain -> the service it reaches through the proxy
 SUBDOMAINS = {"chat": "open-webui", "ollama": "ollama", "comfy": "comfyui", "hole": "pihole"}
+# the port the proxy forwards each subdomain's service to; a host whose proxy runs on another host
+# publishes these on its Tailscale IP (and its zone opens them), since the proxy reaches them over the tailnet
+PROXIED_PORTS = {"open-webui": "8080/tcp", "ollama": "11434/tcp", "comfyui": "8188/tcp", "pihole": "80/tcp"}
 # the Docker network every container joins
 NETWORK = "self-hosted"
 # each service's compose project folder is <PROJECTS_ROOT>/<service>; these files in it hold secrets
@@ -46,7 +49,8 @@ DATA_OWNER = "root:root"
 ZONE = "self-hosted"
 # its services: Tailscale peers may administer the host over SSH
 ZONE_SERVICES = ["ssh"]
-# its ports: exactly the host ports of the services placed on the host
+# its ports: exactly the ports published on the host (the host ports of the services placed there, and
+# their proxied ports when the proxy runs on another host)
 ZONE_PORTS_BY_SERVICE = HOST_PORTS_BY_SERVICE
 
 # listening addresses that mean "every interface"
@@ -58,12 +62,17 @@ WILDCARD_ALLOWED_PROCESSES = {"sshd": {"tcp"}, "tailscaled": {"udp"}}
 DHCP_CLIENT_PORTS = {68, 546}
 
 
-def expected_zone_ports(services: Iterable[str]) -> list[str]:
+def expected_zone_ports(services: Iterable[str], proxy_elsewhere: bool = False) -> list[str]:
     """The zone's ports for the services placed on a host: NGINX Proxy Manager 80/443/81 tcp,
-    Pi-hole 53 tcp and udp; none for the AI services (they stay on the Docker network)."""
+    Pi-hole 53 tcp and udp; none for the AI services (they stay on the Docker network) unless the
+    proxy runs on another host: then every proxied service's port (Open WebUI 8080, Ollama 11434,
+    ComfyUI 8188, Pi-hole's web 80), which that proxy reaches over the tailnet."""
     ports: list[str] = []
     for service in services:
-        for port in ZONE_PORTS_BY_SERVICE.get(str(service), []):
+        wanted = list(ZONE_PORTS_BY_SERVICE.get(str(service), []))
+        if proxy_elsewhere and str(service) in PROXIED_PORTS:
+            wanted.append(PROXIED_PORTS[str(service)])
+        for port in wanted:
             if port not in ports:
                 ports.append(port)
     return ports

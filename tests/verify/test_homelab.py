@@ -311,7 +311,7 @@ def test_firewall_zone_sources(target):
 def test_firewall_zone_ports_and_services(target):
     """Ports: NGINX Proxy Manager's 80/443/81 tcp and Pi-hole's 53 tcp+udp, where they are placed
     (tests/verify/host_rules.py); service: ssh. Nothing else."""
-    wanted_ports = expected_zone_ports(target.services)
+    wanted_ports = expected_zone_ports(target.services, target.proxy_elsewhere)
     for kind, zone in zip(("runtime", "permanent"), _zone(target), strict=True):
         assert sorted(zone["ports"]) == sorted(wanted_ports), f"{kind} ports {zone['ports']}"
         assert sorted(zone["services"]) == sorted(ZONE_SERVICES), f"{kind} services {zone['services']}"
@@ -361,7 +361,7 @@ def test_published_ports_answer_the_tailnet_only(target):
     wanted = {
         (int(number), protocol)
         for number, protocol in (
-            port.split("/") for port in expected_zone_ports(target.services)
+            port.split("/") for port in expected_zone_ports(target.services, target.proxy_elsewhere)
         )
     }
     if not wanted:

@@ -1,0 +1,117 @@
+"""A service's declaration (``catalog.py``) and its host's plan (``plan.py``) rendered as compose files.
+
+Secrets never enter a compose document: it refers to ``${NAME}``, and the value lives only in the
+project's ``.env`` (mode 0600), which ``docker compose`` reads for interpolation. A secret whose setting
+is absent and whose declaration allows it is generated once on the host, in a file of the project
+folder that the compose document lists as an ``env_file``.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+import yaml
+
+from deploys.library.catalog import (
+    CATALOG,
+    MANAGED_BY,
+    MANAGED_LABEL,
+    NETWORK,
+    FromSetting,
+    OnGpu,
+    Secret,
+    ServiceUrl,
+    Volume,
+)
+from deploys.library.plan import HostPlan
+from deploys.library.settings import HomelabSettings
+
+
+def data_dirs(settings: HomelabSettings, service: str) -> list[tuple[PurePosixPath, Volume]]:
+    """Absolute data folders of one service, parents before children."""
+    return [(settings.cold_storage_path / volume.source, volume) for volume in CATALOG[service].volumes]
+
+
+def generated_secrets(plan: HostPlan, service: str) -> list[Secret]:
+    """The service's secrets that no setting gives and that are made once on the host instead."""
+    return [
+        secret for secret in CATALOG[service].secrets
+        if secret.generated_file and getattr(plan.settings, secret.setting) is None
+    ]
+
+
+def _environment(plan: HostPlan, service: str) -> dict[str, str]:
+    env: dict[str, str] = {"TZ": plan.settings.timezone}
+    for key, value in CATALOG[service].environment.items():
+        if isinstance(value, FromSetting):
+            given = getattr(plan.settings, value.setting)
+            env[key] = value.join.join(map(str, given)) if isinstance(given, list | tuple) else str(given)
+        elif isinstance(value, OnGpu):
+            env[key] = value.with_gpu if plan.gpu_for(service) else value.without_gpu
+        elif isinstance(value, ServiceUrl):
+            env[key] = plan.service_url(value.service)
+        else:
+            env[key] = value
+    return env
+
+
+def env_file(plan: HostPlan, service: str) -> dict[str, str]:
+    """The project's ``.env``: the secrets the compose document refers to (mode 0600 on the host)."""
+    values: dict[str, str] = {}
+    for secret in CATALOG[service].secrets:
+        given = getattr(plan.settings, secret.setting)
+        if given is not None:
+            values[secret.variable] = given.get_secret_value()
+    return values
+
+
+def compose_document(plan: HostPlan, service: str) -> dict:
+    item = CATALOG[service]
+    settings = plan.settings
+    ports = plan.ports_of(service)
+    address = plan.require_tailscale_ip() if ports else None
+    environment = _environment(plan, service)
+    generated = generated_secrets(plan, service)
+    for secret in item.secrets:
+        if secret not in generated:
+            environment[secret.key] = "${" + secret.variable + "}"
+
+    container: dict = {
+        "image": settings.image_for(service),
+        "container_name": item.name,
+        "restart": "unless-stopped",
+        "pull_policy": settings.pull_policy.value,
+        "labels": {MANAGED_LABEL: MANAGED_BY},
+        "networks": [NETWORK],
+    }
+    if ports:
+        container["ports"] = [f"{address}:{port.number}:{port.number}/{port.protocol}" for port in ports]
+    container["volumes"] = [f"{path}:{volume.target}" for path, volume in data_dirs(settings, service)]
+    container["environment"] = environment
+    if generated:
+        container["env_file"] = [secret.generated_file for secret in generated]
+    if item.cap_add:
+        container["cap_add"] = list(item.cap_add)
+    container["healthcheck"] = {
+        "test": list(item.healthcheck),
+        "interval": "10s",
+        "timeout": "5s",
+        "retries": 5,
+        "start_period": item.start_period,
+    }
+    if plan.gpu_for(service):
+        container["deploy"] = {
+            "resources": {
+                "reservations": {"devices": [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]}
+            }
+        }
+    return {
+        "name": item.name,
+        "services": {item.name: container},
+        "networks": {NETWORK: {"external": True}},
+    }
+
+
+def render_compose(plan: HostPlan, service: str) -> str:
+    header = f"# Managed by {MANAGED_BY}: changes here are overwritten by the next deploy.\n"
+    return header + yaml.safe_dump(compose_document(plan, service), sort_keys=False, default_flow_style=False)
