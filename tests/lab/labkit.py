@@ -83,14 +83,15 @@ def _parse_json(stdout: str) -> dict[str, Any] | None:
 
 def run_pyinfra_cli(*args: str, limit: str | None = None, check: bool = True,
                     inventory: str = "inventories/lab.py", timeout: float = 1800,
-                    login: str | None = None) -> PyinfraResult:
-    """``login`` picks the lab inventory's LAB_LOGIN (default: the inventory's own, `sudo`)."""
+                    login: str | None = None, env: dict[str, str] | None = None) -> PyinfraResult:
+    """``login`` picks the lab inventory's LAB_LOGIN (default: the inventory's own, `sudo`); ``env``
+    adds to the environment (e.g. ``LAB_GROUPS``)."""
     pyinfra = str(PYINFRA) if PYINFRA.exists() else (shutil.which("pyinfra") or "pyinfra")
     # pyinfra's own options first: after `exec --` everything is the remote command.
     # `-y` skips change detection, so a `--dry` run goes without it (its plan then lists changes).
     options = ["--json"] if "--dry" in args else ["-y", "--json"]
     argv = [*options, *(["--limit", limit] if limit else []), inventory, *args]
-    env = {**os.environ, **({"LAB_LOGIN": login} if login else {})}
+    env = {**os.environ, **({"LAB_LOGIN": login} if login else {}), **(env or {})}
     proc = subprocess.run([pyinfra, *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env=env)
     parsed = _parse_json(proc.stdout)
@@ -136,3 +137,26 @@ def npm_api(host: dict[str, Any], *args: str) -> str:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
+
+
+def verify(limit: str, tmp_path: Path, inventory: str = "inventories/lab.py",
+           env: dict[str, str] | None = None) -> tuple[int, set[str], int, str]:
+    """Tier 3 as a user runs it, `pytest tests/verify --inventory INVENTORY --limit LIMIT`:
+    (exit code, names of the failed tests, how many passed, the output's tail)."""
+    import time
+    import xml.etree.ElementTree as ET
+
+    report = tmp_path / f"verify-{time.monotonic_ns()}.xml"
+    python = ROOT / ".venv" / "bin" / "python"
+    proc = subprocess.run(
+        [str(python if python.exists() else sys.executable), "-m", "pytest", "tests/verify",
+         "--inventory", inventory, "--limit", limit, "-q", "-p", "no:cacheprovider", f"--junitxml={report}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})},
+    )
+    failed, passed = set(), 0
+    for case in ET.parse(report).getroot().iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.add(case.get("name"))
+        elif case.find("skipped") is None:
+            passed += 1
+    return proc.returncode, failed, passed, proc.stdout[-6000:] + proc.stderr[-2000:]

@@ -9,14 +9,11 @@ that property. Every breakage is undone in a `finally`, and the deploy then repo
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from labkit import ROOT, run_pyinfra_cli, ssh
+from labkit import ROOT, run_pyinfra_cli, ssh, verify
 
 PYTHON = ROOT / ".venv" / "bin" / "python"
 SERVER = "deploys/server.py"
@@ -33,34 +30,7 @@ def deployed(lab_hosts):
 
 def run_verify(host: dict, tmp_path: Path) -> tuple[int, set[str], int, str]:
     """`pytest tests/verify --inventory inventories/lab.py --limit NAME` -> (exit, failed, passed, output)."""
-    report = tmp_path / f"verify-{time.monotonic_ns()}.xml"
-    proc = subprocess.run(
-        [
-            str(PYTHON if PYTHON.exists() else sys.executable),
-            "-m",
-            "pytest",
-            "tests/verify",
-            "--inventory",
-            "inventories/lab.py",
-            "--limit",
-            host["name"],
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            f"--junitxml={report}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    failed, passed = set(), 0
-    for case in ET.parse(report).getroot().iter("testcase"):
-        if case.find("failure") is not None or case.find("error") is not None:
-            failed.add(case.get("name"))
-        elif case.find("skipped") is None:
-            passed += 1
-    return proc.returncode, failed, passed, proc.stdout[-6000:] + proc.stderr[-2000:]
+    return verify(host["name"], tmp_path)
 
 
 def wait_healthy(host: dict, container: str, timeout: float = 240) -> None:

@@ -99,9 +99,9 @@ class Target:
             self._cache["gpu"] = result.rc == 0 and "GPU" in result.stdout
         return self._cache["gpu"]
 
-    def containers(self) -> dict[str, dict[str, Any]]:
+    def containers(self, services: tuple[str, ...] = SERVICES) -> dict[str, dict[str, Any]]:
         """Our containers by name: state, health, published ports (one `docker inspect`)."""
-        names = " ".join(SERVICES)  # the containers keep the services' names
+        names = " ".join(services)  # the containers keep the services' names
         result = self.run(
             "docker inspect --format "
             "'{{json .Name}} {{json .State.Status}} "

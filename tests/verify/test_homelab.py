@@ -108,6 +108,20 @@ def test_container_running_and_healthy(target, service):
     assert (container["state"], container["health"]) == ("running", "healthy")
 
 
+def test_every_service_placed_here_runs_healthy(target):
+    """Every service the plan places on this host (the five, and any other service the catalog
+    declares) has its container running and healthy."""
+    if not target.services:
+        pytest.skip(f"no service is placed on {target.short_name}")
+    found = target.containers(target.services)
+    wrong = {
+        service: (found[service]["state"], found[service]["health"]) if service in found else "no container"
+        for service in target.services
+        if (found.get(service) or {}).get("state") != "running" or found[service]["health"] != "healthy"
+    }
+    assert not wrong, f"not running and healthy: {wrong}"
+
+
 @pytest.mark.parametrize("service", GPU_SERVICES, ids=_ids(GPU_SERVICES))
 def test_gpu_visible_inside(target, service):
     target.require_placed(service)
