@@ -126,7 +126,11 @@ def _compose_command(directory: str, project: str, *arguments: str) -> StringCom
 def wait_healthy_command(project: str, timeout: int) -> str:
     """A shell loop that waits until every container of ``project`` runs (and is healthy where
     it has a health check), or fails after ``timeout`` seconds naming each container that is not,
-    with the tail of its health check output and the last lines of its log."""
+    with the tail of its health check output and the last lines of its log.
+
+    A container reported ``unhealthy`` fails the wait at once: Docker says so only after the health
+    check failed ``retries`` times in a row past its start period, and restarts nothing for it, so
+    waiting on would only delay the same answer (a ``dead`` container likewise)."""
     project_filter = shlex.quote(f"label=com.docker.compose.project={project}")
     ready = "|".join(shlex.quote(state) for state in _READY)
     state_format = shlex.quote(
@@ -137,16 +141,19 @@ def wait_healthy_command(project: str, timeout: int) -> str:
         " last health check output:{{range .Log}}{{println}}{{.Output}}{{end}}{{end}}",
     )
     headline = shlex.quote(f"compose project {project}: not ready after {int(timeout)}s:")
+    failing = shlex.quote(f"compose project {project}: unhealthy (its health check keeps failing):")
     return (
         f"deadline=$(( $(date +%s) + {int(timeout)} )); "
-        "while :; do pending=; "
+        "while :; do pending=; failed=; "
         f"for id in $(docker ps --all --quiet --filter {project_filter} "
         "--filter label=com.docker.compose.oneoff=False); do "
         f'case "$(docker inspect --format {state_format} "$id")" in {ready}) ;; '
+        "*' unhealthy'|'dead '*) failed=\"$failed $id\" ;; "
         '*) pending="$pending $id" ;; esac; done; '
+        '[ -n "$failed" ] && { pending=$failed; headline=' + failing + '; break; }; '
         '[ -z "$pending" ] && exit 0; '
-        '[ "$(date +%s)" -ge "$deadline" ] && break; sleep 2; done; '
-        f"echo {headline} >&2; "
+        '[ "$(date +%s)" -ge "$deadline" ] && { headline=' + headline + '; break; }; sleep 2; done; '
+        'echo "$headline" >&2; '
         f'for id in $pending; do docker inspect --format {report_format} "$id" '
         "| grep -v '^[[:space:]]*$' | tail -n 12 >&2; "
         "echo '  last log lines:' >&2; docker logs --tail 8 \"$id\" 2>&1 | sed 's/^/    /' >&2; done; "
