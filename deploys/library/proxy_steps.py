@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from pyinfra import host
 from pyinfra.api import deploy
 
 from deploys.library import tunnel
 from deploys.library.catalog import CATALOG, MANAGED_BY, NETWORK, Service
-from deploys.library.context import HostContext
+from deploys.library.context import HostContext, logger
 from facts.docker import DockerContainerAddresses
 from operations import npm, pihole
 from operations.clients import ServiceUnreachable
@@ -15,6 +18,30 @@ from operations.clients.npm import NpmClient
 from operations.clients.pihole import PiholeClient
 
 NPM_READY_TIMEOUT = 120
+
+
+def _answering_once(make: Callable[[], Any], service: str) -> Callable[[], Any]:
+    """``make`` (a client factory), but while planning an API that does not answer is asked once per
+    host, not once per operation, and a line says so: the plan then treats it as holding nothing, and
+    the run waits for it (the service may start earlier in the same run)."""
+    unreachable: list[ServiceUnreachable] = []
+
+    def wrapped() -> Any:
+        if host.state.is_executing:
+            return make()
+        if unreachable:
+            raise unreachable[0]
+        try:
+            return make()
+        except ServiceUnreachable as error:
+            unreachable.append(error)
+            logger.warning(
+                f"{host.name}: {service} does not answer ({error}): planned as if it held nothing; "
+                "the run waits for it (it starts earlier in the same run when it is not deployed yet)"
+            )
+            raise
+
+    return wrapped
 
 
 def _npm_factory(ctx: HostContext):
@@ -34,7 +61,7 @@ def _npm_factory(ctx: HostContext):
             client["npm"] = made
         return client["npm"]
 
-    return make
+    return _answering_once(make, "NGINX Proxy Manager")
 
 
 def _pihole_factory(ctx: HostContext):
@@ -47,7 +74,7 @@ def _pihole_factory(ctx: HostContext):
         url = tunnel.local_url(host, address, CATALOG[Service.PIHOLE].upstream_port)
         return PiholeClient(url, ctx.settings.pihole_password, setting_name="HOMELAB_PIHOLE_PASSWORD")
 
-    return make
+    return _answering_once(make, "Pi-hole")
 
 
 @deploy("Proxy hosts")
