@@ -28,6 +28,7 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationValueError
 
+from operations import diffs
 from operations.clients import read_while_planning
 from operations.clients.npm import (
     NpmAuthError,
@@ -459,6 +460,7 @@ def proxy_host(
     if plan.action == "noop":
         host.noop(plan.describe())
         return
+    diffs.show(plan.describe())
     yield _applying(client_factory, plan)
 
 

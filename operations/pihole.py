@@ -27,6 +27,7 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationError, OperationValueError
 
+from operations import diffs
 from operations.clients import read_while_planning
 from operations.clients.pihole import PiholeClient, PiholeError
 from operations.failures import named, refuse, report
@@ -220,6 +221,7 @@ def dns_records(client_factory: ClientFactory, records: Mapping[str, str], prese
     if not plan.changes:
         host.noop(plan.describe())
         return
+    diffs.show(plan.describe())
     yield FunctionCommand(_named_apply(client_factory, plan), (), {})
 
 

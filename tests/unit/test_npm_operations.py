@@ -240,3 +240,39 @@ def test_plan_checks_every_kind_of_host_for_the_names() -> None:
     assert npm.plan_proxy_host(
         [], ["hole.example.com"], forward_host="pihole", other_hosts=[plain_stream]
     ).action == ("create")
+
+
+def run_op_with_diff(op: Any, **kwargs: Any) -> list[Any]:
+    state = FakeState()
+    state.config.DIFF = True
+    host = create_host(state)
+    with ctx_state.use(state), ctx_host.use(host):
+        return list(op._inner(**kwargs))
+
+
+def test_diff_shows_a_proxy_hosts_field_changes_while_planning(npm_factory, caplog) -> None:
+    double, factory = npm_factory
+    execute(run_op(npm.admin, client_factory=factory)[0])
+    execute(run_op(npm.proxy_host, client_factory=factory, **CHAT)[0])
+    caplog.set_level("INFO")
+    commands = run_op_with_diff(npm.proxy_host, client_factory=factory, **{**CHAT, "forward_port": 9090})
+    assert len(commands) == 1
+    shown = [r.getMessage() for r in caplog.records if "Will change" in r.getMessage()]
+    assert len(shown) == 1 and "forward_port: 8080 -> 9090" in shown[0], shown
+    # without --diff nothing is said
+    caplog.clear()
+    run_op(npm.proxy_host, client_factory=factory, **{**CHAT, "forward_port": 9090})
+    assert not [r for r in caplog.records if "Will change" in r.getMessage()]
+
+
+def test_diff_shows_dns_record_changes_while_planning(caplog) -> None:
+    double = PiholeDouble(password=PASSWORD)
+    with serve_pihole(double) as served:
+        factory = lambda: PiholeClient(served.url, PASSWORD)  # noqa: E731
+        first = run_op(pihole.dns_records, client_factory=factory, records={"chat.example.com": "100.64.0.1"})
+        execute(first[0])
+        caplog.set_level("INFO")
+        run_op_with_diff(pihole.dns_records, client_factory=factory,
+                         records={"chat.example.com": "100.64.0.2"})
+    shown = [r.getMessage() for r in caplog.records if "Will change" in r.getMessage()]
+    assert len(shown) == 1 and "chat.example.com" in shown[0] and "100.64.0.2" in shown[0], shown
