@@ -41,7 +41,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from deploys.library.catalog import CATALOG, Service
+from deploys.library.catalog import CATALOG, BackupClass, Service
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "HOMELAB_"
@@ -194,6 +194,65 @@ def _split_list(value: Any) -> Any:
 CommaList = Annotated[list[str], NoDecode]
 
 
+# restic repositories: an absolute local path, or one of restic's backends (restic 0.14's list)
+_REPOSITORY_SCHEMES = frozenset({"local", "sftp", "rest", "s3", "b2", "azure", "gs", "swift", "rclone"})
+_REPOSITORY_FORMS = ("expected an absolute local path (/mnt/backup/restic), sftp:user@host:/path, "
+                     "or a restic backend URL such as rest:https://host:8000/ or s3:host/bucket")
+_REPOSITORY_BREAKERS = re.compile(r"[\s'\"$`\\\x00-\x1f\x7f]")
+# systemd.time(7) calendar events: names, weekdays, dates, times, ranges, lists, repetitions, a zone
+_ON_CALENDAR = re.compile(r"^[A-Za-z0-9*:,./~+ _-]{1,100}$")
+
+
+def sftp_target(repository: str) -> tuple[str, int | None, str] | None:
+    """``(user@host, port, path)`` of an ``sftp:`` repository, or ``None`` when it is not one:
+    ``sftp:user@host:/srv/restic`` and ``sftp://user@host:2222//srv/restic`` (restic's two forms)."""
+    if repository.startswith("sftp://"):
+        rest = repository[len("sftp://"):]
+        authority, slash, path = rest.partition("/")
+        if not slash or not authority:
+            return None
+        port = None
+        where = authority
+        if re.search(r":\d+$", authority):
+            where, _, number = authority.rpartition(":")
+            port = int(number)
+        return (where, port, "/" + path) if where and path else None
+    if repository.startswith("sftp:"):
+        where, colon, path = repository[len("sftp:"):].partition(":")
+        return (where, None, path) if where and colon and path else None
+    return None
+
+
+def private_key_problem(text: str) -> str | None:
+    """Why ``text`` cannot serve as the backup's SSH key (the timer runs without anyone to type a
+    passphrase), or ``None``. The key's text is never part of the message."""
+    import base64
+
+    stripped = text.strip()
+    first = stripped.splitlines()[0] if stripped else ""
+    if not (first.startswith("-----BEGIN ") and first.endswith("PRIVATE KEY-----")):
+        return ("expected a private key file (-----BEGIN OPENSSH PRIVATE KEY-----), e.g. made with "
+                "`ssh-keygen -t ed25519 -N '' -f backup_key`")
+    if "ENCRYPTED" in first or "Proc-Type: 4,ENCRYPTED" in stripped:
+        return "the key has a passphrase: the backup timer cannot type it; expected a key without one"
+    if "OPENSSH PRIVATE KEY" in first:
+        body = "".join(line for line in stripped.splitlines()[1:] if "-----" not in line)
+        try:
+            blob = base64.b64decode(body)
+        except ValueError:
+            return "the OpenSSH private key is damaged (its body is not base64)"
+        magic = b"openssh-key-v1\x00"
+        if not blob.startswith(magic) or len(blob) < len(magic) + 4:
+            return "the OpenSSH private key is damaged (no openssh-key-v1 header)"
+        size = int.from_bytes(blob[len(magic):len(magic) + 4], "big")
+        cipher = blob[len(magic) + 4:len(magic) + 4 + size]
+        if cipher != b"none":
+            return "the key has a passphrase: the backup timer cannot type it; expected a key without one"
+    return None
+
+
+
+
 class HomelabSettings(BaseSettings):
     """Everything the deploys need to know, with the original's defaults where it had them."""
 
@@ -271,6 +330,30 @@ class HomelabSettings(BaseSettings):
     )
     open_webui_secret_key: SecretStr | None = Field(
         default=None, description="Open WebUI session secret; generated once on the host when absent"
+    )
+
+    # -- backups (restic; none without a repository) -----------------------------------------
+    backup_repository: str | None = Field(
+        default=None,
+        description="restic repository: an absolute local path, sftp:user@host:/path, or a backend URL",
+    )
+    backup_password: SecretStr | None = Field(
+        default=None, description="restic repository password (required with HOMELAB_BACKUP_REPOSITORY)"
+    )
+    backup_ssh_key: Path | None = Field(
+        default=None,
+        description="private key file (no passphrase) on the controller for an sftp: repository",
+    )
+    backup_schedule: str = Field(default="daily", description="systemd OnCalendar of the backup timer")
+    backup_keep_daily: int = Field(default=7, ge=0, description="daily snapshots kept per service")
+    backup_keep_weekly: int = Field(default=4, ge=0, description="weekly snapshots kept per service")
+    backup_keep_monthly: int = Field(default=6, ge=0, description="monthly snapshots kept per service")
+    backup_classes: Annotated[list[BackupClass], NoDecode] = Field(
+        default_factory=lambda: [BackupClass.CRITICAL, BackupClass.HIGH, BackupClass.MEDIUM],
+        description="backup classes of the catalog's data folders that are backed up",
+    )
+    backup_max_age_hours: int = Field(
+        default=48, ge=1, description="preflight and verification warn when the last backup is older"
     )
 
     # -- images (pinned; `latest` would make a re-run change what runs) ---------------------
@@ -516,6 +599,94 @@ class HomelabSettings(BaseSettings):
             raise ValueError("expected one lower-case DNS label (letters, digits, '-')")
         return value
 
+    @field_validator("backup_repository", mode="before")
+    @classmethod
+    def _backup_repository(cls, value: Any) -> Any:
+        if value is None:
+            return value
+        text = str(value).strip()
+        if not text:
+            return None
+        if _REPOSITORY_BREAKERS.search(text):
+            raise ValueError("expected a repository without whitespace, quotes, '$', '`' or '\\' "
+                             f"(it is written into a shell-read environment file); {_REPOSITORY_FORMS}")
+        if text.startswith("/"):
+            path = PurePosixPath(text)
+            if ".." in path.parts:
+                raise ValueError(f"expected a path without '..'; {_REPOSITORY_FORMS}")
+            for folder in (PurePosixPath("/tmp"), PurePosixPath("/run"), PurePosixPath("/proc"),
+                           PurePosixPath("/sys"), PurePosixPath("/dev")):
+                if path.is_relative_to(folder) and not path.is_relative_to(_REMOVABLE_MEDIA):
+                    raise ValueError(f"{path} is under {folder}, which does not keep data; expected a "
+                                     "folder on a second disk such as /mnt/backup/restic")
+            if path == PurePosixPath("/"):
+                raise ValueError(f"expected a folder of its own; {_REPOSITORY_FORMS}")
+            return str(path)
+        scheme = text.split(":", 1)[0]
+        if ":" not in text or scheme not in _REPOSITORY_SCHEMES:
+            backends = ", ".join(sorted(_REPOSITORY_SCHEMES))
+            raise ValueError(f"{_REPOSITORY_FORMS} (restic backends: {backends})")
+        if scheme == "sftp" and sftp_target(text) is None:
+            raise ValueError("expected sftp:user@host:/path or sftp://user@host:port//path")
+        return text
+
+    @field_validator("backup_schedule")
+    @classmethod
+    def _backup_schedule(cls, value: str) -> str:
+        text = value.strip()
+        if not text or not _ON_CALENDAR.match(text):
+            raise ValueError("expected a systemd OnCalendar expression such as daily, weekly, "
+                             "'*-*-* 03:30:00' or 'Mon..Fri 02:00' (check one with "
+                             "`systemd-analyze calendar`)")
+        return text
+
+    @field_validator("backup_classes", mode="before")
+    @classmethod
+    def _backup_classes(cls, value: Any) -> Any:
+        value = _split_list(value)
+        if not isinstance(value, list):
+            return value
+        names = [str(getattr(item, "value", item)).strip().lower() for item in value]
+        allowed = [item.value for item in BackupClass if item is not BackupClass.NONE]
+        unknown = [name for name in names if name not in allowed]
+        if unknown:
+            raise ValueError(f"unknown backup class(es) {', '.join(unknown)}; expected a comma-separated "
+                             f"subset of {', '.join(allowed)} (none: logs and caches are never backed up)")
+        if not names:
+            raise ValueError(f"expected at least one of {', '.join(allowed)}")
+        return [item for item in allowed if item in names]  # the catalog's order, no duplicates
+
+    @field_validator("backup_ssh_key")
+    @classmethod
+    def _backup_ssh_key(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return value
+        path = value.expanduser()
+        if not path.is_file():
+            raise ValueError("expected the path of a private key file on this machine (the controller); "
+                             "there is no file there")
+        problem = private_key_problem(path.read_text(errors="replace"))
+        if problem:
+            raise ValueError(problem)
+        return path
+
+    @field_validator("backup_password")
+    @classmethod
+    def _backup_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        text = value.get_secret_value()
+        if not text.strip():
+            raise ValueError("expected a non-empty secret")
+        if "\n" in text or "\r" in text:
+            raise ValueError("expected no line break (restic reads the first line of its password file)")
+        if is_placeholder(text):
+            raise ValueError(
+                "expected a real secret, not a placeholder such as .env.example's change-me "
+                "(choose your own value)"
+            )
+        return value
+
     # -- derived -----------------------------------------------------------------------------
     def image_for(self, service: str) -> str:
         """The image a service runs: its HOMELAB_IMAGE_<NAME> setting, else the catalog's pinned one
@@ -526,12 +697,49 @@ class HomelabSettings(BaseSettings):
     def missing_required(self) -> list[str]:
         """One line per setting an enabled service requires but nobody gave (the catalog's
         ``required_settings``), as ``field: message``."""
-        return [
+        found = [
             f"{env_name(name)}: required while {service} is in HOMELAB_SERVICES"
             for service in self.services
             for name in CATALOG[service].required_settings
             if getattr(self, name) is None
         ]
+        return found + self._backup_problems()
+
+    def _backup_problems(self) -> list[str]:
+        """What a configured backup repository needs besides itself."""
+        if self.backup_repository is None:
+            given = [name for name in ("backup_password", "backup_ssh_key")
+                     if getattr(self, name) is not None]
+            return [f"{env_name(name)}: given without HOMELAB_BACKUP_REPOSITORY: set the repository too, "
+                    "or leave it out" for name in given]
+        problems = []
+        if self.backup_password is None:
+            problems.append("HOMELAB_BACKUP_PASSWORD: required while HOMELAB_BACKUP_REPOSITORY is set "
+                            "(the restic repository's password; keep a copy off this server)")
+        sftp = self.backup_repository.startswith("sftp:")
+        if sftp and self.backup_ssh_key is None:
+            problems.append(f"HOMELAB_BACKUP_SSH_KEY: required with the sftp repository "
+                            f"{self.backup_repository!r}: the path of a private key (no passphrase) on this "
+                            "machine that the repository's host accepts")
+        elif not sftp and self.backup_ssh_key is not None:
+            problems.append(f"HOMELAB_BACKUP_SSH_KEY: only used with an sftp: repository, not with "
+                            f"{self.backup_repository!r}: leave it out")
+        if self.backup_keep_daily + self.backup_keep_weekly + self.backup_keep_monthly == 0:
+            problems.append("HOMELAB_BACKUP_KEEP_DAILY, _WEEKLY, _MONTHLY: all 0: expected at least one "
+                            "above 0 (else every snapshot would be pruned)")
+        if self.backup_repository.startswith("/"):
+            repository = PurePosixPath(self.backup_repository)
+            cold = self.cold_storage_path
+            if repository.is_relative_to(cold) or cold.is_relative_to(repository):
+                problems.append(f"HOMELAB_BACKUP_REPOSITORY: {self.backup_repository!r} overlaps the "
+                                f"cold-storage path {cold}: a backup must live apart from the data it "
+                                "keeps (another disk, or sftp: to another machine)")
+        return problems
+
+    @property
+    def backups(self) -> bool:
+        """Whether backups are configured (a repository is set)."""
+        return self.backup_repository is not None
 
     def enabled(self, service: str) -> bool:
         return service in self.services
