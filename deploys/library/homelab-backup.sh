@@ -233,8 +233,9 @@ cmd_restore() {
         [ "$overwrite" = 1 ] && continue
         while IFS= read -r path; do
             if [ -d "$path" ] && [ -n "$(ls -A "$path")" ]; then
-                die 4 "restore refused: $path ($service) is not empty; restore over it with" \
-                    "--data restore_overwrite=true (what it holds is kept beside it as $path.before-restore-<time>)"
+                die 4 "restore refused: $path ($service) is not empty; restore over it with --overwrite" \
+                    "(deploys/restore.py: --data restore_overwrite=true); what it holds is then kept beside" \
+                    "it as $path.before-restore-<time>"
             fi
         done < <(paths_of "$service")
     done
