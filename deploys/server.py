@@ -1,10 +1,13 @@
-"""Tier 2, everything in the original's order: infrastructure, core services, AI services, proxy.
+"""Tier 2, everything in the original's order: infrastructure, core services, AI services, proxy,
+then backups where a repository is configured (HOMELAB_BACKUP_REPOSITORY).
 
     pyinfra inventories/home.py deploys/server.py          # deploy
     pyinfra inventories/home.py deploys/server.py --dry    # preview what would change
 """
 
-from deploys.library import context, infra_steps, proxy_steps, service_steps
+from pyinfra import host
+
+from deploys.library import backup_steps, context, infra_steps, proxy_steps, service_steps
 from deploys.library.catalog import PLACEMENT_GROUPS, services_in
 
 ctx = context.current()
@@ -18,3 +21,9 @@ for group in PLACEMENT_GROUPS:
 
 # proxy hosts and local DNS (deploys/proxy.py)
 proxy_steps.proxy_and_dns(ctx)
+
+# backups (deploys/backup.py)
+if ctx.settings.backups:
+    backup_steps.setup(ctx)
+else:
+    host.noop("backups: not configured (no HOMELAB_BACKUP_REPOSITORY): nothing changes")

@@ -1,0 +1,192 @@
+"""deploys/backup.py planned against a `@fake` Debian host: the commands of a first deploy, the same
+host answering as that deploy left it (no command at all), a changed password checked again, a
+repository that refuses the password said in one line, and the secrets never in a command."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+from harness import DEBIAN_12, SETTINGS, plan
+from pyinfra.api.util import get_file_sha1
+
+from deploys.library import backup_steps
+from deploys.library.settings import load_settings
+
+PASSWORD = "backup-secret-value"
+DATA = {"backup_repository": "/mnt/backup/restic", "backup_password": PASSWORD}
+OPENS = ['{"version": 2, "id": "ebeb7a71", "chunker_polynomial": "23b9fef904592f"}', "### exit 0"]
+REFUSES = ["Fatal: wrong password or no key found", "### exit 1"]
+
+
+def fresh() -> dict:
+    return {
+        "ls -pdL *-release": DEBIAN_12,
+        "uname -m": "x86_64",
+        "cat config": ["/bin/sh: 1: restic: not found", "### restic-missing"],
+    }
+
+
+def _sha1(text: str) -> str:
+    return get_file_sha1(StringIO(text))
+
+
+def deployed(data: dict = DATA, password: str = PASSWORD) -> dict:
+    """The host's answers after a first deploy with ``data`` whose password file holds ``password``."""
+    settings = load_settings({**SETTINGS, **data}, env_file=None)
+    services = tuple(settings.services)  # no groups in the harness inventory: every service here
+    puts = {
+        backup_steps.SCRIPT: (backup_steps.SCRIPT_SOURCE.read_text(), "-rwxr-xr-x"),
+        f"{backup_steps.CONF_DIR}/backup.conf": (
+            backup_steps.backup_conf(settings, "@fake/server"),
+            "-rw-r--r--",
+        ),
+        f"{backup_steps.CONF_DIR}/sources": (backup_steps.sources_file(settings, services), "-rw-r--r--"),
+    }
+    for name in (backup_steps.UNIT, backup_steps.CHECK_UNIT):
+        command = "run" if name == backup_steps.UNIT else "check"
+        schedule = settings.backup_schedule if name == backup_steps.UNIT else backup_steps.CHECK_SCHEDULE
+        description = (
+            "homelab: restic backup of the service data"
+            if name == backup_steps.UNIT
+            else "homelab: restic check"
+        )
+        puts[f"/etc/systemd/system/{name}.service"] = (backup_steps.unit(description, command), "-rw-r--r--")
+        puts[f"/etc/systemd/system/{name}.timer"] = (backup_steps.timer(description, schedule), "-rw-r--r--")
+    answers = {
+        **fresh(),
+        "cat config": OPENS,
+        "dpkg -l": ["ii  restic  0.14.0-1+b4 amd64  backup program", "ii  sqlite3  3.40.1-2 amd64  cli"],
+        "--property UnitFileState": [
+            "Id=homelab-backup.timer",
+            "UnitFileState=enabled",
+            "",
+            "Id=homelab-backup-check.timer",
+            "UnitFileState=enabled",
+        ],
+        "--property SubState": [
+            "Id=homelab-backup.timer",
+            "SubState=waiting",
+            "",
+            "Id=homelab-backup-check.timer",
+            "SubState=waiting",
+        ],
+    }
+    for folder, mode in ((backup_steps.CONF_DIR, "drwx------"), (backup_steps.STATE_DIR, "drwxr-xr-x")):
+        answers[f"(test -e {folder} ||"] = [
+            f"user=root group=root mode={mode} atime=0 mtime=0 ctime=0 size=4096 '{folder}'"
+        ]
+    for path, (content, mode) in puts.items():
+        answers[f"(test -e {path} ||"] = [
+            f"user=root group=root mode={mode} atime=0 mtime=0 ctime=0 size={len(content)} '{path}'"
+        ]
+        answers[f"sha1sum {path}"] = [f"{_sha1(content)}  {path}"]
+    for path, content in (
+        (backup_steps.PASSWORD_FILE, password),
+        (backup_steps.ENV_FILE, backup_steps.env_file(settings)),
+    ):
+        answers[f"[ -f {path} ]"] = [f"root root 600 {_sha1(content)}"]
+    return answers
+
+
+def commands(ops: dict[str, list[str]]) -> list[str]:
+    return [command for name, found in ops.items() if name.startswith("Backup") for command in found]
+
+
+def test_first_deploy_installs_configures_makes_the_repository_and_starts_the_timers():
+    ops = plan("deploys/backup.py", fresh(), DATA)
+    assert "install restic sqlite3" in ops["Backups | Install restic sqlite3"][-1]
+    assert ops["Backups | Backup: restic repository (made once)"] == ["/usr/local/sbin/homelab-backup init"]
+    env = "\n".join(ops["Backups | Backup: restic environment (0600)"])
+    assert "RESTIC_REPOSITORY='/mnt/backup/restic'" in env
+    assert "RESTIC_PASSWORD_FILE='/etc/homelab/backup/password'" in env
+    assert "install -m 600 /dev/null /etc/homelab/backup/password" in "\n".join(
+        ops["Backups | Backup: repository password (0600)"]
+    )
+    sources = "\n".join(ops["Backups | Backup: what is backed up"])
+    # from the catalog's backup classes: critical, high, medium by default; logs and models left out
+    assert "data open-webui critical /cold-storage/ai/open-webui/data" in sources
+    assert (
+        "data nginx-proxy-manager high /cold-storage/services/nginx-proxy/certificates/letsencrypt" in sources
+    )
+    assert "data pihole medium /cold-storage/services/pihole/config" in sources
+    assert "data comfyui medium /cold-storage/ai/comfyui/output" in sources
+    assert "pihole/logs" not in sources and "ollama" not in sources and "comfyui/models" not in sources
+    assert "project open-webui /opt/homelab/open-webui" in sources
+    timer = "\n".join(ops["Backups | Backup: homelab-backup.timer"])
+    assert "OnCalendar=daily" in timer and "Persistent=true" in timer
+    assert "OnCalendar=weekly" in "\n".join(ops["Backups | Backup: homelab-backup-check.timer"])
+    assert ops["Backups | Backup: homelab-backup.timer enabled and running"] == [
+        "systemctl daemon-reload",
+        "systemctl start homelab-backup.timer",
+        "systemctl enable homelab-backup.timer",
+    ]
+    assert "Backup now | Backup now: homelab-backup.service" not in ops
+
+
+def test_the_password_is_only_ever_uploaded_into_its_0600_file():
+    ops = plan("deploys/backup.py", fresh(), DATA)
+    for name, found in ops.items():
+        for command in found:
+            if PASSWORD in command:
+                assert name == "Backups | Backup: repository password (0600)", name
+                assert command.startswith("upload /etc/homelab/backup/password:"), command
+
+
+def test_a_second_deploy_changes_nothing():
+    ops = plan("deploys/backup.py", deployed(), DATA)
+    assert commands(ops) == [], {name: found for name, found in ops.items() if found}
+
+
+def test_low_adds_the_models_and_a_schedule_reaches_the_timer():
+    data = {**DATA, "backup_classes": "critical,high,medium,low", "backup_schedule": "*-*-* 03:30:00"}
+    ops = plan("deploys/backup.py", deployed(), data)
+    sources = "\n".join(ops["Backups | Backup: what is backed up"])
+    assert "data ollama low /cold-storage/ai/ollama/models" in sources
+    assert "OnCalendar=*-*-* 03:30:00" in "\n".join(ops["Backups | Backup: homelab-backup.timer"])
+    assert ops["Backups | Backup: homelab-backup.timer enabled and running"] == [
+        "systemctl daemon-reload",
+        "systemctl restart homelab-backup.timer",
+    ]
+    assert ops["Backups | Backup: homelab-backup-check.timer enabled and running"] == [
+        "systemctl daemon-reload"
+    ]
+
+
+def test_a_changed_password_is_written_and_the_repository_checked_again():
+    ops = plan("deploys/backup.py", deployed(password="the-old-password"), DATA)
+    assert ops["Backups | Backup: restic repository (made once)"] == ["/usr/local/sbin/homelab-backup init"]
+
+
+def test_a_repository_refusing_the_password_fails_in_one_line():
+    answers = {**deployed(), "cat config": REFUSES}
+    ops = plan("deploys/backup.py", answers, DATA)
+    (refusal,) = ops["Backups | Backup: restic repository (made once)"]
+    assert refusal == "FunctionCommand"
+
+
+def test_backup_now_starts_the_unit():
+    ops = plan("deploys/backup.py", deployed(), {**DATA, "backup_now": "true"})
+    assert ops["Backup now | Backup now: homelab-backup.service"] == [
+        "systemctl start homelab-backup.service"
+    ]
+
+
+def test_sftp_uploads_the_key_and_pins_the_repository_host(tmp_path):
+    import subprocess
+
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    data = {**DATA, "backup_repository": "sftp://backup@nas.lan:2222//srv/restic", "backup_ssh_key": str(key)}
+    ops = plan("deploys/backup.py", fresh(), data)
+    upload = "\n".join(ops["Backups | Backup: SSH key of the sftp repository (0600)"])
+    assert "install -m 600 /dev/null /etc/homelab/backup/ssh_key" in upload
+    env = "\n".join(ops["Backups | Backup: restic environment (0600)"])
+    assert (
+        "HOMELAB_SFTP_COMMAND='ssh -i /etc/homelab/backup/ssh_key -o BatchMode=yes -o "
+        "StrictHostKeyChecking=accept-new -o UserKnownHostsFile=/etc/homelab/backup/known_hosts "
+        "-o ServerAliveInterval=60 -p 2222 backup@nas.lan -s sftp'"
+    ) in env
+    secret_line = key.read_text().splitlines()[1]
+    assert all(
+        secret_line not in c for c in commands(ops) if not c.startswith("upload /etc/homelab/backup/ssh_key")
+    )
