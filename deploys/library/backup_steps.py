@@ -17,6 +17,7 @@ The host keeps (all written by :func:`setup`):
 
 from __future__ import annotations
 
+import shlex
 from io import StringIO
 from pathlib import Path, PurePosixPath
 
@@ -31,6 +32,7 @@ from deploys.library.context import HostContext
 from deploys.library.errors import DeployError
 from deploys.library.infra_steps import _packages
 from deploys.library.settings import HomelabSettings, sftp_target
+from facts.restic import ResticSnapshots
 from facts.system import FileDigest
 from operations import restic
 
@@ -214,3 +216,53 @@ def backup_now(ctx: HostContext):
     """One backup at once, through the unit (the journal has it; a run already going is waited for)."""
     require_configured(ctx)
     server.shell(name="Backup now: homelab-backup.service", commands=[f"systemctl start {UNIT}.service"])
+
+
+def _listed(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [str(item).strip() for item in value if str(item).strip()]
+    return [item.strip() for item in str(value).split(",") if item.strip()]
+
+
+def restore_request(ctx: HostContext, data) -> tuple[list[str], str, bool]:
+    """(services, snapshot, overwrite) from ``--data restore_services=… restore_snapshot=…
+    restore_overwrite=true``, checked against what this host backs up."""
+    here = list(dict.fromkeys(service for service, _, _ in backed_up(ctx.settings, ctx.services)))
+    services = _listed(data.get("restore_services"))
+    snapshot = str(data.get("restore_snapshot") or "latest").strip()
+    overwrite = str(data.get("restore_overwrite", "")).lower() in ("true", "1", "yes")
+    if snapshot != "latest" and not services:
+        found = host.get_fact(ResticSnapshots, env_file=ENV_FILE)
+        match = [item for item in found["snapshots"] if str(item["id"]).startswith(snapshot)]
+        if not match:
+            why = found["error"] or "no snapshot has that id"
+            raise DeployError(f"{host.name}: restore_snapshot={snapshot}: not found ({why}); give "
+                              "restore_services=<service> with it, or pick an id from `restic snapshots`")
+        services = [tag.removeprefix("service:") for tag in match[0]["tags"] if tag.startswith("service:")]
+    unknown = [service for service in services if service not in here]
+    if unknown:
+        raise DeployError(
+            f"{host.name}: restore_services={','.join(services)}: {', '.join(unknown)} has no backed-up "
+            f"data on this host (backed up here: {', '.join(here) or 'nothing'}; HOMELAB_SERVICES, the "
+            "groups and HOMELAB_BACKUP_CLASSES decide)"
+        )
+    if snapshot != "latest" and len(services) != 1:
+        raise DeployError(f"{host.name}: restore_snapshot={snapshot} holds one service: give one in "
+                          "restore_services")
+    return services or here, snapshot, overwrite
+
+
+@deploy("Restore")
+def restore(ctx: HostContext, services: list[str], snapshot: str, overwrite: bool):
+    """Each service stopped (compose down, never -v), its data restored with owners and modes, started
+    again; refused (before anything changes) where its data folders are not empty, unless ``overwrite``:
+    then what they held is kept beside them as ``<folder>.before-restore-<time>``."""
+    words = [SCRIPT, "restore"]
+    if snapshot != "latest":
+        words += ["--snapshot", snapshot]
+    if overwrite:
+        words.append("--overwrite")
+    server.shell(name=f"Restore {', '.join(services)} from {snapshot} snapshot",
+                 commands=[" ".join(shlex.quote(word) for word in [*words, *services])])

@@ -190,3 +190,34 @@ def test_sftp_uploads_the_key_and_pins_the_repository_host(tmp_path):
     assert all(
         secret_line not in c for c in commands(ops) if not c.startswith("upload /etc/homelab/backup/ssh_key")
     )
+
+
+def test_restore_sets_up_restic_without_timers_and_restores_every_backed_up_service():
+    ops = plan("deploys/restore.py", fresh(), DATA)
+    assert not any("timer" in name for name in ops)
+    everything = "nginx-proxy-manager, pihole, comfyui, open-webui"
+    (command,) = ops[f"Restore | Restore {everything} from latest snapshot"]
+    assert command == "/usr/local/sbin/homelab-backup restore nginx-proxy-manager pihole comfyui open-webui"
+
+
+def test_restore_of_one_service_from_a_snapshot_over_its_data():
+    snapshot = (
+        '[{"time":"2026-12-01T17:12:32Z","paths":["/cold-storage/ai/open-webui/data"],"hostname":"@fake/server",'
+        '"tags":["homelab","service:open-webui","class:critical"],"id":"4b3ed7752483f593","short_id":"4b3ed775"}]'
+    )
+    answers = {**deployed(), "snapshots --json": [snapshot, "### exit 0"]}
+    data = {**DATA, "restore_snapshot": "4b3ed775", "restore_overwrite": "true"}
+    ops = plan("deploys/restore.py", answers, data)
+    (command,) = ops["Restore | Restore open-webui from 4b3ed775 snapshot"]
+    assert command == "/usr/local/sbin/homelab-backup restore --snapshot 4b3ed775 --overwrite open-webui"
+
+
+def test_restore_of_a_service_not_backed_up_here_is_refused_by_name():
+    from deploys.library.errors import DeployError
+
+    try:
+        plan("deploys/restore.py", fresh(), {**DATA, "restore_services": "ollama"})
+    except DeployError as error:
+        assert "restore_services=ollama: ollama has no backed-up data on this host" in str(error)
+    else:
+        raise AssertionError("restoring ollama (models: class low, not backed up) was not refused")
