@@ -5,8 +5,9 @@
 
 Per host it prints one table (check | PASS/WARN/FAIL | detail): reachable, settings, OS and version,
 python3, Docker, NVIDIA GPU and VRAM, free space at the cold-storage path, Tailscale and its IP,
-firewalld, a configured Docker subnet against the host's routes, and the host ports 80, 443, 81, 53
-on the Tailscale IP. WARN is fine before the first
+firewalld, a configured Docker subnet against the host's routes, the host ports 80, 443, 81, 53
+on the Tailscale IP, and the backups (the repository opens, the last good backup's age).
+WARN is fine before the first
 deploy (Docker not installed yet, firewalld stopped, no GPU); any FAIL ends the run with an error
 and a non-zero exit. The rules live in deploys/library/preflight.py; this file only reads the facts, one
 read per fact, at prepare time, and adds no operation.
@@ -24,7 +25,7 @@ from pyinfra.facts.rpm import RpmPackages
 from pyinfra.facts.server import LinuxDistribution, Which
 from pyinfra.facts.systemd import SystemdStatus
 
-from deploys.library import preflight
+from deploys.library import backup_steps, preflight
 from deploys.library.context import inventory_plan, match_os
 from deploys.library.errors import DeployError
 from deploys.library.plan import plan_host
@@ -35,6 +36,7 @@ from facts.docker import DockerNetworksInspect, RunningContainers
 from facts.firewalld import FirewalldZones
 from facts.gpu import NvidiaGpus
 from facts.host import DiskFree, HostNetwork, ListeningSockets
+from facts.restic import BackupStatus, ResticRepository
 from facts.system import ComposeVersion
 from facts.tailscale import TailscaleStatus
 
@@ -89,6 +91,11 @@ def observe() -> preflight.Observed:
         obs.published = [(item.service, item.port) for item in plan.published]
         if obs.published:
             obs.sockets = host.get_fact(ListeningSockets)
+        if obs.settings.backups:
+            obs.backup_repository = host.get_fact(ResticRepository, env_file=backup_steps.ENV_FILE)
+            obs.backup_status = host.get_fact(BackupStatus, state_dir=backup_steps.STATE_DIR,
+                                              timer=f"{backup_steps.UNIT}.timer",
+                                              service=f"{backup_steps.UNIT}.service")
     return obs
 
 

@@ -67,6 +67,8 @@ class Observed:
     firewalld: dict[str, Any] = field(default_factory=dict)  # facts.firewalld.FirewalldZones
     sockets: list[dict[str, Any]] | None = None  # facts.host.ListeningSockets
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)  # facts.compose.ComposeProjects
+    backup_repository: dict[str, Any] | None = None  # facts.restic.ResticRepository (backups configured)
+    backup_status: dict[str, Any] | None = None  # facts.restic.BackupStatus
 
 
 # -- single checks -----------------------------------------------------------------------------
@@ -412,6 +414,36 @@ def check_ports(obs: Observed) -> list[Check]:
     return rows
 
 
+def check_backup(obs: Observed) -> Check | None:
+    """The restic repository opens with the configured password (FAIL otherwise) and the last good
+    backup is younger than HOMELAB_BACKUP_MAX_AGE_HOURS (WARN otherwise, or when it never ran)."""
+    if obs.settings is None or not obs.settings.backups:
+        return None
+    repository = obs.backup_repository or {}
+    state = repository.get("state")
+    if state == "wrong-password":
+        return Check("backup", FAIL, "the repository refuses the password on the host "
+                     "(HOMELAB_BACKUP_PASSWORD): set the password it was made with; no backup can run")
+    if state == "error":
+        return Check("backup", FAIL, f"cannot open the repository: {repository.get('error')}")
+    if state in ("restic-missing", "no-config", None):
+        return Check("backup", WARN, "not set up yet: deploys/backup.py (or server.py) sets it up")
+    if state == "missing":
+        return Check("backup", WARN, "no repository at HOMELAB_BACKUP_REPOSITORY yet: the deploy makes it")
+    status = obs.backup_status or {}
+    limit = obs.settings.backup_max_age_hours
+    last, now = status.get("last_success"), status.get("now")
+    if last is None or now is None:
+        return Check("backup", WARN, f"the repository opens; no backup has completed yet (the timer runs "
+                     f"{obs.settings.backup_schedule}; deploys/backup.py --data backup_now=true takes one)")
+    hours = max(0, now - last) / 3600
+    if hours > limit:
+        return Check("backup", WARN, f"the last good backup is {hours:.0f} h old, over "
+                     f"HOMELAB_BACKUP_MAX_AGE_HOURS={limit}: see `journalctl -u homelab-backup`")
+    return Check("backup", PASS,
+                 f"the repository opens; last good backup {hours:.1f} h ago (limit {limit} h)")
+
+
 # -- all of them -------------------------------------------------------------------------------
 def checks(obs: Observed) -> list[Check]:
     """Every check for one host, in reading order."""
@@ -428,6 +460,9 @@ def checks(obs: Observed) -> list[Check]:
     if subnet is not None:
         rows.append(subnet)
     rows += check_ports(obs)
+    backup = check_backup(obs)
+    if backup is not None:
+        rows.append(backup)
     return rows
 
 

@@ -134,3 +134,16 @@ def test_the_deploy_and_its_verification_agree():
     assert generated - {None} <= set(PRIVATE_FILES)
     assert DATA_FOLDERS == {s: [v.source for v in spec.volumes] for s, spec in CATALOG.items()}
     assert {v.owner for spec in CATALOG.values() for v in spec.volumes} == {DATA_OWNER}
+
+
+def test_backup_rules_are_stated_literally_and_the_age_is_checked():
+    from host_rules import BACKUP_LAST_SUCCESS, BACKUP_TIMER, backup_age_problem
+
+    assert BACKUP_TIMER == "homelab-backup.timer"
+    assert BACKUP_LAST_SUCCESS == "/var/lib/homelab-backup/last-success"
+    now = 1796145195
+    assert backup_age_problem(now, f"{now - 3600}\n", 48) is None
+    old = backup_age_problem(now, f"{now - 49 * 3600}\n", 48)
+    assert old == "the last good backup is 49 h old (more than 48 h)"
+    assert "no backup has completed" in backup_age_problem(now, "", 48)
+    assert "not epoch seconds" in backup_age_problem(now, "yesterday", 48)

@@ -115,3 +115,22 @@ def proxy_hosts_nginx_rejected(hosts: Iterable[dict[str, Any]], names: Iterable[
         error = " ".join(str(meta.get("nginx_err") or "no config written").split())
         found.append(f"#{host.get('id')} {', '.join(host.get('domain_names') or [])}: {error}")
     return found
+
+# backups (where HOMELAB_BACKUP_REPOSITORY is set): the timer that runs them, and the file the backup
+# script writes (epoch seconds) when a backup has completed
+BACKUP_TIMER = "homelab-backup.timer"
+BACKUP_LAST_SUCCESS = "/var/lib/homelab-backup/last-success"
+
+
+def backup_age_problem(now: int, last_success: str | None, max_age_hours: int) -> str | None:
+    """Why the last good backup does not count as recent (``None`` when it does): it never completed,
+    the file holds no time, or it is older than ``max_age_hours``."""
+    text = (last_success or "").strip()
+    if not text:
+        return f"no backup has completed ({BACKUP_LAST_SUCCESS} is missing)"
+    if not text.isdigit():
+        return f"{BACKUP_LAST_SUCCESS} holds {text[:40]!r}, not epoch seconds"
+    hours = (now - int(text)) / 3600
+    if hours > max_age_hours:
+        return f"the last good backup is {hours:.0f} h old (more than {max_age_hours} h)"
+    return None

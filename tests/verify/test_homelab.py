@@ -13,6 +13,8 @@ import re
 
 import pytest
 from host_rules import (
+    BACKUP_LAST_SUCCESS,
+    BACKUP_TIMER,
     DATA_FOLDERS,
     DATA_OWNER,
     GPU_SERVICES,
@@ -26,6 +28,7 @@ from host_rules import (
     UPSTREAMS,
     ZONE,
     ZONE_SERVICES,
+    backup_age_problem,
     expected_zone_ports,
     proxy_hosts_nginx_rejected,
     wildcard_listeners,
@@ -393,3 +396,17 @@ def test_published_ports_answer_the_tailnet_only(target):
     lines = [line.strip() for line in rules.group(1).strip().splitlines()]
     assert 'iifname "tailscale0" ip saddr @tailnet_sources accept' in lines, lines
     assert lines[-1].endswith("drop"), lines
+
+
+def test_backup_timer_enabled_and_last_backup_recent(target, settings):
+    """Where a backup repository is configured: the timer is enabled and waiting, and the last good
+    backup is younger than HOMELAB_BACKUP_MAX_AGE_HOURS."""
+    if not settings.backups:
+        pytest.skip("no HOMELAB_BACKUP_REPOSITORY: backups are not configured")
+    timer = target.host.service(BACKUP_TIMER)
+    assert timer.is_enabled, f"{BACKUP_TIMER} is not enabled"
+    assert timer.is_running, f"{BACKUP_TIMER} is not active"
+    now = int(target.run("date +%s").stdout.strip())
+    last = target.run(f"cat {BACKUP_LAST_SUCCESS} 2>/dev/null").stdout
+    problem = backup_age_problem(now, last, settings.backup_max_age_hours)
+    assert problem is None, problem
