@@ -194,7 +194,8 @@ restore_service() {
         elif [ -d "$path" ]; then
             rmdir "$path"
         fi
-        mkdir -p "$(dirname "$path")"
+        # folders above the data folders (a fresh host has none) as the deploy makes them: 755
+        (umask 022 && mkdir -p "$(dirname "$path")")
         mv "$scratch$path" "$path"
     done < <(paths_of "$service")
     # the consistent copies of the SQLite databases go back to where they were taken from

@@ -125,6 +125,7 @@ def test_backup_and_restore_keep_a_live_sqlite_database_whole(host):
     assert rows(host.webui / "webui.db") == backed_up_rows
     assert {k: v for k, v in checksums(host.webui).items() if not k.startswith("webui.db")} == files
     assert oct((host.webui / "uploads" / "notes.txt").stat().st_mode & 0o777) == "0o640"
+    assert oct(host.webui.parent.stat().st_mode & 0o777) == "0o755"  # made by the restore, as the deploy does
     assert checksums(host.npm) == {"keys.json": hashlib.sha256(b'{"key": 1}\n').hexdigest()}
     # one snapshot per service, tagged with its name and backup class, under the inventory's host name
     snapshots = json.loads(host.restic("snapshots", "--json").stdout)
