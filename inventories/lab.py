@@ -9,6 +9,22 @@ systemd, sshd on port 2222 inside (reached as 127.0.0.1:<port>), a generated key
 firewalld preinstalled (the deploy still manages them), compose v2 baked in and a `tailscale0`
 stand-in link. The deploy logs in as an ordinary user with sudo (LAB_LOGIN, below).
 
+Two ways to group the hosts:
+
+- without LAB_GROUPS (the default) every lab host is in the one group `lab_hosts`: no `core` or
+  `gpu` group, so the deploy places every enabled service on every host, as on a single server;
+- `LAB_GROUPS=core,gpu` puts the lab hosts, in order, into the groups named: host 1 into `core`,
+  host 2 into `gpu`, so the deploy places services across hosts as on a real multi-host homelab
+  (inventories/home.py). An entry may name several groups joined by `+` (`core+gpu,gpu`). There is
+  one entry per lab host; a count that does not match, an empty entry or a name that is not a plain
+  identifier is refused with one line on stderr (exit 2). An empty LAB_GROUPS is the default.
+
+    python -m lab up --hosts 2
+    LAB_GROUPS=core,gpu pyinfra inventories/lab.py deploys/server.py -y
+
+The hosts file is `.lab/hosts.json`, or `$LAB_STATE_DIR/hosts.json` when LAB_STATE_DIR is set (as
+for `python -m lab`).
+
 The data below are LAB-ONLY values: they make a deploy work against the lab with nothing set by
 the user (stand-in images, the lab's Tailscale stand-in addresses, no tailscaled install, throwaway
 secrets). Never copy them into a real inventory.
@@ -16,6 +32,7 @@ secrets). Never copy them into a real inventory.
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -35,7 +52,11 @@ LOGIN = os.environ.get("LAB_LOGIN", "sudo")
 if LOGIN not in LOGINS:
     sys.stderr.write(f"inventories/lab.py: LAB_LOGIN={LOGIN!r}: expected one of {', '.join(LOGINS)}\n")
     raise SystemExit(2)
-HOSTS_FILE = Path(__file__).resolve().parent.parent / ".lab" / "hosts.json"
+# where `python -m lab up` records the hosts (lab/state.py: LAB_STATE_DIR or .lab/)
+_STATE_DIR = os.environ.get("LAB_STATE_DIR") or Path(__file__).resolve().parent.parent / ".lab"
+HOSTS_FILE = Path(_STATE_DIR) / "hosts.json"
+# LAB_GROUPS: one entry per lab host, in order, each naming its groups joined by `+`
+_GROUP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 from lab.data import LAB_DATA  # noqa: E402  (LAB-ONLY settings, see lab/data.py)
 
@@ -74,4 +95,43 @@ def _lab_hosts():
     return hosts
 
 
-lab_hosts = _lab_hosts()
+def _refuse(message: str) -> None:
+    sys.stderr.write(f"inventories/lab.py: {message}\n")
+    raise SystemExit(2)
+
+
+def _groups_of_hosts(spec: str, count: int, taken: set[str]) -> list[list[str]]:
+    """The groups of each lab host, in order, from LAB_GROUPS; refused (one line, exit 2) when the
+    entries do not match the hosts one to one, or a name could not be a pyinfra group. Names this
+    module already defines are refused too: a group is a module-level variable here."""
+    entries = [[name.strip() for name in entry.split("+")] for entry in spec.split(",")]
+    for index, names in enumerate(entries, start=1):
+        if not all(names):
+            _refuse(f"LAB_GROUPS={spec!r}: entry {index} (for host {index}) has an empty group name")
+    if len(entries) != count:
+        _refuse(
+            f"LAB_GROUPS={spec!r} has {len(entries)} entr{'y' if len(entries) == 1 else 'ies'}, "
+            f"the lab has {count} host(s): give one entry per host, in order (e.g. LAB_GROUPS=core,gpu)"
+        )
+    groups = []
+    for names in entries:
+        for name in names:
+            if not _GROUP_NAME.match(name):
+                _refuse(
+                    f"LAB_GROUPS={spec!r}: {name!r} is not a group name; "
+                    "use letters, digits and _ (starting with a letter), e.g. core, gpu"
+                )
+            if name in taken or name == "all":
+                _refuse(f"LAB_GROUPS={spec!r}: {name!r} is a name this inventory uses itself; pick another")
+        groups.append(list(dict.fromkeys(names)))
+    return groups
+
+
+_hosts = _lab_hosts()
+_spec = os.environ.get("LAB_GROUPS", "").strip()
+if not _spec:
+    lab_hosts = _hosts
+else:
+    for _host, _names in zip(_hosts, _groups_of_hosts(_spec, len(_hosts), set(globals())), strict=True):
+        for _name in _names:
+            globals().setdefault(_name, []).append(_host)
