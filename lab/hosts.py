@@ -5,6 +5,11 @@ Each host runs systemd as PID 1, sshd on its own 127.0.0.1 port, its own Docker 
 overlay2 instead of vfs), a `tailscale0` stand-in link and a /cold-storage directory (in the
 container's filesystem: it survives `docker compose down` and host reboots, not `python -m lab down`).
 
+The simulated tailnet keeps lab traffic in the lab: each host routes its peers' tailscale0 addresses
+over the tailnet network and nothing else of 100.64.0.0/10 or fd7a:115c:a1e0::/48 (`unreachable`,
+see lab/images/host/lab-tailscale0-standin). Every `up` writes the full peer list to every host and
+re-applies the routes, so hosts already running learn a host added by `up --hosts N`.
+
 Container flags follow ../shared/LAB.md: `--privileged` fails on the project's machines (no
 CAP_SYS_RESOURCE), so every other capability is named instead.
 """
@@ -106,9 +111,11 @@ def lab_containers() -> dict[str, dict]:
     return found
 
 
-def _boot_files(pubkey: str, tailscale_ip: str, tailnet_subnet: str = "", lab_gateway: str = "") -> bytes:
+def _boot_files(pubkey: str, tailscale_ip: str, tailnet_subnet: str = "", lab_gateway: str = "",
+                peers: list[str] | None = None) -> bytes:
     """A tar stream (for `docker cp -`) with the authorized key, the tailscale0 address, the simulated
-    tailnet's subnet and the lab network's gateway (read by lab-tailscale0-standin at boot)."""
+    tailnet's subnet, the lab network's gateway and the tailnet peers (the lab hosts' tailscale0
+    addresses; read by lab-tailscale0-standin at boot)."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         def add(path: str, data: bytes | None, mode: int, uid: int = 0) -> None:
@@ -129,11 +136,16 @@ def _boot_files(pubkey: str, tailscale_ip: str, tailnet_subnet: str = "", lab_ga
         add("etc/lab/tailscale-ip", f"{tailscale_ip}\n".encode(), 0o644)
         add("etc/lab/tailnet-subnet", f"{tailnet_subnet}\n".encode(), 0o644)
         add("etc/lab/lab-gateway", f"{lab_gateway}\n".encode(), 0o644)
+        add("etc/lab/tailnet-peers", _peers_file(peers or []), 0o644)
     return buf.getvalue()
 
 
+def _peers_file(peers: list[str]) -> bytes:
+    return "".join(f"{peer}\n" for peer in peers).encode()
+
+
 def create_host(name: str, ssh_port: int, tailscale_ip: str, image: str, pubkey: str,
-                tailnet_subnet: str, lab_gateway: str) -> None:
+                tailnet_subnet: str, lab_gateway: str, peers: list[str]) -> None:
     log(f"starting {name} (ssh 127.0.0.1:{ssh_port}, tailscale0 {tailscale_ip})")
     docker(
         "create", "--name", name, "--hostname", name,
@@ -143,7 +155,7 @@ def create_host(name: str, ssh_port: int, tailscale_ip: str, image: str, pubkey:
         capture=True,
     )
     docker("network", "connect", TAILNET_NETWORK, name, capture=True)
-    files = _boot_files(pubkey, tailscale_ip, tailnet_subnet, lab_gateway)
+    files = _boot_files(pubkey, tailscale_ip, tailnet_subnet, lab_gateway, peers)
     docker("cp", "-a", "-", f"{name}:/", input=files, capture=True)
     docker("start", name, capture=True)
 
@@ -184,6 +196,21 @@ def ensure_world() -> dict:
                               "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Gateway}}",
                               capture=True).stdout.split()
     return {"name": WORLD_NAME, "address": address, "gateway": gateway}
+
+
+def sync_tailnet(name: str, peers: list[str]) -> str:
+    """Give a running host the current tailnet peers and re-apply its routes (the stand-in script is
+    safe to run again): a host added since it booted becomes reachable from it. Returns what the
+    script said."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = _peers_file(peers)
+        info = tarfile.TarInfo("etc/lab/tailnet-peers")
+        info.mode, info.size, info.mtime = 0o644, len(data), int(time.time())
+        tar.addfile(info, io.BytesIO(data))
+    docker("cp", "-a", "-", f"{name}:/", input=buf.getvalue(), capture=True)
+    proc = docker("exec", name, "/usr/local/sbin/lab-tailscale0-standin", capture=True)
+    return proc.stdout.strip()
 
 
 def sync_key(name: str, pubkey: str) -> None:
@@ -307,6 +334,9 @@ def up(count: int = 1) -> list[dict]:
     gateway = world["gateway"]
     count = max(count, len(existing))  # never drop hosts that are already there
     taken = {c["ssh_port"] for c in existing.values()} | {h["ssh_port"] for h in registry.values()}
+    # every host's tailscale0 address, known before any host starts (a new host boots with its peers)
+    peers = [existing[f"{NAME_PREFIX}{i}"]["tailscale_ip"] if f"{NAME_PREFIX}{i}" in existing
+             else f"{TAILSCALE_PREFIX}{i}" for i in range(1, count + 1)]
     hosts = []
     for i in range(1, count + 1):
         name = f"{NAME_PREFIX}{i}"
@@ -325,7 +355,7 @@ def up(count: int = 1) -> list[dict]:
                 port = _pick_port(taken | {port})
             taken.add(port)
             host = {"name": name, "ssh_port": port, "tailscale_ip": f"{TAILSCALE_PREFIX}{i}"}
-            create_host(name, port, host["tailscale_ip"], host_image, pubkey, tailnet_subnet, gateway)
+            create_host(name, port, host["tailscale_ip"], host_image, pubkey, tailnet_subnet, gateway, peers)
         host["ssh_key"] = str(key)
         host["ssh_user"] = "root"
         host["ssh_hostname"] = "127.0.0.1"
@@ -334,6 +364,7 @@ def up(count: int = 1) -> list[dict]:
 
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
         boots = list(pool.map(wait_ready, hosts))
+        list(pool.map(lambda h: sync_tailnet(h["name"], peers), hosts))
     archive = _standin_archive(wanted)
     with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
         loaded = list(pool.map(lambda h: load_standins(h, wanted, archive), hosts))
