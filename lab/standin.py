@@ -2,9 +2,10 @@
 
 No container registry is reachable on the project's machines, so the five upstream images cannot be
 pulled. Each stand-in listens on the upstream image's ports and answers the health check the deploy's
-service catalog declares, nothing more:
+service catalog declares, and keeps what the tests need of the service's data where the service does:
 
-    nginx-proxy-manager  81 the NPM API double (lab.doubles.npm_double), 80 plain HTTP, 443 TCP
+    nginx-proxy-manager  81 the NPM API double (lab.doubles.npm_double), 80 Debian's nginx serving
+                         the double's proxy hosts (lab.doubles.npm_nginx), 443 TCP
                          health: curl -fsS http://localhost:81/api/
     pihole               53 udp+tcp DNS (pi.hole + the local DNS records set through the API),
                          80 the Pi-hole v6 API double (lab.doubles.pihole_double)
@@ -12,7 +13,7 @@ service catalog declares, nothing more:
     ollama               11434 /api/tags -> {"models": []}, / -> "Ollama is running"
                          health: ollama list   (lab/images/standin/ollama)
     comfyui              8188 /system_stats
-    open-webui           8080 /health -> {"status": true}
+    open-webui           8080 /health -> {"status": true}; a real SQLite /app/backend/data/webui.db
 
 Standard library only. `python3 -m lab.standin ROLE`.
 
@@ -22,13 +23,24 @@ WEBPASSWORD_FILE). The Pi-hole DNS responder answers from the API double's local
 are also kept in a JSON file shaped like Pi-hole v6's `pihole.toml` keys,
     {"hosts": ["IP NAME", ...], "cnameRecords": ["ALIAS,TARGET", ...]}
 at $LAB_PIHOLE_DNS_FILE (default /etc/pihole/lab-dns-records.json), so they survive a restart.
-NPM's state (admin, proxy hosts) lives in memory only: a recreated NPM stand-in starts empty.
+NPM's state as NPM keeps it in its database (users and passwords, proxy hosts, redirection and 404
+hosts, streams, access lists, certificates, the id counters) is kept in a real SQLite file in NPM's
+data folder, /data/database.sqlite ($LAB_NPM_DATA), written after every change and loaded at start,
+so a recreated NPM stand-in keeps its proxy hosts (tokens are not kept: log in again). At start the
+stand-in writes nginx's config (/etc/nginx/nginx.conf: a default server answering the placeholder
+"Congratulations! (lab stand-in for NPM)" for unknown names) and one config per proxy host under
+/data/nginx/proxy_host/, as NPM does, then runs nginx on port 80; every change of a proxy host
+through the API rewrites its config, tests it (`nginx -t`) and reloads nginx. A host that nginx or a
+failure switch rejects keeps only `<id>.conf.err` and is not served (meta.nginx_online false).
+The Open WebUI stand-in creates (if missing) a real SQLite database /app/backend/data/webui.db
+($LAB_WEBUI_DB) with a small `user` table, as Open WebUI keeps its users there.
 
 The NPM double's failure switches (lab only): at start from LAB_NPM_LETSENCRYPT=fail (every Let's
 Encrypt request fails as on a server without a working certbot) and LAB_NPM_NGINX_REJECT=NAME,...
-(nginx rejects the config of the hosts holding these names); while it runs, from the control file
-$LAB_NPM_CONTROL_FILE (default /data/lab-npm-control.json, in NPM's data volume, so on the lab host
-it is <cold storage>/services/nginx-proxy/data/lab-npm-control.json), re-read whenever it changes:
+(nginx rejects the config of the hosts holding these names: they are not served); while it runs,
+from the control file $LAB_NPM_CONTROL_FILE (default /data/lab-npm-control.json, in NPM's data
+volume, so on the lab host it is <cold storage>/services/nginx-proxy/data/lab-npm-control.json),
+re-read whenever it changes:
     {"letsencrypt": "fail", "nginx_reject": ["chat.lab.test"]}
 Only root on the lab host can write it: there is no network switch. Removing the file restores the
 switches given at start.
@@ -42,6 +54,7 @@ import os
 import signal
 import socket
 import socketserver
+import sqlite3
 import struct
 import sys
 import threading
@@ -52,6 +65,10 @@ from pathlib import Path
 ROLES = ("nginx-proxy-manager", "pihole", "ollama", "comfyui", "open-webui")
 PIHOLE_DNS_FILE = Path(os.environ.get("LAB_PIHOLE_DNS_FILE", "/etc/pihole/lab-dns-records.json"))
 NPM_CONTROL_FILE = os.environ.get("LAB_NPM_CONTROL_FILE", "/data/lab-npm-control.json")
+# NPM's data volume: its database and its per-host nginx configs live there, as in the real image
+NPM_DATA = Path(os.environ.get("LAB_NPM_DATA", "/data"))
+NPM_NGINX_CONF = Path(os.environ.get("LAB_NPM_NGINX_CONF", "/etc/nginx/nginx.conf"))
+WEBUI_DB = Path(os.environ.get("LAB_WEBUI_DB", "/app/backend/data/webui.db"))
 BIND = os.environ.get("LAB_STANDIN_BIND", "0.0.0.0")  # noqa: S104 - inside a lab container
 
 
@@ -120,10 +137,13 @@ def start(server) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
-def npm_api(port: int):
-    """The NPM API double (lab.doubles.npm_double) in this process. Like the real image (2.13+), the
-    first admin comes from INITIAL_ADMIN_EMAIL / INITIAL_ADMIN_PASSWORD when both are set."""
-    from lab.doubles import npm_double
+def npm_api(port: int, nginx_port: int | None = None):
+    """The NPM API double (lab.doubles.npm_double) in this process, its state loaded from and kept in
+    NPM's database file (<data>/database.sqlite). Like the real image (2.13+), the first admin comes
+    from INITIAL_ADMIN_EMAIL / INITIAL_ADMIN_PASSWORD when both are set and no user is stored yet.
+    With ``nginx_port``, Debian's nginx serves the proxy hosts there (lab.doubles.npm_nginx): every
+    stored host's config is written again, then nginx starts."""
+    from lab.doubles import npm_double, npm_nginx
 
     email, password = os.environ.get("INITIAL_ADMIN_EMAIL"), os.environ.get("INITIAL_ADMIN_PASSWORD")
     double = npm_double.NpmDouble(
@@ -131,7 +151,37 @@ def npm_api(port: int):
         initial_admin=(email, password) if email and password else None,
     )
     npm_double.with_switches(double, dict(os.environ), NPM_CONTROL_FILE)
+    double.store = npm_double.NpmDatabase(NPM_DATA / "database.sqlite")
+    if double.store.load(double):
+        hosts = sum(not h["is_deleted"] for h in double.proxy_hosts.values())
+        say(f"lab stand-in: loaded {double.store.path}: {len(double.users)} user(s), {hosts} proxy host(s)")
+    if nginx_port is not None:
+        double.nginx = npm_nginx.NpmNginx(NPM_DATA / "nginx" / "proxy_host", NPM_NGINX_CONF, port=nginx_port)
+        double.nginx.write_main()
+        if double.control is not None:
+            double.control.refresh()  # the switches in force now decide which stored hosts are served
+        double.configure_all()
+        double.nginx.start()
+    double.store.save(double)
     return npm_double.serve(double, BIND, port)
+
+
+def webui_database(path: Path = WEBUI_DB) -> Path:
+    """Open WebUI keeps its users (and chats, settings) in a SQLite database, webui.db in its data
+    folder: create a real one with a small `user` table (Open WebUI's main columns) if missing, so a
+    backup of the data folder can be proven on a real SQLite file. An existing file is left alone."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            conn.execute(
+                'CREATE TABLE IF NOT EXISTS "user" (id TEXT PRIMARY KEY, name TEXT NOT NULL, '
+                "email TEXT NOT NULL, role TEXT NOT NULL, profile_image_url TEXT, "
+                "last_active_at INTEGER, updated_at INTEGER, created_at INTEGER)"
+            )
+    finally:
+        conn.close()
+    return path
 
 
 def pihole_api(port: int):
@@ -342,8 +392,7 @@ def run(role: str) -> int:
     say(f"LAB STAND-IN for {role}: a small local image answering the health check, not the real service")
     servers: list = []
     if role == "nginx-proxy-manager":
-        servers.append(npm_api(81))
-        servers.append(http_server(80, {}, default=(200, "Congratulations! (lab stand-in for NPM)")))
+        servers.append(npm_api(81, nginx_port=80))
         servers.append(tcp_listener(443))
     elif role == "pihole":
         servers.extend(dns_servers(53))
@@ -363,6 +412,7 @@ def run(role: str) -> int:
             }),
         }))
     elif role == "open-webui":
+        say(f"lab stand-in: Open WebUI database {webui_database()}")
         servers.append(http_server(8080, {
             "/": (200, "Open WebUI (lab stand-in)"),
             "/health": (200, {"status": True}),

@@ -26,6 +26,7 @@ import json
 import os
 import re
 import secrets
+import sqlite3
 import sys
 import threading
 import time
@@ -169,6 +170,78 @@ class ControlFile:
             print(f"npm double: ignoring {self.path}: {error}", file=sys.stderr, flush=True)
 
 
+class NpmDatabase:
+    """What NPM keeps in its database, kept by the served double in a real SQLite file (the stand-in
+    uses NPM's own path, /data/database.sqlite, in NPM's data volume), so a recreated container keeps
+    its admin, proxy hosts, certificates, access lists and the other hosts. One table per NPM table
+    name, each row as JSON (not NPM's columns: only the double reads it back); ``lab_sequence`` keeps
+    the id counters, so ids are never reused, as with NPM's autoincrement. Tokens are not kept: NPM's
+    JWTs outlive a restart, the double's do not (log in again)."""
+
+    TABLES = {
+        "user": "users",
+        "auth": "passwords",
+        "proxy_host": "proxy_hosts",
+        "redirection_host": "redirection-hosts",
+        "dead_host": "dead-hosts",
+        "stream": "streams",
+        "access_list": "access_lists",
+        "certificate": "certificates",
+    }
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path)
+        for table in self.TABLES:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (id INTEGER PRIMARY KEY, data TEXT NOT NULL)")
+        conn.execute("CREATE TABLE IF NOT EXISTS lab_sequence (kind TEXT PRIMARY KEY, value INTEGER)")
+        return conn
+
+    @staticmethod
+    def _attribute(double: NpmDouble, name: str) -> dict[int, Any]:
+        return double.other_hosts[name] if name in double.other_hosts else getattr(double, name)
+
+    def save(self, double: NpmDouble) -> None:
+        """Write the double's whole state in one transaction (it is small)."""
+        conn = self._connect()
+        try:
+            with conn:
+                for table, name in self.TABLES.items():
+                    conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+                    rows = [(key, json.dumps(value)) for key, value in self._attribute(double, name).items()]
+                    conn.executemany(f"INSERT INTO {table} (id, data) VALUES (?, ?)", rows)  # noqa: S608
+                conn.execute("DELETE FROM lab_sequence")
+                conn.executemany("INSERT INTO lab_sequence (kind, value) VALUES (?, ?)", double._ids.items())
+        finally:
+            conn.close()
+
+    def load(self, double: NpmDouble) -> bool:
+        """Replace the double's state with the stored one; False (nothing changed) when the file
+        holds no user yet, so a first start keeps the admin made from INITIAL_ADMIN_* (as NPM)."""
+        if not self.path.exists():
+            return False
+        conn = self._connect()
+        try:
+            tables = {
+                table: {key: json.loads(data) for key, data in conn.execute(f"SELECT id, data FROM {table}")}  # noqa: S608
+                for table in self.TABLES
+            }
+            sequence = dict(conn.execute("SELECT kind, value FROM lab_sequence"))
+        finally:
+            conn.close()
+        if not tables["user"]:
+            return False
+        for table, name in self.TABLES.items():
+            target = self._attribute(double, name)
+            target.clear()
+            target.update(tables[table])
+        double._ids = {**double._ids, **sequence}
+        return True
+
+
 class NpmDouble:
     """The NPM backend as a plain Python object; ``__call__`` is the HTTP app (see ``lab.doubles``)."""
 
@@ -199,6 +272,10 @@ class NpmDouble:
         self.certificates: dict[int, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []
         self.control: ControlFile | None = None
+        # the stand-in's real nginx (lab.doubles.npm_nginx.NpmNginx) and database (NpmDatabase): None
+        # in unit tests, where the switches alone decide nginx_online and state lives in memory
+        self.nginx: Any = None
+        self.store: NpmDatabase | None = None
         self._ids: dict[str, int] = {}
         if self.version < (2, 13, 0):
             self._add_user(DEFAULT_EMAIL, DEFAULT_PASSWORD, "Administrator", "Admin", ["admin"])
@@ -511,17 +588,28 @@ class NpmDouble:
             return NGINX_EMERG
         return None
 
-    def _generate_config(self, host: dict) -> None:
-        """What upstream does after answering: write the config, test nginx, store the outcome."""
+    def _generate_config(self, host: dict, reload: bool = True) -> None:
+        """What upstream does after answering: write the config, test nginx, store the outcome. The
+        switches decide first; with a real nginx attached, nginx itself may refuse too."""
         emerg = self._rejected_by_nginx(host)
-        if emerg is not None:
-            host["meta"] = {
-                **host["meta"],
-                "nginx_online": False,
-                "nginx_err": NGINX_ERROR.format(emerg=emerg),
-            }
+        error = None if emerg is None else NGINX_ERROR.format(emerg=emerg)
+        if self.nginx is not None:
+            error = self.nginx.configure(host, error, reload=reload)
+        if error is not None:
+            host["meta"] = {**host["meta"], "nginx_online": False, "nginx_err": error}
         else:
             host["meta"] = {**host["meta"], "nginx_online": True, "nginx_err": None}
+
+    def configure_all(self) -> None:
+        """Write every live proxy host's config again (the stand-in's start, after loading its
+        database), then let nginx load them all at once."""
+        if self.nginx is None:
+            return
+        self.nginx.clear()
+        for host in self.proxy_hosts.values():
+            if not host["is_deleted"] and host["enabled"]:
+                self._generate_config(host, reload=False)
+        self.nginx.reload()
 
     def _quick_certificate(self, owner_id: int, domain_names: list[str]) -> dict:
         """Let's Encrypt for these names, as a proxy-host write asks for it: the certificate row is
@@ -584,6 +672,10 @@ class NpmDouble:
         if host["enabled"] == enable:
             raise _error(400, f"Host is already {'enabled' if enable else 'disabled'}")
         host["enabled"] = enable
+        if enable:
+            self._generate_config(host)
+        elif self.nginx is not None:
+            self.nginx.remove(host)
         return 200, True, {}
 
     def _list_proxies(self, query: dict[str, list[str]]) -> Reply:
@@ -611,7 +703,10 @@ class NpmDouble:
         if method == "PUT":
             return self._update_proxy(user_id, host_id, body)
         if method == "DELETE":
-            self._live_proxy(host_id)["is_deleted"] = True
+            host = self._live_proxy(host_id)
+            host["is_deleted"] = True
+            if self.nginx is not None:
+                self.nginx.remove(host)
             return 200, True, {}
         raise _error(404, "Not Found")
 
@@ -851,16 +946,25 @@ class NpmDouble:
             if self.control is not None:
                 self.control.refresh()
             self.requests.append((method, path))
-            if split.path == "/api":
-                location = f"http://{headers.get('host', '127.0.0.1')}/api/"
-                return 302, _REDIRECT_PAGE, {"Location": location}
-            if not split.path.startswith("/api/"):
-                raise HttpError(404, "<html><body>Not Found</body></html>")
-            route = split.path[len("/api") :]
-            if route == "/" and method == "GET":
-                return 200, self.health(), {}
-            query = parse_qs(split.query)
-            return self._route(method, route, query, headers, self._parse_body(headers, raw))
+            try:
+                return self._dispatch(method, path, split, headers, raw)
+            finally:
+                # what NPM keeps in its database outlives the process (a failed write may change it too)
+                if method != "GET" and self.store is not None:
+                    self.store.save(self)
+
+    def _dispatch(self, method: str, path: str, split: Any, headers: dict[str, str], raw: bytes) -> Reply:
+        """One request, inside the lock."""
+        if split.path == "/api":
+            location = f"http://{headers.get('host', '127.0.0.1')}/api/"
+            return 302, _REDIRECT_PAGE, {"Location": location}
+        if not split.path.startswith("/api/"):
+            raise HttpError(404, "<html><body>Not Found</body></html>")
+        route = split.path[len("/api") :]
+        if route == "/" and method == "GET":
+            return 200, self.health(), {}
+        query = parse_qs(split.query)
+        return self._route(method, route, query, headers, self._parse_body(headers, raw))
 
 
 _REDIRECT_PAGE = (
