@@ -35,6 +35,21 @@ def probe(lab_ssh, host: dict, address: str, port: int) -> dict:
     return json.loads(out)
 
 
+def assert_reaches(lab_ssh, source: dict, peer: dict) -> None:
+    """``source`` reaches ``peer`` over the tailnet: the peer's tailscale0 answers ARP on the tailnet
+    link (the neighbour entry, flushed first, holds the peer's tailscale0 address), and the peer's
+    sshd answers, unless the peer's own firewall turns the connection away (after a deploy its zone
+    admits tailnet sources to the service ports only: the deploy reaches sshd over 127.0.0.1)."""
+    lab_ssh(source, "ip neigh flush dev tailscale0")
+    answer = probe(lab_ssh, source, peer["tailscale_ip"], INNER_SSH_PORT)
+    neighbour = lab_ssh(source, f"ip neigh show {peer['tailscale_ip']} dev tailscale0").stdout
+    mac = lab_ssh(peer, "cat /sys/class/net/tailscale0/address").stdout.strip()
+    assert f"lladdr {mac}" in neighbour, (neighbour, mac, answer)
+    firewalled = lab_ssh(peer, "systemctl is-active firewalld", check=False).stdout.strip() == "active"
+    if answer["errno"] == 0 or not firewalled:
+        assert answer["errno"] == 0 and answer["read"].startswith("SSH-2.0-"), answer
+
+
 @pytest.fixture
 def two_hosts(lab_hosts):
     if len(lab_hosts) < 2:
@@ -44,9 +59,7 @@ def two_hosts(lab_hosts):
 
 def test_a_lab_host_reaches_its_peer_over_the_tailnet(two_hosts, lab_ssh):
     for source, peer in (two_hosts, two_hosts[::-1]):
-        answer = probe(lab_ssh, source, peer["tailscale_ip"], INNER_SSH_PORT)
-        assert answer["errno"] == 0, answer
-        assert answer["read"].startswith("SSH-2.0-"), answer
+        assert_reaches(lab_ssh, source, peer)
         route = lab_ssh(source, f"ip route get {peer['tailscale_ip']}").stdout
         assert "dev tailscale0" in route, route
 
@@ -78,5 +91,4 @@ def test_up_gives_running_hosts_the_routes_to_their_peers(two_hosts, lab_ssh, la
         cwd=ROOT, capture_output=True, text=True, timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
-    answer = probe(lab_ssh, first, second["tailscale_ip"], INNER_SSH_PORT)
-    assert answer["errno"] == 0 and answer["read"].startswith("SSH-2.0-"), answer
+    assert_reaches(lab_ssh, first, second)
