@@ -1,4 +1,4 @@
-"""`python -m lab up [--hosts N]` | `down [--images]` | `status [--json]`: the local disposable lab.
+"""`python -m lab up [--hosts N]` | `down [--images | --host NAME]` | `status [--json]`: the local lab.
 
 The lab is a tool for trying and testing the deploys (see lab/hosts.py, lab/images.py); the deploys
 never import it. State lives in .lab/ (git-ignored): the SSH key, hosts.json, the debootstrap cache.
@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="how many hosts (default 1; running hosts are left alone, never removed)")
     p_down = sub.add_parser("down", help="remove the lab hosts, their volumes, the key and hosts.json")
     p_down.add_argument("--images", action="store_true", help="remove the lab's images too")
+    p_down.add_argument("--host", metavar="NAME",
+                        help="destroy only this host (everything on it); `up` brings a bare one back")
     p_status = sub.add_parser("status", help="print each host's name, SSH port, tailscale0 address, state")
     p_status.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -34,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         _print_status(lab_hosts.status())
     elif args.command == "down":
         with state.locked():
-            lab_hosts.down(remove_images=args.images)
+            if args.host:
+                lab_hosts.destroy(args.host)
+            else:
+                lab_hosts.down(remove_images=args.images)
     else:
         rows = lab_hosts.status()
         if args.json:

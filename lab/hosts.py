@@ -395,6 +395,16 @@ def down(remove_images: bool = False) -> None:
     log("lab down")
 
 
+def destroy(name: str) -> None:
+    """Remove one lab host entirely (its container, its Docker engine's volume, everything on it), as a
+    dead disk would; `up` brings up a new, bare one under the same name, SSH port and tailnet address."""
+    _need_engine()
+    if name not in lab_containers():
+        raise SystemExit(f"no lab host {name} (see `python -m lab status`)")
+    log(f"destroying {name}")
+    docker("rm", "-f", "-v", name, capture=True)
+
+
 def status() -> list[dict]:
     registry = {h["name"]: h for h in state.load_hosts()}
     containers = lab_containers() if engine_ok() else {}

@@ -580,7 +580,8 @@ class HomelabSettings(BaseSettings):
             )
         return value
 
-    @field_validator(*(item.image_setting for item in CATALOG.values()))
+    # every image setting (a service declared without a field of its own runs its pinned image)
+    @field_validator(*(item.image_setting for item in CATALOG.values()), check_fields=False)
     @classmethod
     def _image(cls, value: str) -> str:
         if not _IMAGE_REF.match(value):

@@ -26,14 +26,15 @@ sys.path.insert(0, str(HERE))  # labkit, the helpers the test modules import
 from labkit import ROOT, run_pyinfra_cli, ssh  # noqa: E402
 
 # modules that re-place services on the shared lab hosts run after every other lab test
-LAST = ("test_multihost.py",)
+LAST = ("test_multihost.py", "test_backup_restore.py")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.lab)
-    items.sort(key=lambda item: Path(str(item.fspath)).name in LAST)  # stable: the rest keep their order
+    # stable: the rest keep their order, then the LAST ones in that order
+    items.sort(key=lambda item: LAST.index(name) + 1 if (name := Path(str(item.fspath)).name) in LAST else 0)
 
 
 @pytest.fixture(scope="session", autouse=True)

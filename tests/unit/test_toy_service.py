@@ -56,3 +56,17 @@ def test_behind_a_remote_proxy_the_toy_publishes_its_upstream_port_and_is_routed
         (r.domain, r.forward_host, r.forward_port) for r in core.routes
     ]
     assert core.dns_records["toy.home.example.com"] == "100.64.0.1"
+
+
+def test_the_settings_load_with_the_toy_declared_before_them():
+    """As the lab's toy inventory does: the declaration comes first, then the settings module."""
+    import subprocess
+    import sys
+
+    code = ("from tests.toy_service import register; register(); "
+            "from deploys.library.settings import load_settings; "
+            "print(load_settings({'domain': 'home.example.com', 'tailscale_allowed_ips': '100.64.0.0/10', "
+            "'services': 'toy'}, env_file=None).image_for('toy'))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "homelab-lab/standin-open-webui:lab"
