@@ -111,15 +111,17 @@ def test_container_running_and_healthy(target, service):
     assert (container["state"], container["health"]) == ("running", "healthy")
 
 
-def test_every_service_placed_here_runs_healthy(target):
-    """Every service the plan places on this host (the five, and any other service the catalog
-    declares) has its container running and healthy."""
-    if not target.services:
-        pytest.skip(f"no service is placed on {target.short_name}")
-    found = target.containers(target.services)
+def test_every_other_service_placed_here_runs_healthy(target):
+    """The services the plan places on this host beyond the five (a sixth one the catalog declares)
+    have their containers running and healthy; the five have their own test just above, so one
+    stopped container fails one test."""
+    others = tuple(service for service in target.services if service not in SERVICES)
+    if not others:
+        pytest.skip(f"no service beyond the five is placed on {target.short_name}")
+    found = target.containers(others)
     wrong = {
         service: (found[service]["state"], found[service]["health"]) if service in found else "no container"
-        for service in target.services
+        for service in others
         if (found.get(service) or {}).get("state") != "running" or found[service]["health"] != "healthy"
     }
     assert not wrong, f"not running and healthy: {wrong}"
