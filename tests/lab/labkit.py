@@ -2,6 +2,7 @@
 host, and the check that a failed run failed the way a person can act on.
 
 `run_pyinfra_cli(*args, limit=None)` runs `.venv/bin/pyinfra -y --json inventories/lab.py ARGS`
+(``limit``: host or group names, comma-separated)
 (no `-y` with `--dry`) from the repository root and parses pyinfra's JSON: with a real run,
 `results.totals.success` counts the operations that *changed* something (pyinfra calls a change
 "success"), so "zero changed operations" is `result.changed == 0`, strictly.
@@ -90,7 +91,9 @@ def run_pyinfra_cli(*args: str, limit: str | None = None, check: bool = True,
     # pyinfra's own options first: after `exec --` everything is the remote command.
     # `-y` skips change detection, so a `--dry` run goes without it (its plan then lists changes).
     options = ["--json"] if "--dry" in args else ["-y", "--json"]
-    argv = [*options, *(["--limit", limit] if limit else []), inventory, *args]
+    # pyinfra's --limit takes one name or group per flag: "a,b" becomes --limit a --limit b
+    limits = [f for name in (limit or "").split(",") if name.strip() for f in ("--limit", name.strip())]
+    argv = [*options, *limits, inventory, *args]
     env = {**os.environ, **({"LAB_LOGIN": login} if login else {}), **(env or {})}
     proc = subprocess.run([pyinfra, *argv], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                           env=env)

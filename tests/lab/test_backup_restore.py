@@ -76,7 +76,9 @@ def recovery(lab_hosts):
     timings: dict[str, float] = {}
     hosts = {h["name"]: h for h in _lab_up(4)}
     victim, store = hosts[VICTIM], hosts[REPOSITORY_HOST]
-    ssh(store, "mkdir -p /srv/restic")
+    # the backup machine admits SFTP (sshd, 2222 in the lab) from the server, as a real one would
+    ssh(store, "mkdir -p /srv/restic; if systemctl is-active -q firewalld; then "
+               "firewall-cmd -q --add-port=2222/tcp; fi")
     env = {
         "HOMELAB_BACKUP_REPOSITORY": f"sftp://root@{_eth0(store)}:2222//srv/restic",
         "HOMELAB_BACKUP_PASSWORD": PASSWORD,

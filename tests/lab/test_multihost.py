@@ -22,7 +22,6 @@ from labkit import npm_api, run_pyinfra_cli, ssh, verify
 from lab.data import LAB_DATA
 
 SERVER = "deploys/server.py"
-GROUPS = {"LAB_GROUPS": "core,gpu"}
 DOMAIN = LAB_DATA["domain"]
 CORE_SERVICES = ["nginx-proxy-manager", "pihole"]
 AI_SERVICES = ["ollama", "comfyui", "open-webui"]
@@ -43,16 +42,19 @@ def placed(lab_hosts):
         pytest.skip("needs two lab hosts")
     core, gpu = lab_hosts[0], lab_hosts[1]
     names = f"{core['name']},{gpu['name']}"
+    # one group per lab host (LAB_GROUPS): hosts beyond the first two, if the lab has them, are `spare`
+    # (no service is placed there, and the runs are limited to the two)
+    groups = {"LAB_GROUPS": ",".join(["core", "gpu"] + ["spare"] * (len(lab_hosts) - 2))}
     # the layout without groups (every service on both hosts): a no-change run when it is there already
     run_pyinfra_cli(SERVER, limit=names, timeout=1500)
     ssh(core, f"echo kept > {MARK}")
-    moved = run_pyinfra_cli(SERVER, limit=names, env=GROUPS, timeout=1500)
-    again = run_pyinfra_cli(SERVER, limit=names, env=GROUPS)
-    return core, gpu, moved, again
+    moved = run_pyinfra_cli(SERVER, limit=names, env=groups, timeout=1500)
+    again = run_pyinfra_cli(SERVER, limit=names, env=groups)
+    return core, gpu, moved, again, groups
 
 
 def test_services_move_to_their_groups_hosts_and_their_data_stays(placed):
-    core, gpu, moved, _ = placed
+    core, gpu, moved, _, _ = placed
     changed = moved.changed_operations()
     for service in AI_SERVICES:
         assert changed[f"Services placed elsewhere | {service}: not placed on this host: containers down "
@@ -67,12 +69,12 @@ def test_services_move_to_their_groups_hosts_and_their_data_stays(placed):
 
 
 def test_the_second_run_changes_nothing(placed):
-    _, _, _, again = placed
+    _, _, _, again, _ = placed
     assert again.changed == 0, again.changed_operations()
 
 
 def test_each_zone_opens_exactly_what_its_host_publishes(placed):
-    core, gpu, _, _ = placed
+    core, gpu, _, _, _ = placed
     assert _zone_ports(core) == ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"]
     assert _zone_ports(gpu) == ["11434/tcp", "8188/tcp", "8080/tcp"]
     bound = ssh(gpu, "ss -Hltn | awk '{print $4}'").stdout.split()
@@ -82,7 +84,7 @@ def test_each_zone_opens_exactly_what_its_host_publishes(placed):
 
 
 def test_the_proxy_on_core_forwards_to_the_gpu_host(placed):
-    core, gpu, _, _ = placed
+    core, gpu, _, _, _ = placed
     listed = json.loads(npm_api(core, "list"))
     hosts = {h["domain_names"][0]: (h["forward_host"], h["forward_port"]) for h in listed}
     assert hosts == {
@@ -94,14 +96,14 @@ def test_the_proxy_on_core_forwards_to_the_gpu_host(placed):
 
 
 def test_pihole_on_core_answers_every_subdomain_with_the_proxy(placed):
-    core, _, _, _ = placed
+    core, _, _, _, _ = placed
     for sub in ("chat", "ollama", "comfy", "hole"):
         answer = ssh(core, f"docker exec pihole dig +short @{core['tailscale_ip']} {sub}.{DOMAIN}")
         assert answer.stdout.split() == [core["tailscale_ip"]], sub
 
 
 def test_a_request_through_the_proxy_reaches_the_service_on_the_other_host(placed):
-    core, gpu, _, _ = placed
+    core, gpu, _, _, _ = placed
     # from the gpu host as a tailnet client: the name resolves to core, core's proxy forwards back to gpu
     for client in (core, gpu):
         answer = ssh(client, f"curl -fsS --max-time 5 -H 'Host: chat.{DOMAIN}' http://{core['tailscale_ip']}/health")
@@ -112,6 +114,6 @@ def test_a_request_through_the_proxy_reaches_the_service_on_the_other_host(place
 
 
 def test_tier_3_passes_on_both_hosts(placed, tmp_path):
-    core, gpu, _, _ = placed
-    code, failed, _, output = verify(f"{core['name']},{gpu['name']}", tmp_path, env=GROUPS)
+    core, gpu, _, _, groups = placed
+    code, failed, _, output = verify(f"{core['name']},{gpu['name']}", tmp_path, env=groups)
     assert code == 0 and not failed, output
