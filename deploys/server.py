@@ -8,16 +8,15 @@ then backups where a repository is configured (HOMELAB_BACKUP_REPOSITORY).
 from pyinfra import host
 
 from deploys.library import backup_steps, context, infra_steps, proxy_steps, service_steps
-from deploys.library.catalog import PLACEMENT_GROUPS, services_in
+from deploys.library.catalog import CATALOG
 
 ctx = context.current()
 
 infra_steps.infrastructure(ctx)  # deploys/infrastructure.py
 
-# services (deploys/services.py, deploys/ai.py)
-# (core first: the proxy and DNS, then the AI services; every service of the catalog, each where placed)
-for group in PLACEMENT_GROUPS:
-    service_steps.deploy_services(ctx, list(services_in(group)))
+# services (deploys/services.py, deploys/ai.py): every service of the catalog, in its order (the proxy
+# and DNS first), running where the plan places it and taken down where it does not
+service_steps.deploy_services(ctx, list(CATALOG))
 
 # proxy hosts and local DNS (deploys/proxy.py)
 proxy_steps.proxy_and_dns(ctx)

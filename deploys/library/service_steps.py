@@ -3,13 +3,11 @@ the containers of services no longer placed here taken down (their data stays)."
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
 
 from deploys.library.catalog import CATALOG
 from deploys.library.compose_files import data_dirs, env_file, generated_secrets, render_compose
 from deploys.library.context import HostContext
-from facts.compose import ComposeProjects
 from operations import compose, directories, secrets
 
 
@@ -44,13 +42,20 @@ def storage(ctx: HostContext, services: list[str]):
 
 
 @deploy("Compose services")
-def services(ctx: HostContext, wanted: list[str]):
-    for service in wanted:
+def services(ctx: HostContext, candidates: list[str]):
+    """One compose project per candidate, in the catalog's order: running where the plan places the
+    service, taken down where it does not (``docker compose down``, never ``-v``: its data folders and
+    project files stay, so placing it back brings it up on the same data); then one health wait for all
+    that run here. Every host runs the same operations in the same order (pyinfra orders operations
+    across hosts by the order they are called in; host-dependent branches would make a cycle)."""
+    wanted = [service for service in candidates if service in ctx.services]
+    for service in candidates:
         item = CATALOG[service]
-        if item.gpu:
+        placed = service in wanted
+        if placed and item.gpu:
             ctx.has_gpu  # noqa: B018 - refuses a GPU host whose driver fails (HOMELAB_GPU_DOWNGRADE)
         directory = str(item.project_dir)
-        generated = generated_secrets(ctx.plan, service)
+        generated = generated_secrets(ctx.plan, service) if placed else []
         if generated:
             directories.present(name=f"{service}: project folder", paths=[directory], user="root",
                                 group="root", mode=755)
@@ -61,53 +66,26 @@ def services(ctx: HostContext, wanted: list[str]):
                 variable=secret.variable,
             )
         compose.service(
-            name=f"{service}: compose project",
+            name=f"{service}: compose project" if placed
+            else f"{service}: not placed on this host: containers down (data kept)",
             project=service,
-            compose=render_compose(ctx.plan, service),
+            compose=render_compose(ctx.plan, service) if placed else None,
             directory=directory,
-            env=env_file(ctx.plan, service),
+            env=env_file(ctx.plan, service) if placed else None,
             pull=ctx.settings.pull_policy.value,
+            present=placed,
         )
     # all projects start together; waiting once lets their start periods overlap
     compose.healthy(
-        name=f"{', '.join(wanted)}: running and healthy",
-        projects=list(wanted),
+        name=f"{', '.join(wanted) or 'no service here'}: running and healthy",
+        projects=wanted,
         timeout=300,
     )
-
-
-@deploy("Services placed elsewhere")
-def taken_down(ctx: HostContext, candidates: list[str]):
-    """Containers of ``candidates`` that run here although the plan no longer places them here (moved
-    to another group's host, or left out of HOMELAB_SERVICES): ``docker compose down`` without ``-v``;
-    their data folders and project files stay, so placing them back brings them up on the same data."""
-    projects = host.get_fact(ComposeProjects)
-    for service in candidates:
-        project = projects.get(service)
-        ours = project and any(
-            container.get("name") == CATALOG[service].name for container in project.get("containers", [])
-        )
-        if not ours:
-            continue
-        compose.service(
-            name=f"{service}: not placed on this host: containers down (data kept)",
-            project=service,
-            compose=None,
-            directory=project.get("working_dir") or str(CATALOG[service].project_dir),
-            present=False,
-        )
 
 
 def deploy_services(ctx: HostContext, candidates: list[str]) -> list[str]:
     """Deploy those of ``candidates`` that the plan places on this host; take down those it does not."""
     wanted = [service for service in candidates if service in ctx.services]
-    gone = [service for service in candidates if service in ctx.plan.absent]
-    if gone:
-        taken_down(ctx, gone)
-    if not wanted:
-        host.noop("none of " + ", ".join(candidates) + " is placed on this host")
-        return wanted
     storage(ctx, wanted)
-    services(ctx, wanted)
+    services(ctx, candidates)
     return wanted
-

@@ -54,18 +54,15 @@ def placed(lab_hosts):
 
 
 def test_services_move_to_their_groups_hosts_and_their_data_stays(placed):
+    """(Checked on the hosts: pyinfra shows an operation run on several hosts under one host's name.)"""
     core, gpu, moved, _, _ = placed
-    changed = moved.changed_operations()
-    for service in AI_SERVICES:
-        assert changed[f"Services placed elsewhere | {service}: not placed on this host: containers down "
-                       "(data kept)"] == [core["name"]]
-    for service in CORE_SERVICES:
-        assert changed[f"Services placed elsewhere | {service}: not placed on this host: containers down "
-                       "(data kept)"] == [gpu["name"]]
+    assert moved.changed > 0
     assert _containers(core) == sorted(CORE_SERVICES)
     assert _containers(gpu) == sorted(AI_SERVICES)
     assert ssh(core, f"cat {MARK}").stdout == "kept\n"
+    # what was taken down keeps its project files, so placing it back brings it up on the same data
     assert ssh(core, "test -f /opt/homelab/ollama/compose.yaml", check=False).returncode == 0
+    assert ssh(gpu, "test -d /cold-storage/services/nginx-proxy/data", check=False).returncode == 0
 
 
 def test_the_second_run_changes_nothing(placed):

@@ -328,7 +328,7 @@ def test_data_survives_taking_a_service_down_and_redeploying(deployed, lab_hosts
     without = "services=nginx-proxy-manager,pihole,comfyui,open-webui"
     down = run_pyinfra_cli("deploys/ollama.py", "--data", without, limit=name)
     assert down.changed_operations() == {
-        "Services placed elsewhere | ollama: not placed on this host: containers down (data kept)": [name],
+        "Compose services | ollama: not placed on this host: containers down (data kept)": [name],
     }
     assert run_pyinfra_cli("deploys/ollama.py", "--data", without, limit=name).changed == 0
     assert ssh(host, "docker ps -aq --filter name=^ollama$").stdout.strip() == ""
