@@ -275,7 +275,9 @@ def test_published_ports_answer_tailnet_peers_only(deployed, lab_hosts):
         refused = ssh(peer, dns, check=False)
         assert refused.returncode != 0 and "timed out" in refused.stdout, refused.stdout
     finally:
-        ssh(peer, f"ip route del {address}/32")
+        # back to the lab's tailnet route (lab/images/host/lab-tailscale0-standin), not no route at all:
+        # the rest of 100.64.0.0/10 is unreachable, so a deleted route cuts the peers apart
+        ssh(peer, f"ip route replace {address}/32 dev tailscale0 scope link src {peer['tailscale_ip']}")
     dropped = ssh(target, "nft list chain inet homelab_published_ports tailnet_only").stdout
     assert "counter packets 0 " not in dropped, dropped
 
