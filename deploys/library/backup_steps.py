@@ -20,6 +20,7 @@ from __future__ import annotations
 import shlex
 from io import StringIO
 from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 from pyinfra import host
 from pyinfra.api import deploy
@@ -90,16 +91,34 @@ def sftp_command(settings: HomelabSettings) -> str | None:
     return " ".join([*words, where, "-s", "sftp"])
 
 
+def repository_url(settings: HomelabSettings) -> str:
+    """The repository as restic is given it on the host: a ``rest:`` server's user and password from
+    the credentials go into its URL (percent-encoded), which every restic version reads."""
+    repository = settings.backup_repository or ""
+    credentials = settings.backup_backend_environment()
+    user, password = credentials.get("RESTIC_REST_USERNAME"), credentials.get("RESTIC_REST_PASSWORD")
+    if settings.backup_scheme != "rest" or user is None or password is None:
+        return repository
+    scheme, slashes, rest = repository[len("rest:"):].partition("://")
+    return f"rest:{scheme}{slashes}{quote(user, safe='')}:{quote(password, safe='')}@{rest}"
+
+
 def env_file(settings: HomelabSettings) -> str:
+    """restic's environment on the host (0600): the repository, the password file, the cache and the
+    backend's credentials (values single-quoted: the settings refuse quotes and control characters)."""
     lines = [
         "# written by homelab-pyinfra (deploys/backup.py)",
-        f"RESTIC_REPOSITORY='{settings.backup_repository}'",
+        f"RESTIC_REPOSITORY='{repository_url(settings)}'",
         f"RESTIC_PASSWORD_FILE='{PASSWORD_FILE}'",
         f"RESTIC_CACHE_DIR='{CACHE_DIR}'",
     ]
     command = sftp_command(settings)
     if command:
         lines.append(f"HOMELAB_SFTP_COMMAND='{command}'")
+    lines += [
+        f"{name}='{value}'" for name, value in settings.backup_backend_environment().items()
+        if not name.startswith("RESTIC_REST_")  # in the URL above
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -28,6 +28,7 @@ import os
 import re
 import zoneinfo
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
@@ -194,10 +195,47 @@ def _split_list(value: Any) -> Any:
 CommaList = Annotated[list[str], NoDecode]
 
 
-# restic repositories: an absolute local path, or one of restic's backends (restic 0.14's list)
-_REPOSITORY_SCHEMES = frozenset({"local", "sftp", "rest", "s3", "b2", "azure", "gs", "swift", "rclone"})
+# restic repositories: an absolute local path, or one of the restic backends whose credentials the
+# deploy can hand to restic (HOMELAB_BACKUP_CREDENTIALS); restic's gs:, swift: and rclone: read theirs
+# from files or a configuration that the deploy does not write, so they are refused rather than left
+# to fail on the first backup
+_REPOSITORY_SCHEMES = frozenset({"local", "sftp", "rest", "s3", "b2", "azure"})
 _REPOSITORY_FORMS = ("expected an absolute local path (/mnt/backup/restic), sftp:user@host:/path, "
-                     "or a restic backend URL such as rest:https://host:8000/ or s3:host/bucket")
+                     "or a restic backend URL: rest:https://host:8000/, s3:host/bucket, b2:bucket:path "
+                     "or azure:container:/path")
+
+
+@dataclass(frozen=True)
+class BackendCredentials:
+    """The environment variables restic reads for one backend: each of ``required`` must be given,
+    at least one of each ``one_of`` group, and nothing outside ``allowed``."""
+
+    required: tuple[str, ...]
+    one_of: tuple[tuple[str, ...], ...] = ()
+    optional: tuple[str, ...] = ()
+
+    @property
+    def allowed(self) -> tuple[str, ...]:
+        return (*self.required, *(name for group in self.one_of for name in group), *self.optional)
+
+
+# restic's documented variables per backend (restic.readthedocs.io, "Preparing a new repository");
+# rest: the user and password go into the repository URL written on the host (every restic version
+# reads them there), so that the URL in HOMELAB_BACKUP_REPOSITORY never holds a password
+BACKEND_CREDENTIALS: dict[str, BackendCredentials] = {
+    "s3": BackendCredentials(required=("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+                             optional=("AWS_DEFAULT_REGION", "AWS_SESSION_TOKEN")),
+    "b2": BackendCredentials(required=("B2_ACCOUNT_ID", "B2_ACCOUNT_KEY")),
+    "azure": BackendCredentials(required=("AZURE_ACCOUNT_NAME",),
+                                one_of=(("AZURE_ACCOUNT_KEY", "AZURE_ACCOUNT_SAS"),),
+                                optional=("AZURE_ENDPOINT_SUFFIX",)),
+    "rest": BackendCredentials(required=(), optional=("RESTIC_REST_USERNAME", "RESTIC_REST_PASSWORD")),
+}
+_CREDENTIAL_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+# a password in a URL's user part: scheme://user:password@host
+_URL_PASSWORD = re.compile(r"//[^/@:]*:[^/@]*@")
+# a value is written single-quoted into a shell-read file: no quote, no control character
+_CREDENTIAL_BREAKERS = re.compile(r"['\x00-\x1f\x7f]")
 _REPOSITORY_BREAKERS = re.compile(r"[\s'\"$`\\\x00-\x1f\x7f]")
 # systemd.time(7) calendar events: names, weekdays, dates, times, ranges, lists, repetitions, a zone
 _ON_CALENDAR = re.compile(r"^[A-Za-z0-9*:,./~+ _-]{1,100}$")
@@ -221,6 +259,30 @@ def sftp_target(repository: str) -> tuple[str, int | None, str] | None:
         where, colon, path = repository[len("sftp:"):].partition(":")
         return (where, None, path) if where and colon and path else None
     return None
+
+
+def parse_credentials(text: str) -> dict[str, str]:
+    """``NAME=VALUE`` pairs separated by whitespace, as a dict; a ``ValueError`` naming what is wrong
+    and, at most, the names: never a value."""
+    found: dict[str, str] = {}
+    for number, word in enumerate(text.split(), start=1):
+        name, equals, value = word.partition("=")
+        if not equals or not _CREDENTIAL_NAME.match(name):
+            raise ValueError(f"pair {number} is not NAME=VALUE (expected e.g. AWS_ACCESS_KEY_ID=… "
+                             "AWS_SECRET_ACCESS_KEY=…, separated by spaces or line breaks)")
+        if name in found:
+            raise ValueError(f"{name} is given twice")
+        if not value:
+            raise ValueError(f"{name} is empty")
+        if _CREDENTIAL_BREAKERS.search(value):
+            raise ValueError(f"{name}'s value holds a quote or a control character, which the host's "
+                             "environment file cannot keep")
+        if is_placeholder(value):
+            raise ValueError(f"{name} is a placeholder such as change-me: expected the real value")
+        found[name] = value
+    if not found:
+        raise ValueError("expected NAME=VALUE pairs (or leave the setting out)")
+    return found
 
 
 def private_key_problem(text: str) -> str | None:
@@ -343,6 +405,11 @@ class HomelabSettings(BaseSettings):
     backup_ssh_key: Path | None = Field(
         default=None,
         description="private key file (no passphrase) on the controller for an sftp: repository",
+    )
+    backup_credentials: SecretStr | None = Field(
+        default=None,
+        description="credentials of an s3:, b2:, azure: or rest: repository, as NAME=VALUE pairs "
+        "(AWS_ACCESS_KEY_ID=… AWS_SECRET_ACCESS_KEY=…), separated by spaces or line breaks",
     )
     backup_schedule: str = Field(default="daily", description="systemd OnCalendar of the backup timer")
     backup_keep_daily: int = Field(default=7, ge=0, description="daily snapshots kept per service")
@@ -629,7 +696,19 @@ class HomelabSettings(BaseSettings):
             raise ValueError(f"{_REPOSITORY_FORMS} (restic backends: {backends})")
         if scheme == "sftp" and sftp_target(text) is None:
             raise ValueError("expected sftp:user@host:/path or sftp://user@host:port//path")
+        if scheme == "rest" and _URL_PASSWORD.search(text):
+            raise ValueError("expected no password in the URL (this setting is shown in plans and "
+                             "messages): give it as HOMELAB_BACKUP_CREDENTIALS='RESTIC_REST_USERNAME=… "
+                             "RESTIC_REST_PASSWORD=…' and the URL without it")
         return text
+
+    @field_validator("backup_credentials")
+    @classmethod
+    def _backup_credentials(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        parse_credentials(value.get_secret_value())  # raises with the names only, never a value
+        return value
 
     @field_validator("backup_schedule")
     @classmethod
@@ -709,7 +788,7 @@ class HomelabSettings(BaseSettings):
     def _backup_problems(self) -> list[str]:
         """What a configured backup repository needs besides itself."""
         if self.backup_repository is None:
-            given = [name for name in ("backup_password", "backup_ssh_key")
+            given = [name for name in ("backup_password", "backup_ssh_key", "backup_credentials")
                      if getattr(self, name) is not None]
             return [f"{env_name(name)}: given without HOMELAB_BACKUP_REPOSITORY: set the repository too, "
                     "or leave it out" for name in given]
@@ -725,6 +804,7 @@ class HomelabSettings(BaseSettings):
         elif not sftp and self.backup_ssh_key is not None:
             problems.append(f"HOMELAB_BACKUP_SSH_KEY: only used with an sftp: repository, not with "
                             f"{self.backup_repository!r}: leave it out")
+        problems += self._credential_problems()
         if self.backup_keep_daily + self.backup_keep_weekly + self.backup_keep_monthly == 0:
             problems.append("HOMELAB_BACKUP_KEEP_DAILY, _WEEKLY, _MONTHLY: all 0: expected at least one "
                             "above 0 (else every snapshot would be pruned)")
@@ -736,6 +816,46 @@ class HomelabSettings(BaseSettings):
                                 f"cold-storage path {cold}: a backup must live apart from the data it "
                                 "keeps (another disk, or sftp: to another machine)")
         return problems
+
+    def _credential_problems(self) -> list[str]:
+        """The credentials against what the repository's backend reads (names only, never a value)."""
+        scheme = self.backup_scheme
+        backend = BACKEND_CREDENTIALS.get(scheme or "")
+        given = self.backup_backend_environment()
+        shown = _shown("backup_repository", self.backup_repository)
+        if backend is None:
+            if not given:
+                return []
+            return ["HOMELAB_BACKUP_CREDENTIALS: only used with an s3:, b2:, azure: or rest: repository, not "
+                    f"with {shown}: leave it out"]
+        problems = []
+        unknown = [name for name in given if name not in backend.allowed]
+        if unknown:
+            problems.append(f"HOMELAB_BACKUP_CREDENTIALS: {', '.join(unknown)} not read by restic's {scheme} "
+                            f"backend; expected {', '.join(backend.allowed)}")
+        missing = [name for name in backend.required if name not in given]
+        missing += [" or ".join(group) for group in backend.one_of if not set(group) & set(given)]
+        if missing:
+            problems.append(f"HOMELAB_BACKUP_CREDENTIALS: {', '.join(missing)} required with the {scheme} "
+                            f"repository {shown} (NAME=VALUE "
+                            "pairs separated by spaces or line breaks)")
+        if scheme == "rest" and ("RESTIC_REST_USERNAME" in given) != ("RESTIC_REST_PASSWORD" in given):
+            problems.append("HOMELAB_BACKUP_CREDENTIALS: RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD go "
+                            "together (the REST server's htpasswd user)")
+        return problems
+
+    @property
+    def backup_scheme(self) -> str | None:
+        """The repository's restic backend: ``local``, ``sftp``, ``s3``, …; ``None`` without one."""
+        if self.backup_repository is None:
+            return None
+        return "local" if self.backup_repository.startswith("/") else self.backup_repository.split(":", 1)[0]
+
+    def backup_backend_environment(self) -> dict[str, str]:
+        """The repository backend's credentials, NAME -> value (empty without any)."""
+        if self.backup_credentials is None:
+            return {}
+        return parse_credentials(self.backup_credentials.get_secret_value())
 
     @property
     def backups(self) -> bool:
@@ -769,7 +889,10 @@ def _shown(name: str, value: Any) -> str:
         return "(secret, not shown)"
     if isinstance(value, list | tuple):
         value = ",".join(str(_plain(item)) for item in value)
-    return repr(_plain(value))
+    value = _plain(value)
+    if isinstance(value, str):  # a URL's password is a secret wherever it was put
+        value = _URL_PASSWORD.sub(lambda m: m.group(0).split(":", 1)[0] + ":***@", value)
+    return repr(value)
 
 
 def _problems(error: ValidationError, overrides: Mapping[str, Any], where: str) -> list[str]:

@@ -221,3 +221,26 @@ def test_restore_of_a_service_not_backed_up_here_is_refused_by_name():
         assert "restore_services=ollama: ollama has no backed-up data on this host" in str(error)
     else:
         raise AssertionError("restoring ollama (models: class low, not backed up) was not refused")
+
+
+def test_s3_credentials_reach_only_the_0600_environment_file():
+    secret = "s3-secret-value/abc+def"
+    data = {**DATA, "backup_repository": "s3:s3.eu-central-1.amazonaws.com/homelab-backups",
+            "backup_credentials": f"AWS_ACCESS_KEY_ID=AKIAHOMELABTEST\nAWS_SECRET_ACCESS_KEY={secret}"}
+    ops = plan("deploys/backup.py", fresh(), data)
+    env = "\n".join(ops["Backups | Backup: restic environment (0600)"])
+    assert "install -m 600 /dev/null /etc/homelab/backup/restic.env" in env
+    assert "RESTIC_REPOSITORY='s3:s3.eu-central-1.amazonaws.com/homelab-backups'" in env
+    assert "AWS_ACCESS_KEY_ID='AKIAHOMELABTEST'" in env and f"AWS_SECRET_ACCESS_KEY='{secret}'" in env
+    for name, found in ops.items():
+        if name != "Backups | Backup: restic environment (0600)":
+            assert all(secret not in command for command in found), name
+
+
+def test_a_rest_servers_user_and_password_go_into_the_url_on_the_host_only():
+    data = {**DATA, "backup_repository": "rest:https://backup.lan:8000/homelab",
+            "backup_credentials": "RESTIC_REST_USERNAME=homelab RESTIC_REST_PASSWORD=p@ss:w/rd%"}
+    ops = plan("deploys/backup.py", fresh(), data)
+    env = "\n".join(ops["Backups | Backup: restic environment (0600)"])
+    assert "RESTIC_REPOSITORY='rest:https://homelab:p%40ss%3Aw%2Frd%25@backup.lan:8000/homelab'" in env
+    assert "RESTIC_REST_" not in env

@@ -174,3 +174,101 @@ def test_empty_data_is_not_backed_up_and_a_second_run_adds_almost_nothing(host):
     assert second.returncode == 0
     added = [line for line in second.stdout.splitlines() if line.startswith("Added to the repo")]
     assert added and all("MiB" not in line for line in added), added
+
+
+class _S3Recorder:
+    """An HTTP server standing in for an S3 endpoint that has no such bucket: it answers every request
+    404 NoSuchKey as S3 does, and keeps each request's method, path, query and headers."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        requests = self.requests = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                requests.append((self.command, self.path, dict(self.headers)))
+                body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code>'
+                        b"<Message>The specified key does not exist.</Message></Error>")
+                self.send_response(404)
+                self.send_header("Content-Type", "application/xml")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = _answer
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+def _sigv4_signature(method: str, target: str, headers: dict, secret: str) -> tuple[str, str]:
+    """(the request's Credential, the AWS Signature V4 that ``secret`` gives it), recomputed from the
+    request as the server received it (AWS's documented canonical request)."""
+    import hmac
+    from urllib.parse import parse_qsl, quote, urlsplit
+
+    auth = headers["Authorization"]
+    fields = dict(part.strip().split("=", 1) for part in auth.split(" ", 1)[1].split(","))
+    key_id, date, region, service, _ = fields["Credential"].split("/")
+    signed = fields["SignedHeaders"].split(";")
+    lower = {name.lower(): value for name, value in headers.items()}
+    url = urlsplit(target)
+    query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}"
+                     for k, v in sorted(parse_qsl(url.query, keep_blank_values=True)))
+    canonical = "\n".join([method, url.path or "/", query,
+                           "".join(f"{name}:{lower[name].strip()}\n" for name in signed),
+                           ";".join(signed), lower["x-amz-content-sha256"]])
+    scope = f"{date}/{region}/{service}/aws4_request"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", lower["x-amz-date"], scope,
+                         hashlib.sha256(canonical.encode()).hexdigest()])
+    key = f"AWS4{secret}".encode()
+    for part in (date, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return key_id, hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest() == fields["Signature"]
+
+
+def test_s3_credentials_in_the_deploys_environment_file_sign_restics_requests(tmp_path):
+    """The environment file the deploy writes (backup_steps.env_file) carries the S3 credentials to
+    restic: its requests are signed with the key id and the secret (a secret with '/' and '+' as AWS
+    issues them), and the failure (no such bucket) is one line without the secret."""
+    from deploys.library import backup_steps
+    from deploys.library.settings import load_settings
+
+    secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY9"
+    server = _S3Recorder()
+    try:
+        settings = load_settings({
+            "domain": "home.example.com", "tailscale_allowed_ips": "100.64.0.0/10", "services": "ollama",
+            "backup_repository": f"s3:http://127.0.0.1:{server.port}/homelab-backups",
+            "backup_password": PASSWORD,
+            "backup_credentials": f"AWS_ACCESS_KEY_ID=AKIAHOMELABTEST AWS_SECRET_ACCESS_KEY={secret}",
+        }, env_file=None)
+        host = Host(tmp_path, tmp_path / "unused")
+        env = backup_steps.env_file(settings).replace(backup_steps.PASSWORD_FILE, str(host.conf / "password"))
+        (host.conf / "restic.env").write_text(env.replace(backup_steps.CACHE_DIR, str(tmp_path / "cache")))
+        result = host.run("init")
+    finally:
+        server.close()
+    assert result.returncode == 1, result
+    (line,) = result.stderr.strip().splitlines()
+    repository = f"s3:http://127.0.0.1:{server.port}/homelab-backups"
+    assert line.startswith(f"homelab-backup: restic init {repository} failed"), line
+    assert secret not in result.stdout + result.stderr
+    assert server.requests, "restic sent no request"
+    for method, target, headers in server.requests:
+        key_id, valid = _sigv4_signature(method, target, headers, secret)
+        assert key_id == "AKIAHOMELABTEST"
+        assert valid, f"{method} {target}: not signed with the configured secret"

@@ -72,14 +72,98 @@ def test_a_password_without_a_repository_is_named():
     assert problem.startswith("HOMELAB_BACKUP_PASSWORD: given without HOMELAB_BACKUP_REPOSITORY")
 
 
-@pytest.mark.parametrize("repository", [
-    "/mnt/backup/restic", "sftp:backup@nas.lan:/srv/restic", "sftp://backup@nas.lan:2222//srv/restic",
-    "rest:https://backup.lan:8000/homelab", "s3:s3.amazonaws.com/bucket/homelab", "b2:bucket:homelab",
+S3_KEYS = "AWS_ACCESS_KEY_ID=AKIAHOMELABTEST AWS_SECRET_ACCESS_KEY=s3-secret-value/abc+def"
+B2_KEYS = "B2_ACCOUNT_ID=0012ab B2_ACCOUNT_KEY=b2-secret-value"
+AZURE_KEYS = "AZURE_ACCOUNT_NAME=homelab\nAZURE_ACCOUNT_KEY=azure-secret-value"
+
+
+@pytest.mark.parametrize("repository, extra", [
+    ("/mnt/backup/restic", {}), ("sftp:backup@nas.lan:/srv/restic", {"key": True}),
+    ("sftp://backup@nas.lan:2222//srv/restic", {"key": True}), ("rest:https://backup.lan:8000/homelab", {}),
+    ("s3:s3.amazonaws.com/bucket/homelab", {"backup_credentials": S3_KEYS}),
+    ("b2:bucket:homelab", {"backup_credentials": B2_KEYS}),
+    ("azure:homelab:/restic", {"backup_credentials": AZURE_KEYS}),
 ])
-def test_repositories_restic_knows_are_accepted(repository, keys):
-    extra = {"backup_ssh_key": str(keys["plain"])} if repository.startswith("sftp") else {}
+def test_repositories_restic_knows_are_accepted(repository, extra, keys):
+    extra = dict(extra)
+    if extra.pop("key", False):
+        extra["backup_ssh_key"] = str(keys["plain"])
     settings = load(backup_repository=repository, backup_password=PASSWORD, **extra)
     assert settings.backup_repository == repository
+
+
+def credential_problems(repository: str, credentials: str | None) -> list[str]:
+    extra = {} if credentials is None else {"backup_credentials": credentials}
+    with pytest.raises(SettingsError) as info:
+        load(backup_repository=repository, backup_password=PASSWORD, **extra)
+    for secret in ("s3-secret-value", "b2-secret-value", "azure-secret-value", "AKIAHOMELABTEST", "hunter2"):
+        assert secret not in str(info.value)
+    return info.value.problems
+
+
+def test_s3_b2_and_azure_need_their_credentials_and_name_what_is_missing():
+    (problem,) = credential_problems("s3:s3.amazonaws.com/bucket", None)
+    assert problem == ("HOMELAB_BACKUP_CREDENTIALS: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY required "
+                       "with the s3 repository 's3:s3.amazonaws.com/bucket' (NAME=VALUE pairs separated by "
+                       "spaces or line breaks)")
+    (problem,) = credential_problems("s3:s3.amazonaws.com/bucket", "AWS_ACCESS_KEY_ID=AKIAHOMELABTEST")
+    assert "AWS_SECRET_ACCESS_KEY required" in problem and "AWS_ACCESS_KEY_ID," not in problem
+    (problem,) = credential_problems("b2:bucket:homelab", "B2_ACCOUNT_ID=0012ab")
+    assert "B2_ACCOUNT_KEY required with the b2 repository" in problem
+    (problem,) = credential_problems("azure:homelab:/restic", "AZURE_ACCOUNT_NAME=homelab")
+    assert "AZURE_ACCOUNT_KEY or AZURE_ACCOUNT_SAS required with the azure repository" in problem
+
+
+def test_credentials_another_backend_reads_are_named_and_the_allowed_listed():
+    (problem,) = credential_problems("b2:bucket:homelab", f"{B2_KEYS} AWS_ACCESS_KEY_ID=AKIAHOMELABTEST")
+    assert problem == ("HOMELAB_BACKUP_CREDENTIALS: AWS_ACCESS_KEY_ID not read by restic's b2 backend; "
+                       "expected B2_ACCOUNT_ID, B2_ACCOUNT_KEY")
+
+
+def test_credentials_without_a_backend_that_reads_them_are_refused():
+    (problem,) = credential_problems("/mnt/backup/restic", S3_KEYS)
+    assert problem == ("HOMELAB_BACKUP_CREDENTIALS: only used with an s3:, b2:, azure: or rest: repository, "
+                       "not with '/mnt/backup/restic': leave it out")
+    with pytest.raises(SettingsError) as info:
+        load(backup_credentials=S3_KEYS)
+    assert info.value.problems == ["HOMELAB_BACKUP_CREDENTIALS: given without HOMELAB_BACKUP_REPOSITORY: "
+                                   "set the repository too, or leave it out"]
+
+
+@pytest.mark.parametrize("credentials, expected", [
+    ("AWS_ACCESS_KEY_ID", "pair 1 is not NAME=VALUE"),
+    ("AWS_ACCESS_KEY_ID=AKIAHOMELABTEST aws_secret=s3-secret-value", "pair 2 is not NAME=VALUE"),
+    ("AWS_ACCESS_KEY_ID=AKIAHOMELABTEST AWS_ACCESS_KEY_ID=AKIAHOMELABTEST",
+     "AWS_ACCESS_KEY_ID is given twice"),
+    ("AWS_ACCESS_KEY_ID= AWS_SECRET_ACCESS_KEY=s3-secret-value", "AWS_ACCESS_KEY_ID is empty"),
+    ("AWS_ACCESS_KEY_ID=AKIAHOMELABTEST AWS_SECRET_ACCESS_KEY=s3-secret-value'x",
+     "AWS_SECRET_ACCESS_KEY's value holds a quote"),
+    ("AWS_ACCESS_KEY_ID=AKIAHOMELABTEST AWS_SECRET_ACCESS_KEY=change-me",
+     "AWS_SECRET_ACCESS_KEY is a placeholder"),
+])
+def test_malformed_credentials_are_refused_by_name_never_by_value(credentials, expected):
+    (problem,) = credential_problems("s3:s3.amazonaws.com/bucket", credentials)
+    assert problem.startswith("HOMELAB_BACKUP_CREDENTIALS (from host data `backup_credentials`): "
+                              "(secret, not shown) is not valid: "), problem
+    assert expected in problem
+
+
+def test_a_rest_server_takes_user_and_password_from_the_credentials_never_from_the_url():
+    (problem,) = credential_problems("rest:https://bob:hunter2@backup.lan:8000/", None)
+    assert "'rest:https://bob:***@backup.lan:8000/' is not valid: expected no password in the URL" in problem
+    (problem,) = credential_problems("rest:https://backup.lan:8000/", "RESTIC_REST_USERNAME=bob")
+    assert "RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD go together" in problem
+    settings = load(backup_repository="rest:https://backup.lan:8000/", backup_password=PASSWORD,
+                    backup_credentials="RESTIC_REST_USERNAME=bob RESTIC_REST_PASSWORD=hunter2")
+    assert settings.backup_backend_environment() == {
+        "RESTIC_REST_USERNAME": "bob", "RESTIC_REST_PASSWORD": "hunter2"
+    }
+
+
+@pytest.mark.parametrize("repository", ["gs:bucket:/restic", "swift:box:/restic", "rclone:remote:restic"])
+def test_backends_whose_credentials_live_in_files_are_refused(repository):
+    (problem,) = problems(backup_repository=repository, backup_password=PASSWORD)
+    assert "restic backends: azure, b2, local, rest, s3, sftp" in problem
 
 
 @pytest.mark.parametrize("repository, expected", [
