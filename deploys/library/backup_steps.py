@@ -31,7 +31,7 @@ from pyinfra.operations import files, server, systemd
 from deploys.library.catalog import CATALOG
 from deploys.library.context import HostContext
 from deploys.library.errors import DeployError
-from deploys.library.infra_steps import _packages
+from deploys.library.infra_steps import _packages, epel
 from deploys.library.settings import HomelabSettings, sftp_target
 from facts.restic import ResticSnapshots
 from facts.system import FileDigest
@@ -49,8 +49,8 @@ UNIT = "homelab-backup"  # .service and .timer
 CHECK_UNIT = "homelab-backup-check"
 CHECK_SCHEDULE = "weekly"
 SCRIPT_SOURCE = Path(__file__).with_name("homelab-backup.sh")
-# the packages: restic (Fedora and Debian/Ubuntu package it; RHEL and its rebuilds from EPEL) and the
-# sqlite3 command for SQLite's online backup
+# the packages: restic (Fedora and Debian/Ubuntu package it; RHEL and its rebuilds from EPEL, see
+# infra_steps.epel) and the sqlite3 command for SQLite's online backup
 PACKAGES = {"debian": ["restic", "sqlite3"], "rhel": ["restic", "sqlite"]}
 
 
@@ -193,6 +193,7 @@ def setup(ctx: HostContext, timers: bool = True):
     require_configured(ctx)
     settings = ctx.settings
     family = ctx.family if ctx.family in PACKAGES else "debian"
+    epel(ctx, ["restic"])
     _packages(ctx, PACKAGES[family])
     files.directory(name="Backup configuration folder", path=CONF_DIR, user="root", group="root", mode="700")
     files.directory(name="Backup state folder", path=STATE_DIR, user="root", group="root", mode="755")

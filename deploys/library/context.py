@@ -42,6 +42,15 @@ class Distribution:
     docker_ce: str  # Docker's repository: download.docker.com/linux/<docker_ce>
     tailscale: str  # Tailscale's repository: pkgs.tailscale.com/stable/<tailscale> ({major} filled in)
     distro_engine: str | None  # the distribution's own Docker engine (HOMELAB_DOCKER_SOURCE=distro)
+    # where EPEL comes from (restic is packaged there for RHEL and its rebuilds): a package of the
+    # distribution's own extras repository, or the release RPM's URL ({major} filled in); None: not needed
+    epel: str | None = None
+
+
+# EPEL's release package: in the extras repository of CentOS Stream, Rocky and Alma; RHEL has it from
+# the Fedora project (docs.fedoraproject.org/en-US/epel/getting-started)
+EPEL_PACKAGE = "epel-release"
+EPEL_RELEASE_RPM = "https://dl.fedoraproject.org/pub/epel/epel-release-latest-{major}.noarch.rpm"
 
 
 # os-release ID -> what we support. pyinfra's LinuxDistribution `name` is no key for this: it
@@ -50,11 +59,11 @@ class Distribution:
 DISTRIBUTIONS: dict[str, Distribution] = {
     "fedora": Distribution("Fedora", "rhel", (40, 41, 42, 43), "fedora", "fedora", "moby-engine"),
     # RHEL and its rebuilds package no Docker engine (moby-engine is Fedora's)
-    "rhel": Distribution("RHEL", "rhel", (9, 10), "rhel", "rhel/{major}", None),
+    "rhel": Distribution("RHEL", "rhel", (9, 10), "rhel", "rhel/{major}", None, EPEL_RELEASE_RPM),
     # Docker's install guide sends CentOS Stream, Rocky and Alma to its centos repository
-    "centos": Distribution("CentOS Stream", "rhel", (9, 10), "centos", "rhel/{major}", None),
-    "rocky": Distribution("Rocky Linux", "rhel", (9, 10), "centos", "rhel/{major}", None),
-    "almalinux": Distribution("AlmaLinux", "rhel", (9, 10), "centos", "rhel/{major}", None),
+    "centos": Distribution("CentOS Stream", "rhel", (9, 10), "centos", "rhel/{major}", None, EPEL_PACKAGE),
+    "rocky": Distribution("Rocky Linux", "rhel", (9, 10), "centos", "rhel/{major}", None, EPEL_PACKAGE),
+    "almalinux": Distribution("AlmaLinux", "rhel", (9, 10), "centos", "rhel/{major}", None, EPEL_PACKAGE),
     "debian": Distribution("Debian", "debian", (12, 13), "debian", "debian", "docker.io"),
     "ubuntu": Distribution("Ubuntu", "debian", (22, 24), "ubuntu", "ubuntu", "docker.io"),
 }

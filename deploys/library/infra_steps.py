@@ -166,6 +166,28 @@ def _dnf_repo(ctx: HostContext, label: str, src: str, description: str, baseurl:
     dnf.repo(name=label, src=src, description=description, baseurl=baseurl, gpgkey=gpgkey)
 
 
+def epel(ctx: HostContext, needed_for: list[str]):
+    """EPEL, on the distributions that take ``needed_for`` from it (RHEL and its rebuilds: the table's
+    ``epel``), unless those packages are installed or an ``epel`` repository is configured and enabled
+    already (any file). RHEL's CodeReady Builder, which some EPEL packages need, is left alone: the
+    packages this deploy takes from EPEL (restic) need nothing from it."""
+    source = ctx.os.distribution.epel if ctx.os.distribution else None
+    if source is None or all(name in ctx.installed_packages for name in needed_for):
+        return None
+    configured = [repo for repo in ctx.repositories["dnf"] if repo["id"] == "epel"]
+    if any(repo["enabled"] for repo in configured):
+        return None
+    if configured:
+        where = ", ".join(repo["file"] for repo in configured)
+        raise DeployError(f"{host.name}: EPEL, where {' '.join(needed_for)} comes from on {ctx.os.shown}, is "
+                          f"configured but disabled ({where}): enable it "
+                          "(`dnf config-manager --set-enabled epel`)")
+    what = f"EPEL (for {' '.join(needed_for)})"
+    if source.startswith("https://"):
+        return dnf.rpm(name=what, src=source.format(major=ctx.os.major))
+    return dnf.packages(name=what, packages=[source])
+
+
 def _running(ctx: HostContext, service: str):
     """The service running and enabled; planned only when it is not (states read once per run)."""
     if ctx.service_running(service):

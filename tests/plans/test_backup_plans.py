@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from io import StringIO
 
+import pytest
 from harness import DEBIAN_12, SETTINGS, plan
 from pyinfra.api.util import get_file_sha1
 
@@ -244,3 +245,52 @@ def test_a_rest_servers_user_and_password_go_into_the_url_on_the_host_only():
     env = "\n".join(ops["Backups | Backup: restic environment (0600)"])
     assert "RESTIC_REPOSITORY='rest:https://homelab:p%40ss%3Aw%2Frd%25@backup.lan:8000/homelab'" in env
     assert "RESTIC_REST_" not in env
+
+
+def _rhel_like(release: str, **more) -> dict:
+    from harness import os_release_file
+
+    return {**fresh(), "ls -pdL *-release": os_release_file(release), "rpm --queryformat": [],
+            "### pyinfra-repos": [], **more}
+
+
+@pytest.mark.parametrize("release", ["documented-rocky-9.4", "documented-almalinux-9.4",
+                                     "documented-centos-stream-9"])
+def test_rocky_alma_and_centos_get_epel_from_their_extras_before_restic(release):
+    ops = plan("deploys/backup.py", _rhel_like(release), DATA)
+    names = list(ops)
+    assert ops["Backups | EPEL (for restic)"] == ["dnf install -y epel-release"]
+    assert ops["Backups | Install restic sqlite"] == ["dnf install -y restic sqlite"]
+    assert names.index("Backups | EPEL (for restic)") < names.index("Backups | Install restic sqlite")
+
+
+def test_rhel_gets_epel_from_its_release_rpm_for_its_major():
+    ops = plan("deploys/backup.py", _rhel_like("documented-rhel-9.4"), DATA)
+    found = "\n".join(ops["Backups | EPEL (for restic)"])
+    assert "https://dl.fedoraproject.org/pub/epel/epel-release-latest-9.noarch.rpm" in found
+    ops = plan("deploys/backup.py", _rhel_like("documented-rhel-10.0"), DATA)
+    assert "epel-release-latest-10.noarch.rpm" in "\n".join(ops["Backups | EPEL (for restic)"])
+
+
+def test_epel_configured_already_or_restic_installed_plans_nothing_and_fedora_never_needs_it():
+    listed = ["### pyinfra-repos /etc/yum.repos.d/epel.repo", "[epel]",
+              "metalink=https://mirrors.fedoraproject.org/metalink?repo=epel-9&arch=$basearch",
+              "enabled=1", ""]
+    ops = plan("deploys/backup.py", _rhel_like("documented-rocky-9.4", **{"### pyinfra-repos": listed}), DATA)
+    assert "Backups | EPEL (for restic)" not in ops
+    assert ops["Backups | Install restic sqlite"] == ["dnf install -y restic sqlite"]
+    installed = _rhel_like("documented-rocky-9.4", **{"rpm --queryformat": ["restic 0.18.1-1.el9"]})
+    assert "Backups | EPEL (for restic)" not in plan("deploys/backup.py", installed, DATA)
+    ops = plan("deploys/backup.py", _rhel_like("documented-fedora-41"), DATA)
+    assert "Backups | EPEL (for restic)" not in ops
+    assert ops["Backups | Install restic sqlite"] == ["dnf install -y restic sqlite"]
+
+
+def test_a_disabled_epel_is_reported_not_installed_again():
+    from deploys.library.errors import DeployError
+
+    disabled = ["### pyinfra-repos /etc/yum.repos.d/epel.repo", "[epel]", "enabled=0", ""]
+    expected = (r"EPEL, where restic comes from on Rocky Linux 9.4 \(Blue Onyx\), is configured but disabled "
+                r"\(/etc/yum.repos.d/epel.repo\): enable it \(`dnf config-manager --set-enabled epel`\)")
+    with pytest.raises(DeployError, match=expected):
+        plan("deploys/backup.py", _rhel_like("documented-rocky-9.4", **{"### pyinfra-repos": disabled}), DATA)
