@@ -6,11 +6,16 @@ Measures, with the real pyinfra CLI over real SSH:
   - the no-op re-run, `--dry`, and `deploys/validate.py` on one host,
   - the no-op re-run on 1, 2 and 4 hosts at once,
   - the no-op re-run with pyinfra's stock `@ssh` connector (no TCP_NODELAY) for the before/after.
-Each figure is the median wall time of RUNS runs. Remote commands are counted from pyinfra's own
+  - backups on one host: the first backup of a few hundred MB of service data (BENCH_BACKUP_MB, 300 by
+    default) into a restic repository on the host, a second one right after (deduplication), and the
+    restore of that service, its data checked file by file afterwards.
+Each deploy figure is the median wall time of RUNS runs. Remote commands are counted from pyinfra's own
 accounting: in a separate `--debug` run, every `Running command on` line (fact or operation command)
-and every `Attempting upload` line (file transfer) for the first host.
+and every `Attempting upload` line (file transfer) for the first host. The backup figures are single
+runs (a first backup happens once), with the bytes restic reports adding to the repository.
 
-Writes bench/results/README.md (table + machine) and prints the table.
+BENCH_ONLY=deploy or BENCH_ONLY=backup runs one part and keeps the other part's last figures.
+Writes bench/results/README.md (tables + machine) and results.json, and prints the tables.
 """
 
 from __future__ import annotations
@@ -26,11 +31,24 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from lab.backups import JOURNAL, added_bytes  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PYINFRA = str(ROOT / ".venv" / "bin" / "pyinfra")
 RESULTS = ROOT / "bench" / "results"
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 SERVER = "deploys/server.py"
+BACKUP = "deploys/backup.py"
+RESTORE = "deploys/restore.py"
+# the backup figures: a repository on the host itself (restic's own speed, no network), Open WebUI's
+# data folder grown by BACKUP_MB of incompressible files
+BACKUP_MB = int(os.environ.get("BENCH_BACKUP_MB", "300"))
+BACKUP_REPOSITORY = "/srv/bench-restic"
+BACKUP_DATA = "/cold-storage/ai/open-webui/data"
+BACKUP_ENV = {"HOMELAB_BACKUP_REPOSITORY": BACKUP_REPOSITORY,
+              "HOMELAB_BACKUP_PASSWORD": "bench-only-backup-password"}  # noqa: S105 (LAB ONLY)
+CHECKSUMS = f"cd {BACKUP_DATA} && find . -type f ! -name '*.db*' -print0 | sort -z | xargs -0 -r sha256sum"
 # back to a host with Docker and firewalld installed but no zone, network, projects or data:
 # what the original's "networking + five service roles, images present" figure started from
 WIPE = (
@@ -47,21 +65,26 @@ def lab_hosts(count: int) -> list[dict]:
     return json.loads((ROOT / ".lab" / "hosts.json").read_text())["hosts"]
 
 
-def ssh(host: dict, command: str) -> None:
+def ssh(host: dict, command: str, check: bool = False) -> str:
     sys.path.insert(0, str(ROOT))
     from lab.hosts import ssh_command
 
-    subprocess.run(ssh_command(host, command), check=False, capture_output=True, timeout=600)
+    proc = subprocess.run(ssh_command(host, command), capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"{host['name']}: {command} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return proc.stdout
 
 
-def limit_for(hosts: list[dict], connector: str = "homelab") -> list[str]:
-    return [f"@{connector}/{h['name']}" for h in hosts]
+def limit_for(hosts: list[dict]) -> list[str]:
+    """The inventory's names of ``hosts`` (inventories/lab.py names each host by its lab name, whichever
+    connector HOMELAB_LAB_CONNECTOR picks)."""
+    return [h["name"] for h in hosts]
 
 
 def pyinfra(
-    args: list[str], limit: str, connector: str = "homelab", debug: bool = False
+    args: list[str], limit: str, connector: str = "homelab", debug: bool = False, env: dict | None = None
 ) -> tuple[float, str]:
-    env = {**os.environ, "HOMELAB_LAB_CONNECTOR": connector}
+    env = {**os.environ, "HOMELAB_LAB_CONNECTOR": connector, **(env or {})}
     yes = [] if "--dry" in args else ["-y"]
     limits = [option for name in limit for option in ("--limit", name)]
     argv = [PYINFRA, *yes, *(["--debug"] if debug else []), *limits, "inventories/lab.py", *args]
@@ -96,18 +119,77 @@ def median(args: list[str], limit: list[str], connector: str = "homelab", before
 
 
 def main() -> int:
-    hosts = lab_hosts(4)
+    only = os.environ.get("BENCH_ONLY", "")
+    if only not in ("", "deploy", "backup"):
+        raise SystemExit(f"BENCH_ONLY={only!r}: expected deploy or backup (or unset: both)")
+    previous = _previous()
+    hosts = lab_hosts(1 if only == "backup" else 4)
+    first = hosts[0]["name"]
+    results = {"deploy": previous.get("deploy", {}), "backup": previous.get("backup", {})}
+    if only != "backup":
+        results["deploy"] = {"run": _now(), "first": first, "rows": deploy_rows(hosts)}
+    if only != "deploy":
+        results["backup"] = {"run": _now(), "rows": backup_rows(hosts[0])}
+    write_report(results)
+    return 0
+
+
+def _now() -> str:
+    return f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def _previous() -> dict:
+    """The last report's figures (results.json), to keep the part a BENCH_ONLY run leaves out."""
+    try:
+        found = json.loads((RESULTS / "results.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def backup_rows(host: dict) -> list[dict]:
+    """Backups on one host: the service data grown by BACKUP_MB of incompressible files, backed up
+    (first, then right after), then restored over itself; every file is compared afterwards."""
+    limit = limit_for([host])
+    pyinfra([SERVER], limit)
+    ssh(host, f"rm -rf {BACKUP_REPOSITORY} {BACKUP_DATA}/bench {BACKUP_DATA}.before-restore-*; "
+              "journalctl --rotate -q; journalctl --vacuum-time=1s -q -u homelab-backup.service; true")
+    pyinfra([BACKUP], limit, env=BACKUP_ENV)  # restic, the repository and the timers: not timed
+    ssh(host, f"set -e; mkdir -p {BACKUP_DATA}/bench; for i in $(seq 1 {BACKUP_MB // 10}); do "
+              f"head -c 10485760 /dev/urandom > {BACKUP_DATA}/bench/blob-$i; done", check=True)
+    before = ssh(host, CHECKSUMS, check=True)
+    size = int(ssh(host, f"du -sb {BACKUP_DATA} | cut -f1", check=True))
+    rows = []
+    for label in ("first backup", "second backup right after (nothing changed)"):
+        seen = len(added_bytes(ssh(host, JOURNAL)))
+        wall, _ = pyinfra([BACKUP, "--data", "backup_now=true"], limit, env=BACKUP_ENV)
+        added = sum(added_bytes(ssh(host, JOURNAL))[seen:])
+        rows.append({"label": label, "data_bytes": size, "wall_s": round(wall, 2), "added_bytes": added})
+        print(rows[-1], flush=True)
+    wall, _ = pyinfra([RESTORE, "--data", "restore_services=open-webui", "--data", "restore_overwrite=true"],
+                      limit, env=BACKUP_ENV)
+    after = ssh(host, CHECKSUMS, check=True)
+    if after != before or not before.strip():
+        raise SystemExit("the restored data differs from what was backed up")
+    rows.append({"label": "restore (Open WebUI stopped, data restored and checked, started)",
+                 "data_bytes": size, "wall_s": round(wall, 2), "added_bytes": None})
+    print(rows[-1], flush=True)
+    # leave the host as the deploy rows expect it: no backup data, repository or timers
+    ssh(host, f"rm -rf {BACKUP_REPOSITORY} {BACKUP_DATA}/bench {BACKUP_DATA}.before-restore-*; "
+              "systemctl disable --now homelab-backup.timer homelab-backup-check.timer; true")
+    return rows
+
+
+def deploy_rows(hosts: list[dict]) -> list[dict]:
     one, two, four = hosts[:1], hosts[:2], hosts[:4]
-    first = f"{one[0]['name']}"
     pyinfra([SERVER], limit_for(four))  # every host deployed: the no-op rows start from a match
     rows = []
 
     def row(label: str, args: list[str], group: list[dict], connector: str = "homelab", before=None):
-        wall = median(args, limit_for(group, connector), connector, before)
-        name = f"@{connector}/{group[0]['name']}"
+        wall = median(args, limit_for(group), connector, before)
         if before:
             before()
-        found = counts(args, limit_for(group, connector), name, connector)
+        found = counts(args, limit_for(group), group[0]["name"], connector)
         rows.append({"label": label, "hosts": len(group), "wall_s": round(wall, 2), **found})
         print(rows[-1], flush=True)
 
@@ -124,11 +206,10 @@ def main() -> int:
     row("no-op re-run", [SERVER], two)
     row("no-op re-run", [SERVER], four)
     row("no-op re-run, stock @ssh (no TCP_NODELAY)", [SERVER], one, connector="ssh")
-    write_report(rows, first)
-    return 0
+    return rows
 
 
-def write_report(rows: list[dict], first: str) -> None:
+def write_report(results: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     cpu = next(
         (
@@ -138,29 +219,57 @@ def write_report(rows: list[dict], first: str) -> None:
         ),
         platform.processor(),
     )
+    deploy, backup = results["deploy"], results["backup"]
     lines = [
         "# Deploy benchmark",
         "",
-        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `python -m bench.run` against the local lab hosts "
-        "(Debian 12 containers, systemd, sshd, firewalld, Docker 20.10, stand-in service images).",
+        "Run with `python -m bench.run` against the local lab hosts (Debian 12 containers, systemd, sshd, "
+        "firewalld, Docker 20.10, stand-in service images, restic 0.14).",
         f"Machine: {os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}. Wall time: median of {RUNS} runs, `-y`.",
-        "Remote commands: pyinfra's own accounting in a separate `--debug` run: `Running command on` lines "
-        f"for one host ({first}), facts and operations together; uploads: `Attempting upload` lines "
-        "per host.",
+        f"Python {platform.python_version()}.",
         "",
-        "| run | hosts | wall (s) | operations per host | remote commands per host | uploads per host "
-        "| changed |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "## Deploy",
+        "",
     ]
-    for r in rows:
-        ops = "(plan only)" if r["label"] == "--dry" else r["operations"]
-        lines.append(
-            f"| {r['label']} | {r['hosts']} | {r['wall_s']} | {ops} | {r['commands']} | "
-            f"{r['uploads']} | {r['changed']} |"
-        )
+    if deploy:
+        lines += [
+            f"Run {deploy['run']}. Wall time: median of {RUNS} runs, `-y`. Remote commands: pyinfra's own "
+            "accounting in a separate `--debug` run: `Running command on` lines for one host "
+            f"({deploy['first']}), facts and operations together; uploads: `Attempting upload` lines "
+            "per host.",
+            "",
+            "| run | hosts | wall (s) | operations per host | remote commands per host | uploads per host "
+            "| changed |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in deploy["rows"]:
+            ops = "(plan only)" if r["label"] == "--dry" else r["operations"]
+            lines.append(
+                f"| {r['label']} | {r['hosts']} | {r['wall_s']} | {ops} | {r['commands']} | "
+                f"{r['uploads']} | {r['changed']} |"
+            )
+    else:
+        lines.append("(not run yet: `BENCH_ONLY=deploy python -m bench.run`)")
+    lines += ["", "## Backups", ""]
+    if backup:
+        lines += [
+            f"Run {backup['run']}. One host; the repository is a local folder on it (`{BACKUP_REPOSITORY}`), "
+            "so the figures are restic's own work (reading, chunking, encrypting, writing) without a "
+            "network in between. The data: Open WebUI's data folder with incompressible files added. "
+            "Each figure is the wall time of the deploy file that does it (`deploys/backup.py --data "
+            "backup_now=true`, `deploys/restore.py --data restore_services=open-webui --data "
+            "restore_overwrite=true`), pyinfra's start and facts included; single runs.",
+            "",
+            "| run | service data (MB) | wall (s) | added to the repository (MB) |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for r in backup["rows"]:
+            added = "—" if r["added_bytes"] is None else f"{r['added_bytes'] / 1e6:.3f}"
+            lines.append(f"| {r['label']} | {r['data_bytes'] / 1e6:.0f} | {r['wall_s']} | {added} |")
+    else:
+        lines.append("(not run yet: `BENCH_ONLY=backup python -m bench.run`)")
     (RESULTS / "README.md").write_text("\n".join(lines) + "\n")
-    (RESULTS / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (RESULTS / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print("\n".join(lines))
 
 

@@ -18,6 +18,8 @@ import time
 import pytest
 from labkit import ROOT, assert_clean, run_pyinfra_cli, ssh
 
+from lab.backups import JOURNAL, added_bytes
+
 SERVER = "deploys/server.py"
 BACKUP = "deploys/backup.py"
 RESTORE = "deploys/restore.py"
@@ -62,13 +64,8 @@ def _rows(host, database: str, query: str) -> list[str]:
 
 
 def _added_bytes(host) -> list[int]:
-    """Bytes restic added to the repository per service in the last backup run (from the journal)."""
-    journal = "journalctl -u homelab-backup.service -o cat --no-pager | grep 'Added to the repo'"
-    lines = ssh(host, journal).stdout
-    units = {"B": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
-    pattern = r"Added to the repo\w*: ([\d.]+) (B|KiB|MiB|GiB)"
-    found = [float(n) * units[u] for n, u in re.findall(pattern, lines)]
-    return [int(value) for value in found]
+    """Bytes restic added to the repository per service, every backup run so far (from the journal)."""
+    return added_bytes(ssh(host, JOURNAL).stdout)
 
 
 @pytest.fixture(scope="module")
