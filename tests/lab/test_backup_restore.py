@@ -96,7 +96,7 @@ def recovery(lab_hosts):
                 "chmod 640 /cold-storage/ai/comfyui/output/sub/n.txt; "
                 "chown 1000:1000 /cold-storage/ai/comfyui/output/sub; "
                 f"echo model > /cold-storage/{NOT_BACKED_UP}/model.bin; "
-                f"sqlite3 {WEBUI_DB} \"INSERT INTO user (id, name, email, role) VALUES "
+                f"sqlite3 {WEBUI_DB} \"INSERT OR REPLACE INTO user (id, name, email, role) VALUES "
                 "('u1', 'Ada', 'a@lab', 'admin'), ('u2', 'Bo', 'b@lab', 'user');\"")
     before = {
         "files": _checksums(victim),
