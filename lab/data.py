@@ -12,6 +12,8 @@ LAB_DATA = {
     "pihole_password": "lab-only-pihole-password",
     "npm_admin_email": "admin@lab.home.arpa",
     "npm_admin_password": "lab-only-npm-password",
+    "open_webui_admin_email": "admin@lab.home.arpa",
+    "open_webui_admin_password": "lab-only-webui-password",
     "open_webui_secret_key": "lab-only-open-webui-secret-key",
     # LAB STAND-IN images (lab/images/standin); the real image references stay the defaults
     "image_nginx_proxy_manager": "homelab-lab/standin-nginx-proxy-manager:lab",

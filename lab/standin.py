@@ -13,7 +13,8 @@ service catalog declares, and keeps what the tests need of the service's data wh
     ollama               11434 /api/tags -> {"models": []}, / -> "Ollama is running"
                          health: ollama list   (lab/images/standin/ollama)
     comfyui              8188 /system_stats
-    open-webui           8080 /health -> {"status": true}; a real SQLite /app/backend/data/webui.db
+    open-webui           8080 /health -> {"status": true}, the account API (sign-in, sign-up, admin
+                         config: lab.doubles.openwebui_double) on a real SQLite /app/backend/data/webui.db
 
 Standard library only. `python3 -m lab.standin ROLE`.
 
@@ -33,7 +34,9 @@ stand-in writes nginx's config (/etc/nginx/nginx.conf: a default server answerin
 through the API rewrites its config, tests it (`nginx -t`) and reloads nginx. A host that nginx or a
 failure switch rejects keeps only `<id>.conf.err` and is not served (meta.nginx_online false).
 The Open WebUI stand-in creates (if missing) a real SQLite database /app/backend/data/webui.db
-($LAB_WEBUI_DB) with a small `user` table, as Open WebUI keeps its users there.
+($LAB_WEBUI_DB) with Open WebUI's account tables (`user`, `auth` with bcrypt hashes, `config`), and its
+image puts a small `open_webui` package (lab/openwebui_shim) on the PYTHONPATH with the account
+functions of Open WebUI's backend, for `docker exec open-webui python3`.
 
 The NPM double's failure switches (lab only): at start from LAB_NPM_LETSENCRYPT=fail (every Let's
 Encrypt request fails as on a server without a working certbot) and LAB_NPM_NGINX_REJECT=NAME,...
@@ -54,7 +57,6 @@ import os
 import signal
 import socket
 import socketserver
-import sqlite3
 import struct
 import sys
 import threading
@@ -168,19 +170,11 @@ def npm_api(port: int, nginx_port: int | None = None):
 
 def webui_database(path: Path = WEBUI_DB) -> Path:
     """Open WebUI keeps its users (and chats, settings) in a SQLite database, webui.db in its data
-    folder: create a real one with a small `user` table (Open WebUI's main columns) if missing, so a
-    backup of the data folder can be proven on a real SQLite file. An existing file is left alone."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path)
-    try:
-        with conn:
-            conn.execute(
-                'CREATE TABLE IF NOT EXISTS "user" (id TEXT PRIMARY KEY, name TEXT NOT NULL, '
-                "email TEXT NOT NULL, role TEXT NOT NULL, profile_image_url TEXT, "
-                "last_active_at INTEGER, updated_at INTEGER, created_at INTEGER)"
-            )
-    finally:
-        conn.close()
+    folder: a real one with its account tables (lab.doubles.openwebui_double) is made if missing, so a
+    backup of the data folder can be proven on a real SQLite file. An existing file is kept."""
+    from lab.doubles import openwebui_double
+
+    openwebui_double.connect(path).close()
     return path
 
 
@@ -412,11 +406,10 @@ def run(role: str) -> int:
             }),
         }))
     elif role == "open-webui":
-        say(f"lab stand-in: Open WebUI database {webui_database()}")
-        servers.append(http_server(8080, {
-            "/": (200, "Open WebUI (lab stand-in)"),
-            "/health": (200, {"status": True}),
-        }))
+        from lab.doubles import openwebui_double
+
+        say(f"lab stand-in: Open WebUI accounts in {webui_database()}")
+        servers.append(openwebui_double.serve(openwebui_double.OpenWebUIDouble(), BIND, 8080))
     else:
         print(f"unknown role {role!r}; one of {', '.join(ROLES)}", file=sys.stderr)
         return 2

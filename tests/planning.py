@@ -14,6 +14,8 @@ BASE = {
     "pihole_password": "pihole-secret-value",
     "npm_admin_email": "admin@home.example.com",
     "npm_admin_password": "npm-secret-value",
+    "open_webui_admin_email": "admin@home.example.com",
+    "open_webui_admin_password": "webui-secret-value",
     "open_webui_secret_key": "webui-secret-value",
     "cold_storage_path": "/srv/cold",
 }

@@ -260,11 +260,14 @@ CATALOG: dict[str, ServiceSpec] = {
             volumes=(Volume("ai/open-webui/data", "/app/backend/data", BackupClass.CRITICAL),),
             healthcheck=("CMD", "curl", "-fsS", "http://localhost:8080/health"),
             start_period="120s",
-            environment={"OLLAMA_BASE_URL": ServiceUrl(Service.OLLAMA)},
+            # sign-up closed from the very first start (ENABLE_INITIAL_ADMIN_SIGNUP stays unset, so not even
+            # a first account can sign up): the deploy creates the admin itself (openwebui_steps)
+            environment={"OLLAMA_BASE_URL": ServiceUrl(Service.OLLAMA), "ENABLE_SIGNUP": "false"},
             secrets=(
                 Secret("WEBUI_SECRET_KEY", "open_webui_secret_key", "WEBUI_SECRET_KEY",
                        generated_file="webui-secret.env"),
             ),
+            required_settings=("open_webui_admin_email", "open_webui_admin_password"),
         ),
     )
 }

@@ -2,46 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from pyinfra import host
 from pyinfra.api import deploy
 
 from deploys.library import tunnel
-from deploys.library.catalog import CATALOG, MANAGED_BY, NETWORK, Service
-from deploys.library.context import HostContext, logger
-from facts.docker import DockerContainerAddresses
+from deploys.library.catalog import CATALOG, MANAGED_BY, Service
+from deploys.library.context import HostContext
 from operations import npm, pihole
-from operations.clients import ServiceUnreachable
 from operations.clients.npm import NpmClient
 from operations.clients.pihole import PiholeClient
 
 NPM_READY_TIMEOUT = 120
-
-
-def _answering_once(make: Callable[[], Any], service: str) -> Callable[[], Any]:
-    """``make`` (a client factory), but while planning an API that does not answer is asked once per
-    host, not once per operation, and a line says so: the plan then treats it as holding nothing, and
-    the run waits for it (the service may start earlier in the same run)."""
-    unreachable: list[ServiceUnreachable] = []
-
-    def wrapped() -> Any:
-        if host.state.is_executing:
-            return make()
-        if unreachable:
-            raise unreachable[0]
-        try:
-            return make()
-        except ServiceUnreachable as error:
-            unreachable.append(error)
-            logger.warning(
-                f"{host.name}: {service} does not answer ({error}): planned as if it held nothing; "
-                "the run waits for it (it starts earlier in the same run when it is not deployed yet)"
-            )
-            raise
-
-    return wrapped
 
 
 def _npm_factory(ctx: HostContext):
@@ -61,20 +32,16 @@ def _npm_factory(ctx: HostContext):
             client["npm"] = made
         return client["npm"]
 
-    return _answering_once(make, "NGINX Proxy Manager")
+    return tunnel.answering_once(make, "NGINX Proxy Manager")
 
 
 def _pihole_factory(ctx: HostContext):
     def make() -> PiholeClient:
-        address = host.get_fact(DockerContainerAddresses).get(CATALOG[Service.PIHOLE].name, {}).get(NETWORK)
-        if not address:
-            raise ServiceUnreachable(
-                f"no answer from Pi-hole: its container is not running on the {NETWORK} network"
-            )
-        url = tunnel.local_url(host, address, CATALOG[Service.PIHOLE].upstream_port)
+        pihole = CATALOG[Service.PIHOLE]
+        url = tunnel.container_url(host, pihole.name, "Pi-hole", pihole.upstream_port)
         return PiholeClient(url, ctx.settings.pihole_password, setting_name="HOMELAB_PIHOLE_PASSWORD")
 
-    return _answering_once(make, "Pi-hole")
+    return tunnel.answering_once(make, "Pi-hole")
 
 
 @deploy("Proxy hosts")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from deploys.library.catalog import CATALOG
+from deploys.library import openwebui_steps
+from deploys.library.catalog import CATALOG, Service
 from deploys.library.compose_files import data_dirs, env_file, generated_secrets, render_compose
 from deploys.library.context import HostContext
 from operations import compose, directories, secrets
@@ -88,4 +89,6 @@ def deploy_services(ctx: HostContext, candidates: list[str]) -> list[str]:
     wanted = [service for service in candidates if service in ctx.services]
     storage(ctx, wanted)
     services(ctx, candidates)
+    if Service.OPEN_WEBUI in wanted:
+        openwebui_steps.admin(ctx)  # once it is healthy: its admin, before anyone else could be
     return wanted

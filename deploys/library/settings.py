@@ -393,6 +393,13 @@ class HomelabSettings(BaseSettings):
     open_webui_secret_key: SecretStr | None = Field(
         default=None, description="Open WebUI session secret; generated once on the host when absent"
     )
+    open_webui_admin_email: str | None = Field(
+        default=None, description="Open WebUI admin email: the account the deploy creates (sign-up stays off)"
+    )
+    open_webui_admin_password: SecretStr | None = Field(
+        default=None, description="Open WebUI admin password (8 characters to 72 bytes)"
+    )
+    open_webui_admin_name: str = Field(default="Admin", description="Open WebUI admin's display name")
 
     # -- backups (restic; none without a repository) -----------------------------------------
     backup_repository: str | None = Field(
@@ -609,14 +616,15 @@ class HomelabSettings(BaseSettings):
             raise ValueError("expected an IANA time zone such as Europe/Berlin or UTC") from None
         return value
 
-    @field_validator("npm_admin_email", "npm_admin_previous_email")
+    @field_validator("npm_admin_email", "npm_admin_previous_email", "open_webui_admin_email")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
         if value is None:
             return value
         if value != value.lower():
             raise ValueError(
-                "expected a lower-case address: NGINX Proxy Manager can never log in one with capitals"
+                "expected a lower-case address: NGINX Proxy Manager can never log in one with capitals, "
+                "and Open WebUI keeps every address in lower case"
             )
         if not _EMAIL.match(value):
             raise ValueError("expected an email address such as admin@home.example.com")
@@ -629,7 +637,24 @@ class HomelabSettings(BaseSettings):
             raise ValueError("expected 8 to 64 characters (NGINX Proxy Manager's own rule)")
         return value
 
-    @field_validator("pihole_password", "open_webui_secret_key", "tailscale_authkey", "npm_admin_password")
+    @field_validator("open_webui_admin_password")
+    @classmethod
+    def _open_webui_password(cls, value: SecretStr | None) -> SecretStr | None:
+        # Open WebUI hashes with bcrypt, which takes at most 72 bytes (its sign-up refuses more)
+        if value is not None and not (8 <= len(value.get_secret_value())
+                                      and len(value.get_secret_value().encode()) <= 72):
+            raise ValueError("expected 8 characters to 72 bytes (bcrypt, Open WebUI's hash, reads no more)")
+        return value
+
+    @field_validator("open_webui_admin_name")
+    @classmethod
+    def _open_webui_name(cls, value: str) -> str:
+        if not value.strip() or any(ord(c) < 32 for c in value) or len(value) > 100:
+            raise ValueError("expected a display name of 1 to 100 characters on one line")
+        return value.strip()
+
+    @field_validator("pihole_password", "open_webui_secret_key", "tailscale_authkey", "npm_admin_password",
+                     "open_webui_admin_password")
     @classmethod
     def _secret_text(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:

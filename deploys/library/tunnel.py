@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import paramiko
 import sshtunnel
+from pyinfra import host as current_host
 
+from deploys.library.catalog import NETWORK
 from deploys.library.run import current_run
+from facts.docker import DockerContainerAddresses
 from operations.clients import ServiceUnreachable
 
 logger = logging.getLogger("homelab.tunnel")
+said = logging.getLogger("homelab")  # the deploy's own lines
 SSH_CONFIG = Path("~/.ssh/config").expanduser()
 
 
@@ -80,3 +85,38 @@ def local_url(host: Any, remote_address: str, remote_port: int) -> str:
             ) from None
         tunnels[key] = tunnel
     return f"http://127.0.0.1:{tunnel.local_bind_port}"
+
+
+def container_url(host: Any, container: str, label: str, port: int) -> str:
+    """``http://127.0.0.1:<port>`` forwarding to ``container``'s address on the deploy's Docker network
+    (which every service joins, published or not); ``ServiceUnreachable`` when it is not running there."""
+    address = host.get_fact(DockerContainerAddresses).get(container, {}).get(NETWORK)
+    if not address:
+        raise ServiceUnreachable(
+            f"no answer from {label}: its container is not running on the {NETWORK} network"
+        )
+    return local_url(host, address, port)
+
+
+def answering_once(make: Callable[[], Any], service: str) -> Callable[[], Any]:
+    """``make`` (a client factory), but while planning an API that does not answer is asked once per
+    host, not once per operation, and a line says so: the plan then treats it as holding nothing, and
+    the run waits for it (the service may start earlier in the same run)."""
+    unreachable: list[ServiceUnreachable] = []
+
+    def wrapped() -> Any:
+        if current_host.state.is_executing:
+            return make()
+        if unreachable:
+            raise unreachable[0]
+        try:
+            return make()
+        except ServiceUnreachable as error:
+            unreachable.append(error)
+            said.warning(
+                f"{current_host.name}: {service} does not answer ({error}): planned as if it held nothing; "
+                "the run waits for it (it starts earlier in the same run when it is not deployed yet)"
+            )
+            raise
+
+    return wrapped

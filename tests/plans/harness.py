@@ -26,6 +26,8 @@ SETTINGS = {
     "pihole_password": "pihole-secret-value",
     "npm_admin_email": "admin@home.example.com",
     "npm_admin_password": "npm-secret-value",
+    "open_webui_admin_email": "admin@home.example.com",
+    "open_webui_admin_password": "webui-secret-value",
     "fake_delay": 0,
     "fake_delay_jitter": 0,
 }

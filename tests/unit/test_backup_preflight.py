@@ -18,6 +18,8 @@ BASE = {
     "pihole_password": "pihole-pw-1",
     "npm_admin_email": "a@home.example.com",
     "npm_admin_password": "npm-secret-value",
+    "open_webui_admin_email": "admin@home.example.com",
+    "open_webui_admin_password": "webui-secret-value",
 }
 BACKUPS = {"backup_repository": "/mnt/backup/restic", "backup_password": "backup-secret-value"}
 

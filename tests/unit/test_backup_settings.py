@@ -16,6 +16,8 @@ GOOD = {
     "pihole_password": "pihole-secret-value",
     "npm_admin_email": "admin@home.example.com",
     "npm_admin_password": "npm-secret-value",
+    "open_webui_admin_email": "admin@home.example.com",
+    "open_webui_admin_password": "webui-secret-value",
 }
 PASSWORD = "backup-secret-value"
 

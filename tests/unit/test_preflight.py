@@ -24,6 +24,8 @@ LAB = {
     "pihole_password": "pihole-password",
     "npm_admin_email": "admin@lab.home.arpa",
     "npm_admin_password": "npm-password",
+    "open_webui_admin_email": "admin@home.example.com",
+    "open_webui_admin_password": "webui-password",
 }
 DEBIAN_12 = {"name": "Debian", "major": 12, "minor": None,
              "release_meta": {"PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)", "ID": "debian",

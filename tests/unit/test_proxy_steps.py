@@ -5,12 +5,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from deploys.library import proxy_steps
+from deploys.library import tunnel
 from operations.clients import ServiceUnreachable
 
 
 def _host(monkeypatch, executing: bool):
-    monkeypatch.setattr(proxy_steps, "host", SimpleNamespace(name="server", state=SimpleNamespace(
+    monkeypatch.setattr(tunnel, "current_host", SimpleNamespace(name="server", state=SimpleNamespace(
         is_executing=executing)))
 
 
@@ -22,7 +22,7 @@ def test_planning_asks_an_unreachable_api_once_and_says_so(monkeypatch, caplog):
         calls.append(1)
         raise ServiceUnreachable("GET /api/: no answer from http://127.0.0.1:4001 (ConnectionError)")
 
-    factory = proxy_steps._answering_once(make, "NGINX Proxy Manager")
+    factory = tunnel.answering_once(make, "NGINX Proxy Manager")
     for _ in range(4):
         with pytest.raises(ServiceUnreachable):
             factory()
@@ -45,7 +45,7 @@ def test_executing_asks_every_time(monkeypatch):
             raise answer
         return answer
 
-    factory = proxy_steps._answering_once(make, "Pi-hole")
+    factory = tunnel.answering_once(make, "Pi-hole")
     with pytest.raises(ServiceUnreachable):
         factory()
     assert factory() == "client"

@@ -24,6 +24,8 @@ GOOD = {
     "HOMELAB_PIHOLE_PASSWORD": "pihole-secret-value",
     "HOMELAB_NPM_ADMIN_EMAIL": "admin@home.example.com",
     "HOMELAB_NPM_ADMIN_PASSWORD": "npm-secret-value",
+    "HOMELAB_OPEN_WEBUI_ADMIN_EMAIL": "admin@home.example.com",
+    "HOMELAB_OPEN_WEBUI_ADMIN_PASSWORD": "webui-secret-value",
 }
 SECRETS = ("pihole-secret-value", "npm-secret-value")
 
@@ -469,7 +471,9 @@ def test_env_example_placeholders_are_refused_and_lab_secrets_accepted(clean_env
     for key in GOOD:
         clean_env.delenv(key)
     found = problems_with_env_file(REPO_ROOT / ".env.example")
-    assert [line.split(":")[0] for line in found] == ["HOMELAB_PIHOLE_PASSWORD", "HOMELAB_NPM_ADMIN_PASSWORD"]
+    assert [line.split(":")[0] for line in found] == [
+        "HOMELAB_PIHOLE_PASSWORD", "HOMELAB_NPM_ADMIN_PASSWORD", "HOMELAB_OPEN_WEBUI_ADMIN_PASSWORD"
+    ]
     assert all("not a placeholder" in line for line in found)
     assert load(**LAB_DATA).pihole_password.get_secret_value().startswith("lab-only-")
 

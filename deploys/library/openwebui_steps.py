@@ -1,0 +1,43 @@
+"""Open WebUI's admin account, made by the deploy: nobody else can become the first admin."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+
+from deploys.library import tunnel
+from deploys.library.catalog import CATALOG, Service
+from deploys.library.context import HostContext
+from operations import openwebui
+from operations.clients.openwebui import OpenWebUIClient
+
+# the account script's input, for the moment it runs (0600, removed right after)
+PAYLOAD = ".admin-account.json"
+
+
+def _factory(ctx: HostContext):
+    item = CATALOG[Service.OPEN_WEBUI]
+    settings = ctx.settings
+
+    def make() -> OpenWebUIClient:
+        url = tunnel.container_url(host, item.name, "Open WebUI", item.upstream_port)
+        email, password = settings.open_webui_admin_email or "", settings.open_webui_admin_password or ""
+        return OpenWebUIClient(url, email, password)
+
+    return tunnel.answering_once(make, "Open WebUI")
+
+
+@deploy("Open WebUI admin")
+def admin(ctx: HostContext):
+    settings = ctx.settings
+    item = CATALOG[Service.OPEN_WEBUI]
+    assert settings.open_webui_admin_email and settings.open_webui_admin_password  # required (catalog)
+    openwebui.admin(
+        name=f"Open WebUI admin {settings.open_webui_admin_email}; sign-up closed",
+        client_factory=_factory(ctx),
+        container=item.name,
+        email=settings.open_webui_admin_email,
+        display_name=settings.open_webui_admin_name,
+        password=settings.open_webui_admin_password,
+        payload_path=f"{item.project_dir}/{PAYLOAD}",
+    )
