@@ -19,7 +19,8 @@ from lab.data import LAB_DATA  # noqa: E402
 
 SERVER = "deploys/server.py"
 CONTAINERS = ["nginx-proxy-manager", "pihole", "ollama", "comfyui", "open-webui"]
-SECRETS = [LAB_DATA["pihole_password"], LAB_DATA["npm_admin_password"], LAB_DATA["open_webui_secret_key"]]
+SECRETS = [LAB_DATA["pihole_password"], LAB_DATA["npm_admin_password"], LAB_DATA["open_webui_secret_key"],
+           LAB_DATA["open_webui_admin_password"]]
 DOMAIN = LAB_DATA["domain"]
 SUBDOMAINS = {
     "chat": ("open-webui", 8080),
@@ -362,3 +363,78 @@ def test_ai_tag_touches_only_the_ai_services(deployed, lab_hosts):
     finally:
         run_pyinfra_cli(SERVER, limit=name)
     assert run_pyinfra_cli(SERVER, limit=name).changed == 0
+
+
+# -- Open WebUI's admin --------------------------------------------------------------------------
+WEBUI_EMAIL, WEBUI_PASSWORD = LAB_DATA["open_webui_admin_email"], LAB_DATA["open_webui_admin_password"]
+
+
+def _webui(host, path: str, form: dict) -> tuple[int, dict]:
+    """POST ``form`` to Open WebUI's account API inside its container, the form on stdin (the lab
+    passwords stay off every command line, as the deploy's do)."""
+    from lab.hosts import ssh_command
+
+    command = ("docker exec -i open-webui curl -sS --max-time 10 -H 'Content-Type: application/json' "
+               f"--data-binary @- -w '\\n%{{http_code}}' http://localhost:8080/api/v1/auths/{path}")
+    proc = subprocess.run(ssh_command(host, command), input=json.dumps(form), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    body, status = proc.stdout.rsplit("\n", 1)
+    return int(status), json.loads(body) if body.strip() else {}
+
+
+def _signin(host, password: str = WEBUI_PASSWORD) -> tuple[int, dict]:
+    return _webui(host, "signin", {"email": WEBUI_EMAIL, "password": password})
+
+
+def _stranger_signup(host) -> int:
+    return _webui(host, "signup", {"name": "Stranger", "email": "stranger@lab.home.arpa",
+                                   "password": "lab-only-stranger"})[0]
+
+
+def test_open_webui_admin_exists_and_a_stranger_cannot_sign_up(deployed, lab_hosts):
+    for host in lab_hosts:
+        status, session = _signin(host)
+        found = (status, session.get("role"), session.get("email"))
+        assert found == (200, "admin", WEBUI_EMAIL), host["name"]
+        assert _stranger_signup(host) == 403, host["name"]
+
+
+def test_open_webui_signup_is_closed_before_the_admin_exists_and_the_deploy_makes_it(deployed, lab_hosts):
+    """A first start with no account at all (its database gone): nobody can sign up, not even as the
+    first account, before the deploy makes the admin; the deploy makes it; a re-run changes nothing."""
+    host = lab_hosts[0]
+    name = host["name"]
+    ssh(host, "docker stop -t 3 open-webui >/dev/null; rm -f /cold-storage/ai/open-webui/data/webui.db; "
+              "docker start open-webui >/dev/null; for i in $(seq 1 60); do docker exec open-webui "
+              "curl -fsS http://localhost:8080/health >/dev/null 2>&1 && break; sleep 1; done")
+    assert _stranger_signup(host) == 403
+    assert _signin(host)[0] == 400
+    made = run_pyinfra_cli("deploys/openwebui.py", limit=name)
+    changed = " ".join(made.changed_operations())
+    assert f"Open WebUI admin | Open WebUI admin {WEBUI_EMAIL}" in changed, changed
+    assert _signin(host)[1].get("role") == "admin"
+    assert _stranger_signup(host) == 403
+    again = run_pyinfra_cli("deploys/openwebui.py", limit=name)
+    assert again.changed == 0, again.changed_operations()
+
+
+def test_open_webui_admin_password_rotates_through_the_settings(deployed, lab_hosts):
+    host = lab_hosts[0]
+    name = host["name"]
+    new = "lab-only-rotated-webui-pw"
+    try:
+        rotate = ("--data", f"open_webui_admin_password={new}")
+        rotated = run_pyinfra_cli("deploys/openwebui.py", *rotate, limit=name)
+        assert rotated.changed >= 1
+        assert _signin(host, new)[0] == 200
+        assert _signin(host)[0] == 400
+        assert_clean(rotated)
+        again = run_pyinfra_cli("deploys/openwebui.py", *rotate, limit=name)
+        assert again.changed == 0, again.changed_operations()
+    finally:
+        back = run_pyinfra_cli("deploys/openwebui.py", limit=name, check=False)
+        assert back.returncode == 0, back.explain()
+    assert _signin(host)[0] == 200
+    assert run_pyinfra_cli(SERVER, limit=name).changed == 0
+

@@ -134,3 +134,9 @@ def backup_age_problem(now: int, last_success: str | None, max_age_hours: int) -
     if hours > max_age_hours:
         return f"the last good backup is {hours:.0f} h old (more than {max_age_hours} h)"
     return None
+
+# Open WebUI's account API (asked inside its container, where curl is): the configured admin signs
+# in as an admin; a stranger's sign-up is refused with 403 (sign-up closed), never made an account
+OPEN_WEBUI_API = "http://localhost:8080/api/v1/auths"
+OPEN_WEBUI_SIGNUP_CLOSED = 403
+

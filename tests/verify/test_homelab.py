@@ -21,6 +21,8 @@ from host_rules import (
     HOST_PORTS_BY_SERVICE,
     NETWORK,
     NPM_API_PORT,
+    OPEN_WEBUI_API,
+    OPEN_WEBUI_SIGNUP_CLOSED,
     PRIVATE_FILES,
     PROJECTS_ROOT,
     SERVICES,
@@ -258,6 +260,26 @@ def test_npm_proxy_hosts_accepted_by_nginx(target):
     names = [f"{sub}.{settings.domain}" for sub in SUBDOMAINS]
     rejected = proxy_hosts_nginx_rejected(json.loads(listing), names)
     assert not rejected, "proxy hosts nginx does not run: " + "; ".join(rejected)
+
+
+def test_open_webui_admin_signs_in_and_nobody_can_sign_up(target):
+    """The configured account is Open WebUI's admin, and public sign-up is closed: a stranger who
+    reaches the service cannot make an account (the first one would be an admin)."""
+    target.require_running("open-webui")
+    settings = target.settings
+    if not settings.open_webui_admin_email or settings.open_webui_admin_password is None:
+        pytest.skip("no Open WebUI admin credentials in the settings")
+    curl = ("docker exec -i open-webui curl -sS --max-time 10 -H 'Content-Type: application/json' "
+            "--data-binary @- -w '\\n%{http_code}'")
+    login = json.dumps({"email": settings.open_webui_admin_email,
+                        "password": settings.open_webui_admin_password.get_secret_value()})
+    body, status = _with_stdin(target, f"{curl} {OPEN_WEBUI_API}/signin", login).rsplit("\n", 1)
+    assert status == "200", f"the admin does not sign in: {status} {body[:300]}"
+    assert json.loads(body).get("role") == "admin", f"{settings.open_webui_admin_email} is not an admin"
+    stranger = json.dumps({"name": "Stranger", "email": "stranger@verify.invalid",
+                           "password": "not-an-admin-1"})
+    body, status = _with_stdin(target, f"{curl} {OPEN_WEBUI_API}/signup", stranger).rsplit("\n", 1)
+    assert status == str(OPEN_WEBUI_SIGNUP_CLOSED), f"sign-up is open: {status} {body[:300]}"
 
 
 @pytest.mark.parametrize("service", list(UPSTREAMS), ids=_ids(UPSTREAMS))
