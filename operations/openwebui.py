@@ -45,17 +45,17 @@ def _settle(client_factory: ClientFactory, email: str) -> Callable[[Any, Any], b
     """When it runs: the account signs in as an admin (or the operation fails saying so), and sign-up
     is closed if it is open."""
 
-    def settle(state: Any, target: Any) -> bool:
+    def settle(state: Any, host: Any) -> bool:  # pyinfra passes these two by name
         try:
             client = client_factory()
             found = client.state()
             if found["account"] != "admin":
                 what = "does not sign in" if found["account"] == "refused" else f"is a {found['account']}"
-                return report(target, f"open-webui: {email} {what} after the account was set")
+                return report(host, f"open-webui: {email} {what} after the account was set")
             if found["signup"]:
                 client.close_signup()
         except OpenWebUIError as error:
-            return report(target, f"open-webui: {error}")
+            return report(host, f"open-webui: {error}")
         return True
 
     return settle

@@ -7,11 +7,12 @@ documented output, and the commands each operation would run are read back from 
 
 from __future__ import annotations
 
+from inspect import getfullargspec
 from pathlib import Path
 from typing import Any
 
 from pyinfra.api import Config, Inventory, State
-from pyinfra.api.command import FileUploadCommand, StringCommand
+from pyinfra.api.command import FileUploadCommand, FunctionCommand, StringCommand
 from pyinfra.api.connect import connect_all
 from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
 from pyinfra_cli.util import load_deploy_file
@@ -81,6 +82,15 @@ def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = N
 
 
 def _text(command: Any) -> str:
+    if isinstance(command, FunctionCommand):
+        # pyinfra hands a callback its state and host only when its parameters have exactly those
+        # names; any other parameters get nothing and the run fails with a TypeError
+        parameters = getfullargspec(command.function).args
+        takes_both = "state" in parameters and "host" in parameters
+        assert takes_both or len(parameters) == len(command.args) + len(command.kwargs), (
+            f"{command.function.__name__}: parameters {parameters}: name them (state, host) or take none"
+        )
+        return "FunctionCommand"
     if isinstance(command, StringCommand):
         return command.get_raw_value()
     if isinstance(command, FileUploadCommand):
