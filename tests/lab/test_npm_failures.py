@@ -77,3 +77,30 @@ def test_rejected_proxy_host_is_reported_on_every_run_until_fixed(npm_host):
     stored = next(h for h in json.loads(npm_api(host, "list")) if h["id"] == chat["id"])
     assert (stored["forward_port"], stored["meta"]["nginx_online"]) == (8080, True)
     assert run_pyinfra_cli(SERVER, limit=name).changed == 0
+
+
+def test_dry_with_npm_stopped_says_so_on_that_host_quickly(npm_host):
+    """`--dry` while NPM does not answer: one line on that host says NPM could not be read and how the
+    plan treats it, the API is asked once (not once per proxy host), and the preview ends in seconds."""
+    import time
+
+    host, name = npm_host
+    ssh(host, "docker stop -t 3 nginx-proxy-manager")
+    try:
+        DEBUG_LOG.unlink(missing_ok=True)
+        started = time.monotonic()
+        result = run_pyinfra_cli(SERVER, "--dry", limit=name, check=False)
+        took = time.monotonic() - started
+    finally:
+        ssh(host, "docker start nginx-proxy-manager; for i in $(seq 1 60); do "
+                  "docker exec nginx-proxy-manager curl -fsS http://localhost:81/api/ >/dev/null 2>&1 "
+                  "&& break; sleep 1; done")
+    output = ANSI.sub("", result.stdout + result.stderr)
+    said = [line for line in output.splitlines() if "NGINX Proxy Manager does not answer" in line]
+    assert len(said) == 1, result.explain()
+    assert said[0].startswith(f"{name}: NGINX Proxy Manager does not answer ("), said
+    assert "planned as if it held nothing; the run waits for it" in said[0]
+    assert result.returncode == 0, result.explain()
+    assert took < 10, f"--dry took {took:.1f} s with NPM stopped"
+    assert_clean(result)
+    assert run_pyinfra_cli(SERVER, limit=name).changed == 0  # NPM answers again: nothing to repair
