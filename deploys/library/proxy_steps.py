@@ -13,6 +13,9 @@ from operations.clients.npm import NpmClient
 from operations.clients.pihole import PiholeClient
 
 NPM_READY_TIMEOUT = 120
+# while planning: an NPM that answers does so at once; one that does not is said in one line and
+# waited for by the run (it may be started earlier in it), so a preview never waits long
+NPM_PLANNING_WAIT = 2
 
 
 def _npm_factory(ctx: HostContext):
@@ -28,7 +31,7 @@ def _npm_factory(ctx: HostContext):
                 previous_email=ctx.settings.npm_admin_previous_email,
                 previous_password=ctx.settings.npm_admin_previous_password,
             )
-            made.wait_ready(timeout=NPM_READY_TIMEOUT if host.state.is_executing else 5)
+            made.wait_ready(timeout=NPM_READY_TIMEOUT if host.state.is_executing else NPM_PLANNING_WAIT)
             client["npm"] = made
         return client["npm"]
 
