@@ -43,6 +43,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from deploys.library.catalog import CATALOG, BackupClass, Service
+from operations.clients.ollama import DEFAULT_HOST, parse_model_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENV_PREFIX = "HOMELAB_"
@@ -315,6 +316,60 @@ def private_key_problem(text: str) -> str | None:
 
 
 
+# -- models: ComfyUI files (HOMELAB_COMFYUI_MODELS) ------------------------------------------------
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+_URL = re.compile(r"^https?://[^\s/?#@]+(/[^\s]*)?$")
+_COMFY_FORM = ("expected FOLDER URL SHA256 [FILENAME] per entry, entries separated by commas or line breaks "
+               "(e.g. `checkpoints https://host/sd_xl_base_1.0.safetensors 31e35c80…`)")
+
+
+@dataclass(frozen=True)
+class ComfyModel:
+    """A file ComfyUI loads, downloaded to ``<models>/<folder>/<filename>`` and checked by its SHA-256."""
+
+    folder: str  # a ComfyUI models sub-folder (checkpoints, loras, vae, …) or a relative path below models/
+    url: str
+    sha256: str  # lower-case hex
+    filename: str
+
+    @property
+    def path(self) -> str:
+        """Where it lands, relative to ComfyUI's models folder."""
+        return f"{self.folder}/{self.filename}"
+
+    def __str__(self) -> str:
+        return f"{self.folder} {self.url} {self.sha256} {self.filename}"
+
+
+def parse_comfy_model(text: str) -> ComfyModel:
+    """One ``FOLDER URL SHA256 [FILENAME]`` entry; ``ValueError`` naming what is wrong."""
+    words = text.split()
+    if len(words) not in (3, 4):
+        raise ValueError(f"{text.strip()!r} has {len(words)} word(s); {_COMFY_FORM}")
+    folder, url, digest = words[:3]
+    parts = folder.strip("/").split("/") if not folder.startswith("/") else []
+    if folder.startswith("/") or ".." in folder.split("/") or not all(_PATH_PART.match(p) for p in parts):
+        raise ValueError(f"folder {folder!r}: expected a ComfyUI models sub-folder such as checkpoints, "
+                         "loras, vae, or a relative path below it (letters, digits, _ . + -; no leading /, "
+                         "no ..)")
+    if not _URL.match(url):
+        raise ValueError(f"URL {url!r}: expected an http:// or https:// URL without spaces or a "
+                         "user:password@ part")
+    if not _HEX64.match(digest):
+        raise ValueError(f"SHA256 {digest!r} for {url}: expected the file's SHA-256 as 64 hex digits "
+                         "(Hugging Face shows it under the file's \"Git LFS Details\")")
+    if len(words) == 4:
+        filename = words[3]
+    else:
+        path = url.split("://", 1)[1].partition("/")[2].split("?", 1)[0].split("#", 1)[0]
+        filename = path.rsplit("/", 1)[-1]  # the URL's last path segment
+    if not filename or not _PATH_PART.match(filename):
+        raise ValueError(f"file name {filename!r} for {url}: expected a plain file name (letters, digits, "
+                         "_ . + -; no / \\ :); give it as the entry's fourth word")
+    return ComfyModel("/".join(parts), url, digest.lower(), filename)
+
+
 class HomelabSettings(BaseSettings):
     """Everything the deploys need to know, with the original's defaults where it had them."""
 
@@ -400,6 +455,22 @@ class HomelabSettings(BaseSettings):
         default=None, description="Open WebUI admin password (8 characters to 72 bytes)"
     )
     open_webui_admin_name: str = Field(default="Admin", description="Open WebUI admin's display name")
+
+    # -- models (Ollama's and ComfyUI's, downloaded by the deploy) --------------------------
+    ollama_models: CommaList = Field(
+        default_factory=list, description="Ollama models the deploy pulls ([host/][namespace/]model[:tag])"
+    )
+    ollama_prune: bool = Field(
+        default=False, description="Delete the Ollama models that HOMELAB_OLLAMA_MODELS does not list"
+    )
+    ollama_insecure_registries: CommaList = Field(
+        default_factory=list,
+        description="private registries (host:port) Ollama pulls from over plain HTTP (Ollama's insecure)",
+    )
+    comfyui_models: Annotated[list[ComfyModel], NoDecode] = Field(
+        default_factory=list,
+        description="files ComfyUI loads, as FOLDER URL SHA256 [FILENAME] entries (commas or line breaks)",
+    )
 
     # -- backups (restic; none without a repository) -----------------------------------------
     backup_repository: str | None = Field(
@@ -792,6 +863,79 @@ class HomelabSettings(BaseSettings):
             )
         return value
 
+    # -- models ------------------------------------------------------------------------------
+    @field_validator("ollama_models", mode="before")
+    @classmethod
+    def _ollama_models(cls, value: Any) -> Any:
+        value = _split_list(value)
+        if not isinstance(value, list):
+            return value
+        found: dict[str, str] = {}
+        for item in value:
+            name = parse_model_name(str(item))  # raises naming the part that is wrong
+            found.setdefault(name.key, name.shown)  # llama3.2 and LLaMA3.2:latest are one model
+        return list(found.values())
+
+    @field_validator("ollama_insecure_registries", mode="before")
+    @classmethod
+    def _insecure_registries(cls, value: Any) -> Any:
+        value = _split_list(value)
+        if not isinstance(value, list):
+            return value
+        hosts = []
+        for item in value:
+            text = str(item).strip().lower()
+            if "/" in text or not re.fullmatch(r"[a-z0-9_][a-z0-9_.-]*(:\d{1,5})?", text):
+                raise ValueError(f"{text!r}: expected a registry host as it starts a model name (host or "
+                                 "host:port, e.g. registry.lan:5000)")
+            if text == DEFAULT_HOST:
+                raise ValueError(f"{DEFAULT_HOST} is Ollama's public registry: its models are never pulled "
+                                 "over plain HTTP; list private registries only")
+            if text not in hosts:
+                hosts.append(text)
+        return hosts
+
+    @field_validator("comfyui_models", mode="before")
+    @classmethod
+    def _comfyui_models(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            entries = [entry for entry in re.split(r"[,\n]", value) if entry.strip()]
+        elif isinstance(value, list | tuple):
+            entries = [entry if isinstance(entry, ComfyModel) else str(entry) for entry in value]
+        else:
+            return value
+        models: list[ComfyModel] = []
+        for number, entry in enumerate(entries, start=1):
+            try:
+                model = entry if isinstance(entry, ComfyModel) else parse_comfy_model(entry)
+            except ValueError as error:
+                raise ValueError(f"entry {number}: {error}") from None
+            clash = next((m for m in models if m.path == model.path), None)
+            if clash is not None and clash != model:
+                raise ValueError(f"entry {number}: {model.path} is already the target of {clash.url}; "
+                                 "expected one entry per file (give another FILENAME)")
+            if clash is None:
+                models.append(model)
+        return models
+
+    def _model_problems(self) -> list[str]:
+        """What the model settings need of each other."""
+        problems = []
+        if self.ollama_prune and not self.ollama_models:
+            problems.append("HOMELAB_OLLAMA_PRUNE: true without HOMELAB_OLLAMA_MODELS would delete every "
+                            "model Ollama holds; list the models to keep (or delete them with `ollama rm`)")
+        hosts = {parse_model_name(name).host.lower() for name in self.ollama_models}
+        unused = [host for host in self.ollama_insecure_registries if host not in hosts]
+        if unused:
+            problems.append(f"HOMELAB_OLLAMA_INSECURE_REGISTRIES: {', '.join(unused)}: no model in "
+                            "HOMELAB_OLLAMA_MODELS comes from it (a model of a private registry is written "
+                            "host:port/namespace/model:tag)")
+        return problems
+
+    def ollama_insecure(self, model: str) -> bool:
+        """Whether Ollama pulls ``model`` over plain HTTP (its registry is listed as insecure)."""
+        return parse_model_name(model).host.lower() in self.ollama_insecure_registries
+
     # -- derived -----------------------------------------------------------------------------
     def image_for(self, service: str) -> str:
         """The image a service runs: its HOMELAB_IMAGE_<NAME> setting, else the catalog's pinned one
@@ -808,7 +952,7 @@ class HomelabSettings(BaseSettings):
             for name in CATALOG[service].required_settings
             if getattr(self, name) is None
         ]
-        return found + self._backup_problems()
+        return found + self._backup_problems() + self._model_problems()
 
     def _backup_problems(self) -> list[str]:
         """What a configured backup repository needs besides itself."""
