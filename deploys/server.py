@@ -1,5 +1,7 @@
 """Tier 2, everything in the original's order: infrastructure, core services, AI services, proxy,
-then backups where a repository is configured (HOMELAB_BACKUP_REPOSITORY).
+backups where a repository is configured (HOMELAB_BACKUP_REPOSITORY), and last the models
+(HOMELAB_OLLAMA_MODELS, HOMELAB_COMFYUI_MODELS: the long downloads, so that a failed one stops nothing
+else).
 
     pyinfra inventories/home.py deploys/server.py          # deploy
     pyinfra inventories/home.py deploys/server.py --dry    # preview what would change
@@ -7,7 +9,7 @@ then backups where a repository is configured (HOMELAB_BACKUP_REPOSITORY).
 
 from pyinfra import host
 
-from deploys.library import backup_steps, context, infra_steps, proxy_steps, service_steps
+from deploys.library import backup_steps, context, infra_steps, model_steps, proxy_steps, service_steps
 from deploys.library.catalog import CATALOG
 
 ctx = context.current()
@@ -26,3 +28,6 @@ if ctx.settings.backups:
     backup_steps.setup(ctx)
 else:
     host.noop("backups: not configured (no HOMELAB_BACKUP_REPOSITORY): nothing changes")
+
+# models (deploys/models.py): pulled and downloaded where Ollama and ComfyUI run
+model_steps.models(ctx, list(CATALOG))

@@ -8,7 +8,8 @@ starts afresh):
 - ``contexts``: each host's context and plan (``context.current``);
 - ``preflight``: tier 1's progress (how many hosts are done, which failed; ``deploys/validate.py``);
 - ``tunnels``: the SSH tunnels to the hosts' APIs (``tunnel.local_url``), closed when the run's
-  process exits.
+  process exits;
+- ``model_sizes``: the download size of each Ollama model, from its registry (``model_steps``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class RunState:
     contexts: dict[str, Any] = field(default_factory=dict)  # host name -> context.HostContext
     preflight: dict[str, Any] = field(default_factory=dict)  # expected, done, failed
     tunnels: dict[tuple[str, str, int], Any] = field(default_factory=dict)  # sshtunnel forwarders
+    model_sizes: dict[str, int | None] = field(default_factory=dict)  # model name -> bytes (None: unknown)
 
     def close_tunnels(self) -> None:
         while self.tunnels:
