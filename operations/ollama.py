@@ -23,7 +23,6 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationValueError
 
-from operations import diffs
 from operations.clients import read_while_planning
 from operations.clients.ollama import OllamaClient, OllamaError, parse_model_name, shown_size
 from operations.failures import named, refuse, report
@@ -136,6 +135,12 @@ def _when_ready(client_factory: ClientFactory, wanted: Sequence[str], prune: boo
     return FunctionCommand(named(apply, f"ollama: {what} (Ollama starts in this run)"), (), {})
 
 
+def _announce(text: str) -> None:
+    """Say what the run will change while planning: ``--dry`` lists the models it would pull."""
+    if not host.state.is_executing:
+        logger.info(f"{host.print_prefix}{text}")
+
+
 @operation()
 def models(
     client_factory: ClientFactory,
@@ -187,7 +192,7 @@ def models(
         yield from refuse(f"ollama: cannot read the models Ollama holds: {error}")
         return
     if not reachable:
-        diffs.show(f"Ollama models: pull {', '.join(wanted)} once Ollama answers")
+        _announce(f"Ollama models: pull {', '.join(wanted)} (those missing, once Ollama answers)")
         yield _when_ready(client_factory, wanted, prune, is_insecure, progress_interval)
         return
     missing = plan_models(listed, wanted, prune).pull
@@ -196,7 +201,7 @@ def models(
     if not plan.changes:
         host.noop(plan.describe())
         return
-    diffs.show(plan.describe())
+    _announce(plan.describe())
     for model in plan.pull:
         yield _pull(client_factory, model, is_insecure(model), plan.describe_pull(model), progress_interval)
     for model in plan.delete:

@@ -107,8 +107,9 @@ def test_bad_insecure_registries(value, expected):
 
 def test_an_insecure_registry_no_model_comes_from_is_a_mistake():
     problem = only_problem(ollama_models="llama3.2", ollama_insecure_registries="registry.lan:5000")
-    assert problem == ("HOMELAB_OLLAMA_INSECURE_REGISTRIES: registry.lan:5000: no model in HOMELAB_OLLAMA_MODELS "
-                       "comes from it (a model of a private registry is written host:port/namespace/model:tag)")
+    assert problem == ("HOMELAB_OLLAMA_INSECURE_REGISTRIES: registry.lan:5000: no model in "
+                       "HOMELAB_OLLAMA_MODELS comes from it (a model of a private registry is written "
+                       "host:port/namespace/model:tag)")
 
 
 def test_comfyui_entries_by_comma_or_line_break_with_an_optional_file_name(clean_env):

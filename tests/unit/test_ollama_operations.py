@@ -162,3 +162,12 @@ def test_the_plan_compares_names_without_case():
     plan = plan_models(listed, ["LLaMA3.2", "registry.lan:5000/library/tiny:1", "qwen2.5:7b"], prune=True)
     assert plan.pull == ("qwen2.5:7b",) and plan.delete == ()
     assert plan.present == ("LLaMA3.2:latest", "registry.lan:5000/library/tiny:1")
+
+
+def test_the_plan_says_what_it_would_pull_and_its_size(lab, caplog):
+    host, _, factory = lab
+    tiny = f"{host}/library/tiny:1"
+    with caplog.at_level(logging.INFO, logger="pyinfra"):
+        run_op(client_factory=factory, models=[tiny], insecure=[host],
+               size_of=lambda model: model_registry.model_size("library/tiny:1"))
+    assert [record.getMessage() for record in caplog.records] == [f"Ollama models: pull {tiny} (98.5 KB)"]
