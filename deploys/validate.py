@@ -6,7 +6,8 @@
 Per host it prints one table (check | PASS/WARN/FAIL | detail): reachable, settings, OS and version,
 python3, Docker, NVIDIA GPU and VRAM, free space at the cold-storage path, Tailscale and its IP,
 firewalld, a configured Docker subnet against the host's routes, the host ports 80, 443, 81, 53
-on the Tailscale IP, and the backups (the repository opens, the last good backup's age).
+on the Tailscale IP, the models (HOMELAB_OLLAMA_MODELS against the VRAM, the memory and the free
+space), and the backups (the repository opens, the last good backup's age).
 WARN is fine before the first
 deploy (Docker not installed yet, firewalld stopped, no GPU); any FAIL ends the run with an error
 and a non-zero exit. The rules live in deploys/library/preflight.py; this file only reads the facts, one
@@ -21,24 +22,27 @@ from __future__ import annotations
 import click
 from pyinfra import host, inventory, state
 from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.hardware import Memory
 from pyinfra.facts.rpm import RpmPackages
 from pyinfra.facts.server import LinuxDistribution, Which
 from pyinfra.facts.systemd import SystemdStatus
 
-from deploys.library import backup_steps, preflight
+from deploys.library import backup_steps, model_steps, preflight
 from deploys.library.context import inventory_plan, match_os
 from deploys.library.errors import DeployError
 from deploys.library.plan import plan_host
 from deploys.library.run import current_run
-from deploys.library.settings import SettingsError, settings_for_host
+from deploys.library.settings import HomelabSettings, SettingsError, settings_for_host
 from facts.compose import ComposeProjects
 from facts.docker import DockerNetworksInspect, RunningContainers
 from facts.firewalld import FirewalldZones
 from facts.gpu import NvidiaGpus
 from facts.host import DiskFree, HostNetwork, ListeningSockets
+from facts.ollama import OllamaManifests
 from facts.restic import BackupStatus, ResticRepository
 from facts.system import ComposeVersion
 from facts.tailscale import TailscaleStatus
+from operations.clients.ollama import parse_model_name
 
 UNITS = ["docker.service", "firewalld.service"]
 
@@ -91,12 +95,25 @@ def observe() -> preflight.Observed:
         obs.published = [(item.service, item.port) for item in plan.published]
         if obs.published:
             obs.sockets = host.get_fact(ListeningSockets)
+        if "ollama" in obs.services and obs.settings.ollama_models:
+            observe_models(obs, obs.settings)
         if obs.settings.backups:
             obs.backup_repository = host.get_fact(ResticRepository, env_file=backup_steps.ENV_FILE)
             obs.backup_status = host.get_fact(BackupStatus, state_dir=backup_steps.STATE_DIR,
                                               timer=f"{backup_steps.UNIT}.timer",
                                               service=f"{backup_steps.UNIT}.service")
     return obs
+
+
+def observe_models(obs: preflight.Observed, settings: HomelabSettings) -> None:
+    """Ollama's store on the host, the host's memory, and the download size of each model not in the
+    store, read from its registry's manifest by this machine (once per run)."""
+    obs.ollama_store = host.get_fact(OllamaManifests, path=str(model_steps.ollama_models_folder(settings)))
+    obs.memory_mib = host.get_fact(Memory)
+    held = {parse_model_name(name).key for name in obs.ollama_store or {}}
+    for model in settings.ollama_models:
+        if parse_model_name(model).key not in held:
+            obs.model_sizes[model] = model_steps.registry_size(settings, model)
 
 
 def _unreachable_tables() -> list[str]:

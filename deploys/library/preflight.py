@@ -14,7 +14,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from deploys.library.catalog import CATALOG, GPU_GROUP, NETWORK, ZONE, Port
+from deploys.library.catalog import CATALOG, GPU_GROUP, NETWORK, ZONE, Port, Service
 from deploys.library.context import match_os, supported_versions
 from deploys.library.engine import choose_engine
 from deploys.library.gpu import broken_gpu
@@ -26,6 +26,7 @@ from deploys.library.settings import (
     HomelabSettings,
     NoGpuPolicy,
 )
+from operations.clients.ollama import parse_model_name
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 WILDCARDS = {"0.0.0.0", "::", "*"}  # noqa: S104 (addresses we look for, not bind to)
@@ -69,6 +70,12 @@ class Observed:
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)  # facts.compose.ComposeProjects
     backup_repository: dict[str, Any] | None = None  # facts.restic.ResticRepository (backups configured)
     backup_status: dict[str, Any] | None = None  # facts.restic.BackupStatus
+    # the models (HOMELAB_OLLAMA_MODELS where Ollama runs here): what Ollama's store holds (full name ->
+    # bytes, facts.ollama.OllamaManifests; None: nothing pulled yet), each model's download size from its
+    # registry (None: not readable from the controller), the host's memory (pyinfra's Memory, MiB)
+    ollama_store: dict[str, int] | None = None
+    model_sizes: dict[str, int | None] = field(default_factory=dict)
+    memory_mib: float | None = None
 
 
 # -- single checks -----------------------------------------------------------------------------
@@ -444,6 +451,53 @@ def check_backup(obs: Observed) -> Check | None:
                  f"the repository opens; last good backup {hours:.1f} h ago (limit {limit} h)")
 
 
+def _gib_bytes(size: int | float) -> str:
+    return f"{size / 2**30:.1f} GiB"
+
+
+def check_models(obs: Observed) -> Check | None:
+    """HOMELAB_OLLAMA_MODELS against the host, where Ollama runs here: a model larger than the largest
+    GPU's VRAM (without a GPU: the host's memory) and models still to pull that would not fit in the
+    free space at the cold-storage path are WARNs. Sizes come from the models already in Ollama's
+    store, else from the registry's manifest; a size that is unknown is said, not guessed."""
+    settings = obs.settings
+    if settings is None or Service.OLLAMA not in obs.services or not settings.ollama_models:
+        return None
+    stored = {parse_model_name(name).key: size for name, size in (obs.ollama_store or {}).items()}
+    wanted = {model: parse_model_name(model).key for model in settings.ollama_models}
+    missing = [model for model, key in wanted.items() if key not in stored]
+    sizes = {model: stored.get(key, obs.model_sizes.get(model)) for model, key in wanted.items()}
+    gpus = obs.gpu.get("gpus") or []
+    if gpus:
+        limit = max((gpu.get("memory_total_mib") or 0) for gpu in gpus) * 2**20
+        room = f"the largest GPU's {_gib_bytes(limit)} of VRAM"
+        then = "Ollama runs the rest on the CPU (slow)"
+    else:
+        limit = (obs.memory_mib or 0) * 2**20
+        room, then = f"the host's {_gib_bytes(limit)} of memory (no GPU)", "it cannot be loaded"
+    problems = []
+    too_big = [f"{model} ({_gib_bytes(size)})" for model, size in sizes.items()
+               if size and limit and size > limit]
+    if too_big:
+        problems.append(f"larger than {room}: {', '.join(too_big)}: {then}")
+    to_pull = sum(sizes[model] or 0 for model in missing)
+    free = obs.disk.get("free_gb") if obs.disk else None
+    if to_pull and free is not None and to_pull > free * 2**30:
+        problems.append(f"the models still to pull need {_gib_bytes(to_pull)}, {free:.1f} GiB is free at "
+                        f"{settings.cold_storage_path}")
+    shown = ", ".join(
+        f"{model} ({_gib_bytes(sizes[model]) if sizes[model] is not None else 'size unknown'}, "
+        f"{'to pull' if model in missing else 'pulled'})" for model in wanted
+    )
+    unknown = [model for model in missing if sizes[model] is None]
+    note = (f"; size unknown for {', '.join(unknown)} (its registry's manifest could not be read from this "
+            "machine): not checked" if unknown else "")
+    if problems:
+        return Check("models", WARN, f"{'; '.join(problems)} ({shown}){note}")
+    checked = f"fit {room}" + (f" and the {free:.1f} GiB free" if free is not None and missing else "")
+    return Check("models", PASS, f"{shown}: {checked}{note}")
+
+
 # -- all of them -------------------------------------------------------------------------------
 def checks(obs: Observed) -> list[Check]:
     """Every check for one host, in reading order."""
@@ -460,6 +514,9 @@ def checks(obs: Observed) -> list[Check]:
     if subnet is not None:
         rows.append(subnet)
     rows += check_ports(obs)
+    models = check_models(obs)
+    if models is not None:
+        rows.append(models)
     backup = check_backup(obs)
     if backup is not None:
         rows.append(backup)
