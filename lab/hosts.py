@@ -181,10 +181,11 @@ def ensure_tailnet() -> str:
 def ensure_world() -> dict:
     """The world stand-in (lab/world.py) running on the lab network: {"name", "address", "gateway"},
     the gateway being the lab network's (the lab hosts' default route)."""
-    proc = docker("inspect", WORLD_NAME, "--format", "{{.State.Running}} {{.Config.Image}}",
+    proc = docker("inspect", WORLD_NAME, "--format", "{{.State.Running}} {{.Image}}",
                   check=False, capture=True)
     running, _, image = proc.stdout.strip().partition(" ")
-    if proc.returncode == 0 and (running != "true" or image != images.STANDIN_BASE_IMAGE):
+    # a world made from an older stand-in image is made again (its code is in the image)
+    if proc.returncode == 0 and (running != "true" or image != image_id(images.STANDIN_BASE_IMAGE)):
         docker("rm", "-f", WORLD_NAME, capture=True)
         proc = docker("inspect", WORLD_NAME, check=False, capture=True)
     if proc.returncode != 0:

@@ -10,7 +10,9 @@ service catalog declares, and keeps what the tests need of the service's data wh
     pihole               53 udp+tcp DNS (pi.hole + the local DNS records set through the API),
                          80 the Pi-hole v6 API double (lab.doubles.pihole_double)
                          health: dig +short +norecurse +retry=0 @127.0.0.1 pi.hole
-    ollama               11434 /api/tags -> {"models": []}, / -> "Ollama is running"
+    ollama               11434 Ollama 0.12.6's /api/tags, /api/pull (the registry protocol, plain HTTP
+                         with "insecure") and /api/delete (lab.doubles.ollama_double), the models
+                         kept as Ollama keeps them under /root/.ollama/models; / -> "Ollama is running"
                          health: ollama list   (lab/images/standin/ollama)
     comfyui              8188 /system_stats
     open-webui           8080 /health -> {"status": true}, the account API (sign-in, sign-up, admin
@@ -392,11 +394,9 @@ def run(role: str) -> int:
         servers.extend(dns_servers(53))
         servers.append(pihole_api(80))
     elif role == "ollama":
-        servers.append(http_server(11434, {
-            "/": (200, "Ollama is running"),
-            "/api/tags": (200, {"models": []}),
-            "/api/version": (200, {"version": "0.0.0-lab-standin"}),
-        }))
+        from lab.doubles import ollama_double
+
+        servers.append(ollama_double.main(host=BIND, port=11434))
     elif role == "comfyui":
         servers.append(http_server(8188, {
             "/": (200, "ComfyUI (lab stand-in)"),

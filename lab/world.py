@@ -7,7 +7,12 @@ so one more container on the lab network plays it, reached only at its lab-netwo
 - a DNS server, Debian's dnsmasq, authoritative for the test zone `world.lab.test` only
   (`--no-resolv`: it never forwards anywhere); every name in that zone resolves to this
   container's own address, so a name resolved through Pi-hole can be connected to;
-- an HTTP listener on port 80 answering "lab world".
+- an HTTP listener on port 80 answering "lab world";
+- a model source on port 5000 (lab.doubles.model_registry): a tiny Ollama registry
+  (`<address>:5000/library/tiny:1`, `…/small:1`, `…/broken:1`, pulled with Ollama's `insecure`: plain
+  HTTP) and plain HTTP files (`http://<address>:5000/files/tiny-checkpoint.safetensors`, a ComfyUI
+  checkpoint). The lab's containers reach the world at its address, not by a name: the name
+  `world.lab.test` resolves only through Pi-hole, which the Ollama container does not ask.
 
 The lab inventory makes it Pi-hole's upstream resolver; the lab tests connect to it from every
 service container. `python3 -m lab.world` (in the stand-in base image, which carries dnsmasq).
@@ -21,6 +26,7 @@ import subprocess
 import sys
 import time
 
+from lab.doubles import model_registry
 from lab.standin import http_server, say, start
 
 ZONE = "world.lab.test"
@@ -36,12 +42,14 @@ def own_address() -> str:
 
 def main() -> int:
     address = own_address()
-    say(f"LAB STAND-IN for the internet at {address}: DNS for {ZONE} (dnsmasq), HTTP on {HTTP_PORT}")
+    say(f"LAB STAND-IN for the internet at {address}: DNS for {ZONE} (dnsmasq), HTTP on {HTTP_PORT}, "
+        f"a model registry and files on {model_registry.PORT}")
     dnsmasq = subprocess.Popen([
         "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
         "--user=root", "--port=53", f"--address=/{ZONE}/{address}", "--log-queries", "--log-facility=-",
     ])
     start(http_server(HTTP_PORT, {}, default=(200, ANSWER)))
+    start(model_registry.serve("0.0.0.0", model_registry.PORT))  # noqa: S104 - the lab network only
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while dnsmasq.poll() is None:
