@@ -140,3 +140,36 @@ def backup_age_problem(now: int, last_success: str | None, max_age_hours: int) -
 OPEN_WEBUI_API = "http://localhost:8080/api/v1/auths"
 OPEN_WEBUI_SIGNUP_CLOSED = 403
 
+# the models (where HOMELAB_OLLAMA_MODELS / HOMELAB_COMFYUI_MODELS are set): Ollama lists a model by its
+# shortest name, its registry and namespace left out where they are Ollama's defaults and its tag always
+# shown (`llama3.2` is listed as `llama3.2:latest`); names compare without case
+OLLAMA_DEFAULT_REGISTRY = "registry.ollama.ai"
+OLLAMA_DEFAULT_NAMESPACE = "library"
+OLLAMA_DEFAULT_TAG = "latest"
+# ComfyUI's models folder under the cold-storage path: each configured file at <folder>/<file name>
+COMFYUI_MODELS_FOLDER = "ai/comfyui/models"
+
+
+def ollama_listed_name(configured: str) -> str:
+    """How `ollama list` shows a configured model name (lower-case, for comparing)."""
+    name = configured.strip().lower()
+    if name.rfind(":") <= name.rfind("/"):
+        name += f":{OLLAMA_DEFAULT_TAG}"
+    name = name.removeprefix(f"{OLLAMA_DEFAULT_REGISTRY}/")
+    if name.count("/") == 1:
+        name = name.removeprefix(f"{OLLAMA_DEFAULT_NAMESPACE}/")
+    return name
+
+
+def ollama_list_names(output: str) -> list[str]:
+    """The NAME column of `ollama list`."""
+    lines = [line for line in output.splitlines() if line.strip()]
+    if not lines or lines[0].split()[0] != "NAME":
+        return []
+    return [line.split()[0] for line in lines[1:]]
+
+
+def models_not_listed(configured: Iterable[str], listed: Iterable[str]) -> list[str]:
+    """The configured models `ollama list` does not show."""
+    shown = {name.lower() for name in listed}
+    return [name for name in configured if ollama_listed_name(name) not in shown]

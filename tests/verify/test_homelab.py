@@ -15,6 +15,7 @@ import pytest
 from host_rules import (
     BACKUP_LAST_SUCCESS,
     BACKUP_TIMER,
+    COMFYUI_MODELS_FOLDER,
     DATA_FOLDERS,
     DATA_OWNER,
     GPU_SERVICES,
@@ -32,6 +33,8 @@ from host_rules import (
     ZONE_SERVICES,
     backup_age_problem,
     expected_zone_ports,
+    models_not_listed,
+    ollama_list_names,
     proxy_hosts_nginx_rejected,
     wildcard_listeners,
 )
@@ -434,3 +437,30 @@ def test_backup_timer_enabled_and_last_backup_recent(target, settings):
     last = target.run(f"cat {BACKUP_LAST_SUCCESS} 2>/dev/null").stdout
     problem = backup_age_problem(now, last, settings.backup_max_age_hours)
     assert problem is None, problem
+
+
+# -- models ------------------------------------------------------------------------------------
+def test_configured_ollama_models_are_listed_by_ollama(target, settings):
+    """Every model of HOMELAB_OLLAMA_MODELS is one `ollama list` shows (by the rule in host_rules.py)."""
+    if not settings.ollama_models:
+        pytest.skip("no HOMELAB_OLLAMA_MODELS")
+    target.require_running("ollama")
+    result = target.run("docker exec ollama ollama list")
+    assert result.rc == 0, f"ollama list: {result.stderr.strip()[-300:]}"
+    missing = models_not_listed(settings.ollama_models, ollama_list_names(result.stdout))
+    assert not missing, f"not listed by Ollama: {missing}\n{result.stdout}"
+
+
+def test_comfyui_files_present_with_their_sha256(target, settings):
+    """Every file of HOMELAB_COMFYUI_MODELS is in ComfyUI's models folder and holds the configured sum."""
+    if not settings.comfyui_models:
+        pytest.skip("no HOMELAB_COMFYUI_MODELS")
+    target.require_placed("comfyui")
+    wrong = []
+    for item in settings.comfyui_models:
+        path = f"{settings.cold_storage_path}/{COMFYUI_MODELS_FOLDER}/{item.folder}/{item.filename}"
+        result = target.run("sha256sum %s", path)
+        found = result.stdout.split()[0] if result.rc == 0 and result.stdout else "missing"
+        if found != item.sha256:
+            wrong.append(f"{path}: {found} (expected {item.sha256}, from {item.url})")
+    assert not wrong, "; ".join(wrong)
