@@ -69,7 +69,8 @@ def plan_models(listed: Sequence[Mapping[str, Any]], wanted: Sequence[str], prun
 
 
 class _Progress:
-    """Logs a pull's progress on the host's output at most every ``interval`` seconds."""
+    """Logs a pull's progress on the host's output: its start, its end, and in between at most every
+    ``interval`` seconds."""
 
     def __init__(self, target: Any, model: str, interval: float) -> None:
         self.target, self.model, self.interval = target, model, interval
@@ -77,10 +78,10 @@ class _Progress:
 
     def __call__(self, line: Mapping[str, Any]) -> None:
         now = time.monotonic()
-        if now - self.last < self.interval:
+        status = str(line.get("status") or "")
+        if status not in ("pulling manifest", "success") and now - self.last < self.interval:
             return
         self.last = now
-        status = str(line.get("status") or "")
         total, completed = line.get("total"), line.get("completed") or 0
         how_far = ""
         if total:

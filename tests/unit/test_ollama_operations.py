@@ -133,6 +133,17 @@ def test_progress_is_logged_while_pulling(lab, caplog):
     assert said[-1].endswith(": success")
 
 
+def test_a_quick_pull_says_its_start_and_its_end_only(lab, caplog):
+    host, _, factory = lab
+    commands, _ = run_op(client_factory=factory, models=[f"{host}/library/tiny:1"], insecure=[host])
+    with caplog.at_level(logging.INFO, logger="pyinfra"):
+        assert execute(commands) == [True]
+    assert [record.getMessage() for record in caplog.records] == [
+        f"[server] ollama: {host}/library/tiny:1: pulling manifest",
+        f"[server] ollama: {host}/library/tiny:1: success",
+    ]
+
+
 def test_nothing_configured_asks_nothing(lab):
     _, _, factory = lab
     assert run_op(client_factory=factory, models=[]) == ([], "Ollama models: none configured")
