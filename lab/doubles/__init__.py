@@ -70,10 +70,15 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
 
 
 class ServedDouble:
-    """An app served by a threading HTTP server; ``start()`` in a thread, ``stop()`` to end it."""
+    """An app served by a threading HTTP server; ``start()`` in a thread, ``stop()`` to end it. A double
+    that answers in its own way (a stream, a HEAD without a body) gives its ``handler`` instead."""
 
-    def __init__(self, app: App, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = ThreadingHTTPServer((host, port), _make_handler(app))
+    def __init__(self, app: App | None, host: str = "127.0.0.1", port: int = 0,
+                 handler: type[BaseHTTPRequestHandler] | None = None) -> None:
+        if handler is None:
+            assert app is not None, "an app or a handler"
+            handler = _make_handler(app)
+        self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,), daemon=True)
 

@@ -25,7 +25,8 @@ import re
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from lab.doubles.ollama_double import MANIFEST_TYPE, Served
+from lab.doubles import ServedDouble
+from lab.doubles.ollama_double import MANIFEST_TYPE
 
 PORT = 5000
 CONFIG_TYPE = "application/vnd.docker.container.image.v1+json"
@@ -165,6 +166,6 @@ def _handler(log: list[tuple[str, str, dict[str, str]]]) -> type[BaseHTTPRequest
 
 
 def serve(host: str = "127.0.0.1", port: int = 0,
-          log: list[tuple[str, str, dict[str, str]]] | None = None) -> Served:
+          log: list[tuple[str, str, dict[str, str]]] | None = None) -> ServedDouble:
     """The registry and the files on a threading HTTP server; ``log`` collects (method, path, headers)."""
-    return Served(_handler(log if log is not None else []), host, port)
+    return ServedDouble(None, host, port, handler=_handler(log if log is not None else []))

@@ -33,10 +33,12 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
+
+from lab.doubles import ServedDouble
 
 VERSION = "0.12.6"
 USER_AGENT = f"ollama/{VERSION} (lab stand-in)"
@@ -186,12 +188,7 @@ class OllamaDouble:
     # -- pull -----------------------------------------------------------------------------------
     def pull_request(self, raw: bytes) -> tuple[tuple[str, str, str, str], bool, bool]:
         """(name, insecure, stream) of a pull request; ``HttpAnswer`` for what Ollama refuses at once."""
-        if not raw:
-            raise HttpAnswer(400, {"error": "missing request body"})
-        try:
-            body = json.loads(raw)
-        except ValueError as error:
-            raise HttpAnswer(400, {"error": str(error)}) from None
+        body = _json_body(raw)
         if not isinstance(body, dict):
             raise HttpAnswer(400, {"error": "json: cannot unmarshal into Go value of type api.PullRequest"})
         name = parse_name(str(body.get("model") or body.get("name") or ""))
@@ -322,12 +319,7 @@ class OllamaDouble:
 
     # -- delete ---------------------------------------------------------------------------------
     def delete(self, raw: bytes) -> None:
-        if not raw:
-            raise HttpAnswer(400, {"error": "missing request body"})
-        try:
-            body = json.loads(raw)
-        except ValueError as error:
-            raise HttpAnswer(400, {"error": str(error)}) from None
+        body = _json_body(raw)
         given = str((body or {}).get("model") or (body or {}).get("name") or "")
         name = parse_name(given)
         if name is None:
@@ -345,6 +337,16 @@ class OllamaDouble:
             for item in [*(manifest.get("layers") or []), manifest.get("config") or {}]:
                 if item.get("digest"):
                     self.blob_path(item["digest"]).unlink(missing_ok=True)
+
+
+def _json_body(raw: bytes) -> Any:
+    """A request's JSON body; Ollama's 400 answers for none and for bad JSON."""
+    if not raw:
+        raise HttpAnswer(400, {"error": "missing request body"})
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise HttpAnswer(400, {"error": str(error)}) from None
 
 
 def _reason(error: OSError) -> str:
@@ -438,46 +440,11 @@ def _handler(double: OllamaDouble) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class Served:
-    """A double on a threading HTTP server (port 0: any free port), in a thread."""
-
-    def __init__(self, handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = ThreadingHTTPServer((host, port), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Served:
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in the calling thread (lab.standin.start runs it in one of its own)."""
-        self._server.serve_forever()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> Served:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def serve(double: OllamaDouble, host: str = "127.0.0.1", port: int = 0) -> ServedDouble:
+    return ServedDouble(None, host, port, handler=_handler(double))
 
 
-def serve(double: OllamaDouble, host: str = "127.0.0.1", port: int = 0) -> Served:
-    return Served(_handler(double), host, port)
-
-
-def main(models: str | None = None, host: str = "0.0.0.0", port: int = 11434) -> Served:  # noqa: S104
+def main(models: str | None = None, host: str = "0.0.0.0", port: int = 11434) -> ServedDouble:  # noqa: S104
     """The stand-in's Ollama on its models folder ($OLLAMA_MODELS, else /root/.ollama/models)."""
     folder = Path(models or os.environ.get("OLLAMA_MODELS") or "/root/.ollama/models")
     folder.mkdir(parents=True, exist_ok=True)
