@@ -28,6 +28,7 @@ from pyinfra.facts.server import LinuxDistribution, Which
 from pyinfra.facts.systemd import SystemdStatus
 
 from deploys.library import backup_steps, model_steps, preflight
+from deploys.library.catalog import Service
 from deploys.library.context import inventory_plan, match_os
 from deploys.library.errors import DeployError
 from deploys.library.plan import plan_host
@@ -95,7 +96,7 @@ def observe() -> preflight.Observed:
         obs.published = [(item.service, item.port) for item in plan.published]
         if obs.published:
             obs.sockets = host.get_fact(ListeningSockets)
-        if "ollama" in obs.services and obs.settings.ollama_models:
+        if Service.OLLAMA in obs.services and obs.settings.ollama_models:
             observe_models(obs, obs.settings)
         if obs.settings.backups:
             obs.backup_repository = host.get_fact(ResticRepository, env_file=backup_steps.ENV_FILE)
