@@ -4,7 +4,9 @@ in one command; nothing asked of Ollama when no model is configured."""
 
 from __future__ import annotations
 
+import json
 import shlex
+from pathlib import Path
 
 from harness import DEBIAN_12, plan
 
@@ -69,3 +71,17 @@ def test_models_wait_for_an_ollama_that_is_not_running_yet():
     read its models and leaves one step that reads them when the run gets there."""
     ops = plan("deploys/models.py", host(), {"ollama_models": "llama3.2"})
     assert ops[OLLAMA_OP] == ["FunctionCommand"]
+
+
+def test_the_preflight_reads_ollamas_store_and_the_memory(capsys):
+    """deploys/validate.py: the models row from the manifests in Ollama's store (no registry asked for a
+    model already there) and the host's memory (no GPU)."""
+    store = json.loads((Path(__file__).resolve().parents[1] / "facts" / "ollama.OllamaManifests"
+                        / "two-models.json").read_text())
+    responses = {"ls -pdL *-release": DEBIAN_12, "uname -m": "x86_64",
+                 "pyinfra-manifest": store["output"], "vmstat -s": ["      1536000 K total memory"]}
+    assert plan("deploys/validate.py", responses, {"cold_storage_path": "/srv/cold",
+                                                   "ollama_models": "llama3.2"}) == {}
+    table = capsys.readouterr().err
+    assert "models" in table and "llama3.2:latest (1.9 GiB, pulled)" in table, table
+    assert "larger than the host's 1.5 GiB of memory (no GPU): llama3.2:latest (1.9 GiB)" in table, table
