@@ -18,7 +18,7 @@ import json
 import re
 
 import pytest
-from labkit import ROOT, assert_clean, run_pyinfra_cli, ssh, verify
+from labkit import DEBUG_LOG, ROOT, assert_clean, run_pyinfra_cli, ssh, verify
 
 from lab.data import LAB_DATA  # noqa: E402
 from lab.doubles import model_registry  # noqa: E402
@@ -151,6 +151,7 @@ def test_a_checksum_mismatch_fails_the_run_naming_the_url_and_both_sums_and_keep
     host, name, source = models_host["host"], models_host["name"], _source()
     wrong = "0" * 64
     env = _env(comfyui=f"checkpoints {source['url']} {wrong} wrong-sum.safetensors")
+    DEBUG_LOG.unlink(missing_ok=True)
     failed = run_pyinfra_cli(SERVER, limit=name, env=env, check=False)
     assert failed.returncode != 0, failed.explain()
     said = _output(failed)
@@ -163,6 +164,7 @@ def test_a_checksum_mismatch_fails_the_run_naming_the_url_and_both_sums_and_keep
 def test_a_model_the_registry_does_not_have_fails_with_ollamas_words(models_host):
     host, name, source = models_host["host"], models_host["name"], _source()
     missing = f"{source['registry']}/library/nope:1"
+    DEBUG_LOG.unlink(missing_ok=True)
     failed = run_pyinfra_cli(SERVER, limit=name, env=_env(models=f"{source['model']},{missing}"), check=False)
     assert failed.returncode != 0, failed.explain()
     assert f"ollama: pull {missing} failed: pull model manifest: file does not exist" in _output(failed)
