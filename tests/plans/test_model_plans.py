@@ -5,11 +5,15 @@ in one command; nothing asked of Ollama when no model is configured."""
 from __future__ import annotations
 
 import json
+import logging
 import shlex
 from pathlib import Path
 
 from harness import DEBIAN_12, plan
 
+from deploys.library import tunnel
+from lab.doubles import model_registry
+from lab.doubles.ollama_double import OllamaDouble, serve
 from operations.downloads import DOWNLOAD_SCRIPT
 
 SUM = "31e35c80fc4829d14f90153f4c74cd59c90b779f6afe05a74cd6120b893f7e5b"
@@ -85,3 +89,29 @@ def test_the_preflight_reads_ollamas_store_and_the_memory(capsys):
     table = capsys.readouterr().err
     assert "models" in table and "llama3.2:latest (1.9 GiB, pulled)" in table, table
     assert "larger than the host's 1.5 GiB of memory (no GPU): llama3.2:latest (1.9 GiB)" in table, table
+
+
+def test_the_models_step_reads_ollama_through_its_tunnel_and_plans_the_missing_pulls(
+        tmp_path, monkeypatch, caplog):
+    """deploys/models.py with Ollama answering (the stand-in, in-process, where the SSH tunnel to its
+    container would lead): one read of /api/tags, a pull planned for the missing model with its size
+    from the registry (asked from here), nothing pulled while planning."""
+    double = OllamaDouble(tmp_path / "models")
+    with model_registry.serve() as registry, serve(double) as ollama:
+        asked = []
+
+        def container_url(host, container, label, port):
+            asked.append((container, port))
+            return ollama.url
+
+        monkeypatch.setattr(tunnel, "container_url", container_url)
+        source = f"127.0.0.1:{registry.port}"
+        model = f"{source}/library/tiny:1"
+        with caplog.at_level(logging.INFO, logger="pyinfra"):
+            ops = plan("deploys/models.py", host(),
+                       {"ollama_models": model, "ollama_insecure_registries": source})
+    assert ops[OLLAMA_OP] == ["FunctionCommand"]
+    assert asked == [("ollama", 11434)]
+    assert f"Ollama models: pull {model} (98.5 KB)" in [record.getMessage().split("] ", 1)[-1]
+                                                       for record in caplog.records]
+    assert double.tags() == {"models": []}
