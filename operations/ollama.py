@@ -23,11 +23,13 @@ from pyinfra import host, logger
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationValueError
 
-from operations.clients import read_while_planning
+from operations.clients import ServiceUnreachable, read_while_planning
 from operations.clients.ollama import OllamaClient, OllamaError, parse_model_name, shown_size
 from operations.failures import named, refuse, report
 
 ClientFactory = Callable[[], OllamaClient]
+# what fails an operation with one line: Ollama's refusal, or no answer (no container, no tunnel)
+FAILURES = (OllamaError, ServiceUnreachable)
 PROGRESS_INTERVAL = 5.0  # seconds between two progress lines of one pull
 
 
@@ -95,7 +97,7 @@ def _pull(client_factory: ClientFactory, model: str, insecure: bool, description
     def apply(state: Any, host: Any) -> bool:
         try:
             client_factory().pull(model, insecure=insecure, progress=_Progress(host, model, interval))
-        except OllamaError as error:
+        except FAILURES as error:
             return report(host, f"ollama: pull {model} failed: {error}")
         return True
 
@@ -106,7 +108,7 @@ def _delete(client_factory: ClientFactory, model: str) -> FunctionCommand:
     def apply(state: Any, host: Any) -> bool:
         try:
             client_factory().delete(model)
-        except OllamaError as error:
+        except FAILURES as error:
             return report(host, f"ollama: delete {model} failed: {error}")
         return True
 
@@ -121,7 +123,7 @@ def _when_ready(client_factory: ClientFactory, wanted: Sequence[str], prune: boo
     def apply(state: Any, host: Any) -> bool:
         try:
             plan = plan_models(client_factory().tags(), wanted, prune)
-        except OllamaError as error:
+        except FAILURES as error:
             return report(host, f"ollama: cannot read the models Ollama holds: {error}")
         for model in plan.pull:
             command = _pull(client_factory, model, insecure(model), plan.describe_pull(model), interval)
@@ -189,7 +191,7 @@ def models(
         return
     try:
         reachable, listed = read_while_planning(lambda: client_factory().tags(), host.state.is_executing)
-    except OllamaError as error:
+    except FAILURES as error:
         yield from refuse(f"ollama: cannot read the models Ollama holds: {error}")
         return
     if not reachable:

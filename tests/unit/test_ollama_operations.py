@@ -182,3 +182,22 @@ def test_the_plan_says_what_it_would_pull_and_its_size(lab, caplog):
         run_op(client_factory=factory, models=[tiny], insecure=[host],
                size_of=lambda model: model_registry.model_size("library/tiny:1"))
     assert [record.getMessage() for record in caplog.records] == [f"Ollama models: pull {tiny} (98.5 KB)"]
+
+
+def test_an_ollama_gone_at_execute_time_is_one_line(lab):
+    host, _, factory = lab
+    tiny = f"{host}/library/tiny:1"
+    gone = {"now": False}
+
+    def flaky() -> OllamaClient:
+        if gone["now"]:
+            raise ServiceUnreachable("no answer from Ollama: its container is not running on the self-hosted "
+                                     "network")
+        return factory()
+
+    commands, _ = run_op(client_factory=flaky, models=[tiny], insecure=[host])
+    gone["now"] = True
+    output = Output()
+    assert execute(commands, output) == [False]
+    assert output.lines == [f"ollama: pull {tiny} failed: no answer from Ollama: its container is not "
+                            "running on the self-hosted network"]
