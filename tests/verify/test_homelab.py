@@ -232,14 +232,18 @@ def test_npm_api_answers(target):
     assert json.loads(result.stdout).get("status") == "OK", result.stdout
 
 
-def _with_stdin(target, command: str, data: str) -> str:
+def _with_stdin(target, command: str, data: str, privileged: bool = False) -> str:
     """Run ``command`` on the host over the suite's own SSH connection, ``data`` on its stdin: how a
-    secret reaches curl without appearing in any command line (or in ``ps`` on the host)."""
+    secret reaches curl without appearing in any command line (or in ``ps`` on the host).
+    ``privileged``: through sudo as the suite's other commands run (``docker`` needs root)."""
+    shown = command
+    if privileged:
+        command = target.host.backend.get_command(command)
     stdin, stdout, stderr = target.host.backend.client.exec_command(command, timeout=30)
     stdin.write(data)
     stdin.channel.shutdown_write()
     out, err = stdout.read().decode(), stderr.read().decode()
-    assert stdout.channel.recv_exit_status() == 0, f"{command.split(' http')[0]} …: {err.strip()[-300:]}"
+    assert stdout.channel.recv_exit_status() == 0, f"{shown.split(' http')[0]} …: {err.strip()[-300:]}"
     return out
 
 
@@ -276,12 +280,14 @@ def test_open_webui_admin_signs_in_and_nobody_can_sign_up(target):
             "--data-binary @- -w '\\n%{http_code}'")
     login = json.dumps({"email": settings.open_webui_admin_email,
                         "password": settings.open_webui_admin_password.get_secret_value()})
-    body, status = _with_stdin(target, f"{curl} {OPEN_WEBUI_API}/signin", login).rsplit("\n", 1)
+    answer = _with_stdin(target, f"{curl} {OPEN_WEBUI_API}/signin", login, privileged=True)
+    body, status = answer.rsplit("\n", 1)
     assert status == "200", f"the admin does not sign in: {status} {body[:300]}"
     assert json.loads(body).get("role") == "admin", f"{settings.open_webui_admin_email} is not an admin"
     stranger = json.dumps({"name": "Stranger", "email": "stranger@verify.invalid",
                            "password": "not-an-admin-1"})
-    body, status = _with_stdin(target, f"{curl} {OPEN_WEBUI_API}/signup", stranger).rsplit("\n", 1)
+    answer = _with_stdin(target, f"{curl} {OPEN_WEBUI_API}/signup", stranger, privileged=True)
+    body, status = answer.rsplit("\n", 1)
     assert status == str(OPEN_WEBUI_SIGNUP_CLOSED), f"sign-up is open: {status} {body[:300]}"
 
 
