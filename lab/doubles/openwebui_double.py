@@ -5,7 +5,8 @@ tables' main columns: ``user`` (id, name, email, role, …), ``auth`` (id, email
 ``$2b$12$`` hash, active) and ``config`` (one JSON document; sign-up at ``ui.enable_signup``).
 
 The API answers as ``open_webui/routers/auths.py`` and ``main.py`` of 0.6.34 do (read from the
-release's wheel):
+release's wheel, and checked against the real backend: tests/fixtures/openwebui-recorded holds its
+recorded exchanges, which tests/unit/test_openwebui_replay.py replays here):
 
 - ``GET /health`` ``{"status": true}``; ``GET /api/config``: ``onboarding`` true only while there is
   no user, ``features.enable_signup``;
@@ -45,14 +46,33 @@ ACCESS_PROHIBITED = ("You do not have permission to access this resource. Please
                      "for assistance.")
 EMAIL_TAKEN = ("Uh-oh! This email is already registered. Sign in with your existing account or choose "
                "another email to start anew.")
+NOT_AUTHENTICATED = "Not authenticated"  # no token at all
+UNAUTHORIZED = "401 Unauthorized"  # a token it does not know
+# as 0.6.34 answers them (tests/fixtures/openwebui-recorded: the admin configuration, a user's default
+# permissions, the public configuration's fields)
 ADMIN_CONFIG_DEFAULTS = {
     "SHOW_ADMIN_DETAILS": True, "WEBUI_URL": "", "ENABLE_SIGNUP": True, "ENABLE_API_KEY": True,
     "ENABLE_API_KEY_ENDPOINT_RESTRICTIONS": False, "API_KEY_ALLOWED_ENDPOINTS": "",
     "DEFAULT_USER_ROLE": "pending",
     "JWT_EXPIRES_IN": "4w", "ENABLE_COMMUNITY_SHARING": True, "ENABLE_MESSAGE_RATING": True,
-    "ENABLE_CHANNELS": False, "ENABLE_NOTES": True, "ENABLE_USER_WEBHOOKS": False,
-    "PENDING_USER_OVERLAY_TITLE": None, "PENDING_USER_OVERLAY_CONTENT": None, "RESPONSE_WATERMARK": None,
+    "ENABLE_CHANNELS": False, "ENABLE_NOTES": True, "ENABLE_USER_WEBHOOKS": True,
+    "PENDING_USER_OVERLAY_TITLE": "", "PENDING_USER_OVERLAY_CONTENT": "", "RESPONSE_WATERMARK": "",
 }
+PERMISSIONS = {
+    "workspace": {"models": False, "knowledge": False, "prompts": False, "tools": False},
+    "sharing": {"public_models": False, "public_knowledge": False, "public_prompts": False,
+                "public_tools": False, "public_notes": False},
+    "chat": {name: True for name in (
+        "controls", "valves", "system_prompt", "params", "file_upload", "delete", "delete_message",
+        "continue_response", "regenerate_response", "rate_response", "edit", "share", "export", "stt", "tts",
+        "call", "multiple_models", "temporary")} | {"temporary_enforced": False},
+    "features": {"direct_tool_servers": False, "web_search": True, "image_generation": True,
+                 "code_interpreter": True, "notes": True},
+}
+JWT_LIFETIME_S = 4 * 7 * 24 * 3600  # JWT_EXPIRES_IN 4w
+# the web app's page: what 0.6.34 answers for any path it has no route for, /api/... included
+INDEX_HTML = ('<!doctype html>\n<html lang="en">\n\t<head>\n\t\t<meta charset="utf-8" />\n'
+              "\t\t<title>Open WebUI</title>\n\t</head>\n</html>\n")
 
 
 def _env_true(name: str, default: str) -> bool:
@@ -177,33 +197,55 @@ class OpenWebUIDouble:
     def _session(self, user: dict[str, Any]) -> dict[str, Any]:
         token = secrets.token_hex(24)
         self.tokens[token] = user["id"]
-        return {"token": token, "token_type": "Bearer", "expires_at": None, "id": user["id"],
-                "email": user["email"], "name": user["name"], "role": user["role"],
-                "profile_image_url": user.get("profile_image_url") or "/user.png", "permissions": {}}
+        return {"id": user["id"], "email": user["email"], "name": user["name"], "role": user["role"],
+                "profile_image_url": user.get("profile_image_url") or "/user.png", "token": token,
+                "token_type": "Bearer", "expires_at": int(time.time()) + JWT_LIFETIME_S,
+                "permissions": PERMISSIONS}
 
-    def _admin(self, headers: Any) -> dict[str, Any] | None:
+    def _admin(self, headers: Any) -> tuple[int, str] | None:
+        """``None`` for an admin's token, else Open WebUI's refusal: no token, an unknown one, a
+        user who is not an admin."""
         auth = headers.get("Authorization") or ""
-        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
-        user_id = self.tokens.get(token)
+        if not auth.startswith("Bearer "):
+            return 401, NOT_AUTHENTICATED
+        user_id = self.tokens.get(auth.removeprefix("Bearer ").strip())
         user = user_by_id(user_id) if user_id else None
-        return user if user and user["role"] == "admin" else None
+        if user is None:
+            return 401, UNAUTHORIZED
+        return None if user["role"] == "admin" else (401, ACCESS_PROHIBITED)
+
+    @staticmethod
+    def _missing(body: Any, fields: tuple[str, ...]) -> tuple[int, Any] | None:
+        """FastAPI's 422 for a body without its required fields, one entry per field."""
+        given = body if isinstance(body, dict) else {}
+        missing = [name for name in fields if name not in given]
+        if not missing:
+            return None
+        return 422, {"detail": [{"type": "missing", "loc": ["body", name], "msg": "Field required",
+                                 "input": body} for name in missing]}
 
     def handle(self, method: str, path: str, headers: Any, body: Any) -> tuple[int, Any]:
         if method == "GET" and path == "/health":
             return 200, {"status": True}
         if method == "GET" and path == "/api/config":
-            return 200, {"status": True, "name": "Open WebUI", "version": "0.6.34",
-                         "onboarding": user_count() == 0,
-                         "features": {"auth": True, "enable_signup": signup_enabled(),
-                                      "enable_login_form": True}}
+            onboarding = {"onboarding": True} if user_count() == 0 else {}  # the key only while no user
+            return 200, {**onboarding, "status": True, "name": "Open WebUI", "version": "0.6.34",
+                         "default_locale": "", "oauth": {"providers": {}},
+                         "features": {"auth": True, "auth_trusted_header": False,
+                                      "enable_signup_password_confirmation": False, "enable_ldap": False,
+                                      "enable_api_key": True, "enable_signup": signup_enabled(),
+                                      "enable_login_form": True, "enable_websocket": True,
+                                      "enable_version_update_check": False}}
         if method == "POST" and path == "/api/v1/auths/signin":
-            if not isinstance(body, dict) or not {"email", "password"} <= set(body):
-                return 422, {"detail": [{"type": "missing", "loc": ["body"], "msg": "Field required"}]}
+            refused = self._missing(body, ("email", "password"))
+            if refused:
+                return refused
             user = authenticate(str(body["email"]), str(body["password"]))
             return (200, self._session(user)) if user else (400, {"detail": INVALID_CRED})
         if method == "POST" and path == "/api/v1/auths/signup":
-            if not isinstance(body, dict) or not {"name", "email", "password"} <= set(body):
-                return 422, {"detail": [{"type": "missing", "loc": ["body"], "msg": "Field required"}]}
+            refused = self._missing(body, ("name", "email", "password"))
+            if refused:
+                return refused
             has_users = user_count() > 0
             if not signup_enabled() and (has_users or not _env_true("ENABLE_INITIAL_ADMIN_SIGNUP", "false")):
                 return 403, {"detail": ACCESS_PROHIBITED}
@@ -216,16 +258,18 @@ class OpenWebUIDouble:
                 set_signup(False)  # the first account closes sign-up, stored (auths.py)
             return 200, self._session(user)
         if path == "/api/v1/auths/admin/config":
-            if self._admin(headers) is None:
-                return 401, {"detail": ACCESS_PROHIBITED}
+            refused = self._admin(headers)
+            if refused:
+                return refused[0], {"detail": refused[1]}
             if method == "POST":
-                if not isinstance(body, dict) or set(ADMIN_CONFIG_DEFAULTS) - set(body):
-                    return 422, {"detail": [{"type": "missing", "loc": ["body"], "msg": "Field required"}]}
+                required = tuple(name for name in ADMIN_CONFIG_DEFAULTS if not name.startswith(
+                    ("PENDING_USER_OVERLAY", "RESPONSE_WATERMARK")))  # those three have defaults
+                refused_body = self._missing(body, required)
+                if refused_body:
+                    return refused_body
                 set_signup(bool(body["ENABLE_SIGNUP"]))
             return 200, {**ADMIN_CONFIG_DEFAULTS, "ENABLE_SIGNUP": signup_enabled()}
-        if path.startswith("/api/"):
-            return 404, {"detail": "Not Found"}
-        return 200, "Open WebUI (lab stand-in)"
+        return 200, INDEX_HTML  # the web app's page, for every other path (/api/... too)
 
 
 def serve(double: OpenWebUIDouble, bind: str, port: int) -> ThreadingHTTPServer:
@@ -244,7 +288,7 @@ def serve(double: OpenWebUIDouble, bind: str, port: int) -> ThreadingHTTPServer:
             text = isinstance(answer, str)
             payload = answer.encode() if text else json.dumps(answer).encode()
             self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8" if text else "application/json")
+            self.send_header("Content-Type", "text/html; charset=utf-8" if text else "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
