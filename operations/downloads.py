@@ -22,8 +22,10 @@ DOWNLOAD_SCRIPT = (
     'umask 022; mkdir -p "$dir" || exit 1; '
     'tmp=$(mktemp "$dir/.$(basename "$dest").part.XXXXXX") || exit 1; '
     "trap 'rm -f \"$tmp\"' EXIT; trap 'rm -f \"$tmp\"; exit 1' HUP INT TERM; "
-    'if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 3 -o "$tmp" "$url"; '
-    'elif command -v wget >/dev/null 2>&1; then wget -q -O "$tmp" "$url"; '
+    # a stalled transfer fails instead of hanging the run: under 10 kB/s for 2 minutes, or no connection
+    'if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 3 --connect-timeout 30 --speed-limit 10240 '
+    '--speed-time 120 -o "$tmp" "$url"; '
+    'elif command -v wget >/dev/null 2>&1; then wget -q --timeout=120 --tries=3 -O "$tmp" "$url"; '
     'else echo "download of $url: neither curl nor wget is installed on the host (install curl)" >&2; '
     "exit 1; fi; "
     'status=$?; [ "$status" -eq 0 ] || { echo "download of $url failed (exit $status)" >&2; exit 1; }; '

@@ -12,9 +12,9 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import FunctionCommand, OperationValueError, StringCommand, operation
 
-from operations.clients import Secret, read_while_planning, reveal
+from operations.clients import Secret, ServiceUnreachable, read_while_planning, reveal
 from operations.clients.openwebui import OpenWebUIClient, OpenWebUIError
-from operations.failures import named, report
+from operations.failures import named, refuse, report
 from operations.uploads import private_file_commands
 
 ClientFactory = Callable[[], OpenWebUIClient]
@@ -54,7 +54,7 @@ def _settle(client_factory: ClientFactory, email: str) -> Callable[[Any, Any], b
                 return report(host, f"open-webui: {email} {what} after the account was set")
             if found["signup"]:
                 client.close_signup()
-        except OpenWebUIError as error:
+        except (OpenWebUIError, ServiceUnreachable) as error:
             return report(host, f"open-webui: {error}")
         return True
 
@@ -88,7 +88,11 @@ def admin(client_factory: ClientFactory, container: str, email: str, display_nam
     """
     if not payload_path.startswith("/"):
         raise OperationValueError(f"payload_path: {payload_path!r} is not an absolute path")
-    reachable, found = read_while_planning(lambda: client_factory().state(), host.state.is_executing)
+    try:
+        reachable, found = read_while_planning(lambda: client_factory().state(), host.state.is_executing)
+    except OpenWebUIError as error:  # it answers, but not as it should (5xx, 429, not JSON)
+        yield from refuse(f"open-webui: {error}")
+        return
     if reachable and found["account"] == "admin" and not found["signup"]:
         host.noop(f"Open WebUI admin {email} signs in; sign-up is closed")
         return

@@ -63,12 +63,15 @@ def _ollama_factory(ctx: HostContext):
     client: dict[str, OllamaClient] = {}
 
     def make() -> OllamaClient:
-        if "ollama" not in client:
+        # one client while planning, another when the run applies: this run may have made the container
+        # again (a new image, a changed compose file), and with it its address on the Docker network
+        phase = "run" if host.state.is_executing else "plan"
+        if phase not in client:
             spec = CATALOG[Service.OLLAMA]
             made = OllamaClient(tunnel.container_url(host, spec.name, "Ollama", spec.upstream_port))
             made.wait_ready(timeout=OLLAMA_READY_TIMEOUT if host.state.is_executing else 5)
-            client["ollama"] = made
-        return client["ollama"]
+            client[phase] = made
+        return client[phase]
 
     return tunnel.answering_once(make, "Ollama")
 

@@ -234,7 +234,7 @@ BACKEND_CREDENTIALS: dict[str, BackendCredentials] = {
 }
 _CREDENTIAL_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 # a password in a URL's user part: scheme://user:password@host
-_URL_PASSWORD = re.compile(r"//[^/@:]*:[^/@]*@")
+_URL_PASSWORD = re.compile(r"//[^/@:]*:[^@]*@")  # the password may hold '/'; it ends at the '@'
 # a value is written single-quoted into a shell-read file: no quote, no control character
 _CREDENTIAL_BREAKERS = re.compile(r"['\x00-\x1f\x7f]")
 _REPOSITORY_BREAKERS = re.compile(r"[\s'\"$`\\\x00-\x1f\x7f]")
@@ -1008,6 +1008,9 @@ class HomelabSettings(BaseSettings):
             problems.append(f"HOMELAB_BACKUP_CREDENTIALS: {', '.join(missing)} required with the {scheme} "
                             f"repository {shown} (NAME=VALUE "
                             "pairs separated by spaces or line breaks)")
+        if scheme == "rest" and given and "@" in self.backup_repository.split("//", 1)[-1].split("/", 1)[0]:
+            problems.append(f"HOMELAB_BACKUP_CREDENTIALS: the repository {shown} names a user already: give "
+                            "the user only as RESTIC_REST_USERNAME (the URL without user@)")
         if scheme == "rest" and ("RESTIC_REST_USERNAME" in given) != ("RESTIC_REST_PASSWORD" in given):
             problems.append("HOMELAB_BACKUP_CREDENTIALS: RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD go "
                             "together (the REST server's htpasswd user)")

@@ -163,7 +163,11 @@ class OllamaClient:
         response = self._send("GET", "/api/tags")
         if not response.ok:
             raise OllamaError(f"GET /api/tags -> {response.status_code}: {_error_text(response)}")
-        return list(response.json().get("models") or [])
+        try:
+            return list(response.json().get("models") or [])
+        except (ValueError, AttributeError):
+            text = response.text[:200]
+            raise OllamaError(f"GET /api/tags: the answer is not Ollama's model list: {text}") from None
 
     def pull(self, model: str, *, insecure: bool = False, progress: Progress | None = None) -> None:
         """Pull ``model`` (streamed); ``progress`` sees every status line. ``OllamaError`` with Ollama's

@@ -64,7 +64,9 @@ class OpenWebUIClient:
 
     def _json(self, response: requests.Response, what: str) -> Any:
         if response.status_code != 200:
-            raise OpenWebUIError(f"{what}: {response.status_code} {_detail(response)}", response.status_code)
+            # a 422 echoes the request body (the password) as its `input`
+            detail = redact(_detail(response), reveal(self._password))
+            raise OpenWebUIError(f"{what}: {response.status_code} {detail}", response.status_code)
         try:
             return response.json()
         except ValueError:

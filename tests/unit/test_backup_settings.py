@@ -153,6 +153,11 @@ def test_malformed_credentials_are_refused_by_name_never_by_value(credentials, e
 def test_a_rest_server_takes_user_and_password_from_the_credentials_never_from_the_url():
     (problem,) = credential_problems("rest:https://bob:hunter2@backup.lan:8000/", None)
     assert "'rest:https://bob:***@backup.lan:8000/' is not valid: expected no password in the URL" in problem
+    (problem,) = credential_problems("rest:https://bob:pa/ss@backup.lan:8000/", None)  # a '/' in it
+    assert "'rest:https://bob:***@backup.lan:8000/' is not valid" in problem and "pa/ss" not in problem
+    (problem,) = credential_problems("rest:https://bob@backup.lan:8000/",
+                                     "RESTIC_REST_USERNAME=bob RESTIC_REST_PASSWORD=hunter2")
+    assert "names a user already: give the user only as RESTIC_REST_USERNAME" in problem
     (problem,) = credential_problems("rest:https://backup.lan:8000/", "RESTIC_REST_USERNAME=bob")
     assert "RESTIC_REST_USERNAME and RESTIC_REST_PASSWORD go together" in problem
     settings = load(backup_repository="rest:https://backup.lan:8000/", backup_password=PASSWORD,

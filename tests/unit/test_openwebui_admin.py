@@ -148,3 +148,31 @@ def test_the_docker_exec_command_takes_the_account_from_the_file_and_always_remo
     done = subprocess.run(["sh", "-c", command], env=env, text=True, capture_output=True)
     assert done.returncode == 1 and "no Open WebUI to ask" in done.stderr  # the script ran, from the file
     assert not payload.exists()
+
+
+def test_an_unexpected_answer_never_carries_the_password(webui):
+    """Open WebUI's 422 echoes the request body, the password in it, as `input`: redacted in errors."""
+    import http.server
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            detail = [{"type": "x", "loc": ["body"], "input": json.loads(body)}]
+            answer = json.dumps({"detail": detail}).encode()
+            self.send_response(422)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(OpenWebUIError) as info:
+            OpenWebUIClient(f"http://127.0.0.1:{server.server_address[1]}", EMAIL, PASSWORD).sign_in()
+    finally:
+        server.shutdown()
+    assert "422" in str(info.value) and PASSWORD not in str(info.value)
