@@ -75,10 +75,10 @@ def ssh(host: dict, command: str, check: bool = False) -> str:
     return proc.stdout
 
 
-def limit_for(hosts: list[dict]) -> list[str]:
-    """The inventory's names of ``hosts`` (inventories/lab.py names each host by its lab name, whichever
-    connector HOMELAB_LAB_CONNECTOR picks)."""
-    return [h["name"] for h in hosts]
+def limit_for(hosts: list[dict], connector: str = "homelab") -> list[str]:
+    """The inventory's names of ``hosts``: inventories/lab.py names a host by its lab name with the
+    project's ``@homelab`` connector, and ``@<connector>/<name>`` with another (HOMELAB_LAB_CONNECTOR)."""
+    return [h["name"] if connector == "homelab" else f"@{connector}/{h['name']}" for h in hosts]
 
 
 def pyinfra(
@@ -186,10 +186,11 @@ def deploy_rows(hosts: list[dict]) -> list[dict]:
     rows = []
 
     def row(label: str, args: list[str], group: list[dict], connector: str = "homelab", before=None):
-        wall = median(args, limit_for(group), connector, before)
+        names = limit_for(group, connector)
+        wall = median(args, names, connector, before)
         if before:
             before()
-        found = counts(args, limit_for(group), group[0]["name"], connector)
+        found = counts(args, names, names[0], connector)
         rows.append({"label": label, "hosts": len(group), "wall_s": round(wall, 2), **found})
         print(rows[-1], flush=True)
 
