@@ -4,44 +4,18 @@ one line naming the setting, the value and what is expected, before any host is 
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from deploys.library.settings import ComfyModel, SettingsError, load_settings
+# the good environment, its clean_env fixture (autouse) and the load helpers are test_settings.py's
+import test_settings
+from test_settings import load, only_problem
 
-GOOD = {
-    "HOMELAB_DOMAIN": "home.example.com",
-    "HOMELAB_TAILSCALE_ALLOWED_IPS": "100.64.0.0/10",
-    "HOMELAB_PIHOLE_PASSWORD": "pihole-secret-value",
-    "HOMELAB_NPM_ADMIN_EMAIL": "admin@home.example.com",
-    "HOMELAB_NPM_ADMIN_PASSWORD": "npm-secret-value",
-    "HOMELAB_OPEN_WEBUI_ADMIN_EMAIL": "admin@home.example.com",
-    "HOMELAB_OPEN_WEBUI_ADMIN_PASSWORD": "webui-secret-value",
-}
+from deploys.library.settings import ComfyModel
+
+clean_env = test_settings.clean_env  # the fixture (autouse), shared
+
 SUM = "31e35c80fc4829d14f90153f4c74cd59c90b779f6afe05a74cd6120b893f7e5b"
 URL = "https://huggingface.co/stabilityai/sdxl/resolve/main/sd_xl_base_1.0.safetensors"
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for key in list(os.environ):
-        if key.startswith("HOMELAB_"):
-            monkeypatch.delenv(key)
-    for key, value in GOOD.items():
-        monkeypatch.setenv(key, value)
-    return monkeypatch
-
-
-def load(**overrides):
-    return load_settings(overrides, env_file=None)
-
-
-def only_problem(**overrides) -> str:
-    with pytest.raises(SettingsError) as info:
-        load(**overrides)
-    assert len(info.value.problems) == 1, info.value.problems
-    return info.value.problems[0]
 
 
 def test_defaults_pull_nothing_and_prune_nothing():
