@@ -7,7 +7,14 @@ import shlex
 from collections import Counter
 from typing import Any
 
+import yaml
 from pyinfra.api import FactBase
+
+# the file beside compose.yaml that pins the image a service runs (Docker Compose reads it with
+# compose.yaml); its `x-homelab-pin` says which image setting the pin belongs to
+PIN_FILE = "compose.override.yaml"
+PREVIOUS_PIN_FILE = "compose.override.previous.yaml"
+PIN_KEY = "x-homelab-pin"
 
 # One JSON object per container. docker inspect (not docker ps) because ps joins labels with
 # commas (label values hold commas) and has no separate health field.
@@ -119,7 +126,8 @@ class ComposeProjects(FactBase[dict[str, dict[str, Any]]]):
 class ComposeDeployment(FactBase[dict[str, Any]]):
     """
     Returns what a compose deployment needs to know, in one command: the mode and SHA-1 of
-    ``compose.yaml`` and ``.env`` in ``directory``, and every compose project (as
+    ``compose.yaml`` and ``.env`` in ``directory``, the image pin in ``compose.override.yaml``
+    (which image setting it pins, and the exact image it runs), and every compose project (as
     :class:`ComposeProjects` returns them).
 
     .. code:: python
@@ -129,25 +137,29 @@ class ComposeDeployment(FactBase[dict[str, Any]]):
                 "compose.yaml": {"mode": 644, "sha1": "5661b8…"},
                 ".env": {"mode": 600, "sha1": "54a4…"},
             },
+            "pin": {"image": "ollama/ollama:0.12.6", "pinned": "ollama/ollama@sha256:0f2c…"},
             "projects": {"demo": {...}},
         }
 
-    A missing directory or file is simply absent from ``files``.
+    A missing directory or file is simply absent from ``files``; no pin file, or one without an
+    ``x-homelab-pin`` mapping, gives ``"pin": None``.
     """
 
     def command(self, directory: str) -> str:
         return (
             f"if cd {shlex.quote(directory)} 2>/dev/null; then for f in compose.yaml .env; do "
             '[ -f "$f" ] && echo "file $f $(stat -c %a "$f") $(sha1sum < "$f" | cut -c1-40)"; '
-            "done; fi; echo '### projects'; " + ComposeProjects().command()
+            f"done; [ -f {PIN_FILE} ] && sed 's/^/pin /' {PIN_FILE}; "
+            "fi; echo '### projects'; " + ComposeProjects().command()
         )
 
     @staticmethod
     def default() -> dict[str, Any]:
-        return {"files": {}, "projects": {}}
+        return {"files": {}, "pin": None, "projects": {}}
 
     def process(self, output: list[str]) -> dict[str, Any]:
         files: dict[str, dict[str, Any]] = {}
+        pin_lines: list[str] = []
         rest: list[str] = []
         in_projects = False
         for line in output:
@@ -155,8 +167,26 @@ class ComposeDeployment(FactBase[dict[str, Any]]):
                 rest.append(line)
             elif line.strip() == "### projects":
                 in_projects = True
+            elif line.startswith("pin ") or line == "pin":
+                pin_lines.append(line[4:])
             else:
                 words = line.split()
                 if len(words) == 4 and words[0] == "file" and words[2].isdigit():
                     files[words[1]] = {"mode": int(words[2]), "sha1": words[3]}
-        return {"files": files, "projects": ComposeProjects().process(rest)}
+        return {"files": files, "pin": parse_pin("\n".join(pin_lines)),
+                "projects": ComposeProjects().process(rest)}
+
+
+def parse_pin(text: str) -> dict[str, str] | None:
+    """``{"image", "pinned"}`` from a pin file's text; ``None`` when it holds no valid pin."""
+    try:
+        document = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        return None
+    pin = document.get(PIN_KEY) if isinstance(document, dict) else None
+    if not isinstance(pin, dict):
+        return None
+    image, pinned = pin.get("image"), pin.get("pinned")
+    if not (isinstance(image, str) and isinstance(pinned, str) and image and pinned):
+        return None
+    return {"image": image, "pinned": pinned}

@@ -15,7 +15,8 @@ from pyinfra.api.exceptions import OperationValueError
 from pyinfra.api.util import get_file_sha1
 from pyinfra.operations import files
 
-from facts.compose import ComposeDeployment, ComposeProjects
+from facts.compose import PIN_FILE, PIN_KEY, PREVIOUS_PIN_FILE, ComposeDeployment, ComposeProjects
+from operations.images import ImageRef
 from operations.uploads import private_file_commands
 
 PULL_POLICIES = ("always", "missing", "never")
@@ -161,6 +162,62 @@ def wait_healthy_command(project: str, timeout: int) -> str:
     )
 
 
+def pin_command(directory: str, project: str, service: str, image: str, up: str, rollback: str | None) -> str:
+    """Shell that pins ``service`` to the exact image the host holds for ``image`` and brings the
+    project up on it; with ``rollback`` (the health wait), an image whose containers do not become
+    healthy is rolled back to the pin before it (or to no pin), and the command fails with one line
+    naming the service, the new image and its health check output, then the wait's full report.
+
+    The pin is the image's registry digest (``repo@sha256:…``), or its ID for an image that came from
+    no registry. The pin before is kept in ``compose.override.previous.yaml`` for a rollback by hand.
+    Data is not touched: only the image changes."""
+    ref = ImageRef.parse(image)
+    quoted = shlex.quote(image)
+    header = (
+        "# Managed by homelab-pyinfra: the image this service runs, pinned by its digest. Docker Compose",
+        "# reads this file with compose.yaml. An update moves the pin; the one before it is kept in",
+        f"# {PREVIOUS_PIN_FILE} (copy it over this file and run `docker compose up -d` to go back).",
+    )
+    lines = " ".join(shlex.quote(line) for line in header)
+    write = (
+        f"printf '%s\\n' {lines} {shlex.quote(PIN_KEY + ':')} "
+        '"  image: \\"$ref\\"" "  pinned: \\"$pinned\\"" services: '
+        f'{shlex.quote("  " + service + ":")} "    image: \\"$pinned\\"" > {PIN_FILE}.new '
+        f"&& mv {PIN_FILE}.new {PIN_FILE}"
+    )
+    script = (
+        f"cd {shlex.quote(directory)} || exit 1; ref={quoted}; pinned=; "
+        "for found in $(docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' \"$ref\" 2>/dev/null); "
+        f'do case "$found" in {shlex.quote(ref.repository)}@sha256:*) pinned=$found; break ;; esac; done; '
+        '[ -n "$pinned" ] || pinned=$(docker image inspect --format \'{{.Id}}\' "$ref" 2>/dev/null) || '
+        f'{{ echo "{project}: the image $ref is not on the host, so it cannot be pinned" >&2; exit 1; }}; '
+        f"old=; if [ -f {PIN_FILE} ]; then "
+        f"old=$(sed -n 's/^  pinned: \"\\(.*\\)\"$/\\1/p' {PIN_FILE}); cp -p {PIN_FILE} {PREVIOUS_PIN_FILE}; "
+        f"else rm -f {PREVIOUS_PIN_FILE}; fi; "
+        f"{write} || exit 1; "
+    )
+    if rollback is None:
+        return script + up
+    back = (
+        f"if [ -f {PREVIOUS_PIN_FILE} ]; then cp -p {PREVIOUS_PIN_FILE} {PIN_FILE}; else rm -f {PIN_FILE}; fi; "
+        f"{up} >/dev/null 2>&1; "
+        f'if again=$( ( {rollback} ) 2>&1 ); then now="rolled back to ${{old:-the image it ran before}}, '
+        'healthy again"; else now="rolled back to ${old:-the image it ran before}, which is not healthy '
+        'either"; report="$report\n$again"; fi; '
+    )
+    said = (
+        "line=$(printf '%s\\n' \"$report\" | awk '/last log lines:/ {exit} seen && NF {last=$0} "
+        "/last health check output:/ {seen=1} END {sub(/^[[:space:]]+/, \"\", last); print last}'); "
+        f'echo "{project}: the new image $ref ($pinned) is not healthy: $now. '
+        'Health check: ${line:-no output}" >&2; printf \'%b\\n\' "$report" >&2; exit 1'
+    )
+    return (
+        script
+        + f"if ! report=$( {{ {up}; }} 2>&1 ); then {back}{said}; fi; "
+        + f"if ! report=$( ( {rollback} ) 2>&1 ); then {back}{said}; fi"
+    )
+
+
 @operation()
 def service(
     project: str,
@@ -172,6 +229,8 @@ def service(
     wait_healthy: bool = False,
     wait_timeout: int = 120,
     env_secret: bool = True,
+    image: str | None = None,
+    repin: bool = False,
 ):
     """
     Run a Docker Compose project from a compose document, idempotently.
@@ -188,6 +247,12 @@ def service(
     + wait_timeout: seconds to wait before failing, naming the containers that are not ready
     + env_secret: ``.env`` holds secrets: mode 0600, created 0600 before it is written, never
       shown by ``--diff``. ``False`` uploads it like ``compose.yaml`` (0644, diffed)
+    + image: pin the project's one service to the exact image the host holds for this reference
+      (pull it first: see ``images.pulled``), in ``compose.override.yaml`` beside ``compose.yaml``.
+      The pin is made when there is none or it belongs to another reference, and then kept: a tag
+      that moves in its registry changes nothing here until ``repin``. Moving a pin of a project that
+      runs waits for its health and rolls back to the pin before if it does not become healthy
+    + repin: pin ``image`` again although the pin belongs to it (its tag has moved: an update)
 
     ``docker compose up -d`` runs only when ``compose.yaml`` or ``.env`` changed, or the project
     is not running as declared: a service started by default has no container, a container is
@@ -247,12 +312,28 @@ def service(
             )
         )
 
-    if not file_commands and is_running_as_declared(current, all_services, started_services):
+    pinning = False
+    if image is not None:
+        if len(all_services) != 1:
+            raise OperationValueError("image: pinning needs a compose document with exactly one service")
+        pin = deployment.get("pin")
+        pinning = repin or pin is None or pin["image"] != image
+
+    if not pinning and not file_commands and is_running_as_declared(current, all_services, started_services):
         host.noop(f"compose project {project} is running as declared")
         return
 
     yield from file_commands
-    yield _compose_command(directory, project, "up", "--detach", "--pull", pull, "--remove-orphans")
+    up = _compose_command(directory, project, "up", "--detach", "--pull", pull, "--remove-orphans")
+    if pinning:
+        assert image is not None
+        # something runs now: a new image that is not healthy goes back to it
+        rollback = wait_healthy_command(project, wait_timeout) if current else None
+        yield pin_command(directory, project, next(iter(all_services)), image, up.get_raw_value(), rollback)
+        if rollback is None and wait_healthy:
+            yield wait_healthy_command(project, wait_timeout)
+        return
+    yield up
     if wait_healthy:
         yield wait_healthy_command(project, wait_timeout)
 
