@@ -187,7 +187,8 @@ def pin_command(directory: str, project: str, service: str, image: str, up: str,
     )
     script = (
         f"cd {shlex.quote(directory)} || exit 1; ref={quoted}; pinned=; "
-        "for found in $(docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' \"$ref\" 2>/dev/null); "
+        "for found in $(docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' \"$ref\" "
+        "2>/dev/null); "
         f'do case "$found" in {shlex.quote(ref.repository)}@sha256:*) pinned=$found; break ;; esac; done; '
         '[ -n "$pinned" ] || pinned=$(docker image inspect --format \'{{.Id}}\' "$ref" 2>/dev/null) || '
         f'{{ echo "{project}: the image $ref is not on the host, so it cannot be pinned" >&2; exit 1; }}; '
@@ -199,7 +200,8 @@ def pin_command(directory: str, project: str, service: str, image: str, up: str,
     if rollback is None:
         return script + up
     back = (
-        f"if [ -f {PREVIOUS_PIN_FILE} ]; then cp -p {PREVIOUS_PIN_FILE} {PIN_FILE}; else rm -f {PIN_FILE}; fi; "
+        f"if [ -f {PREVIOUS_PIN_FILE} ]; then cp -p {PREVIOUS_PIN_FILE} {PIN_FILE}; "
+        f"else rm -f {PIN_FILE}; fi; "
         f"{up} >/dev/null 2>&1; "
         f'if again=$( ( {rollback} ) 2>&1 ); then now="rolled back to ${{old:-the image it ran before}}, '
         'healthy again"; else now="rolled back to ${old:-the image it ran before}, which is not healthy '

@@ -73,9 +73,11 @@ def pull_command(refs: list[str]) -> str:
         'failed=0; i=0; '
         f'for ref in {quoted}; do i=$((i + 1)); '
         'if [ -f "$dir/$i.failed" ]; then failed=1; '
-        'echo "could not pull $ref: $(tr -s \'\\n\' \' \' < "$dir/$i" | sed \'s/^Error response from daemon: //; s/ *$//\')" >&2; '
+        'echo "could not pull $ref: $(tr -s \'\\n\' \' \' < "$dir/$i" '
+        '| sed \'s/^Error response from daemon: //; s/ *$//\')" >&2; '
         'fi; done; rm -rf "$dir"; '
-        '[ "$failed" = 0 ] || { echo "nothing was stopped or changed: the services run as before" >&2; exit 1; }'
+        '[ "$failed" = 0 ] || '
+        '{ echo "nothing was stopped or changed: the services run as before" >&2; exit 1; }'
     )
 
 

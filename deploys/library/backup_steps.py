@@ -29,7 +29,7 @@ from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files, server, systemd
 
 from deploys.library.catalog import CATALOG
-from deploys.library.context import HostContext
+from deploys.library.context import HostContext, listed
 from deploys.library.errors import DeployError
 from deploys.library.infra_steps import _packages, epel
 from deploys.library.settings import HomelabSettings, sftp_target
@@ -231,6 +231,22 @@ def setup(ctx: HostContext, timers: bool = True):
                         restarted=changed[name], daemon_reload=any(changed.values()))
 
 
+@deploy("Backup before an update")
+def before_update(ctx: HostContext, services: list[str]):
+    """One backup before running images are replaced, through the unit (a host whose backups are not
+    set up yet, e.g. enabled in this same run, says so and goes on: nothing of it is backed up yet)."""
+    if not services:
+        host.noop("backup before an update: no running image is replaced")
+        return
+    server.shell(
+        name=f"Backup before the update of {', '.join(services)}: {UNIT}.service",
+        commands=[
+            f"if systemctl cat {UNIT}.service >/dev/null 2>&1; then systemctl start {UNIT}.service; "
+            f"else echo 'no backup yet: {UNIT}.service is set up later in this run'; fi"
+        ],
+    )
+
+
 @deploy("Backup now")
 def backup_now(ctx: HostContext):
     """One backup at once, through the unit (the journal has it; a run already going is waited for)."""
@@ -238,19 +254,11 @@ def backup_now(ctx: HostContext):
     server.shell(name="Backup now: homelab-backup.service", commands=[f"systemctl start {UNIT}.service"])
 
 
-def _listed(value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        return [str(item).strip() for item in value if str(item).strip()]
-    return [item.strip() for item in str(value).split(",") if item.strip()]
-
-
 def restore_request(ctx: HostContext, data) -> tuple[list[str], str, bool]:
     """(services, snapshot, overwrite) from ``--data restore_services=… restore_snapshot=…
     restore_overwrite=true``, checked against what this host backs up."""
     here = list(dict.fromkeys(service for service, _, _ in backed_up(ctx.settings, ctx.services)))
-    services = _listed(data.get("restore_services"))
+    services = listed(data.get("restore_services"))
     snapshot = str(data.get("restore_snapshot") or "latest").strip()
     overwrite = str(data.get("restore_overwrite", "")).lower() in ("true", "1", "yes")
     if snapshot != "latest" and not services:

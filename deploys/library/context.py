@@ -173,6 +173,15 @@ class HostContext:
         return self.plan.gpu
 
 
+def listed(value: Any) -> list[str]:
+    """A ``--data`` value given as ``a,b`` or as a list: its non-empty items."""
+    if value is None:
+        return []
+    if isinstance(value, list | tuple):
+        return [str(item).strip() for item in value if str(item).strip()]
+    return [item.strip() for item in str(value).split(",") if item.strip()]
+
+
 def member(each: Any) -> Member:
     """An inventory host as the plan sees it (settings ``None`` when they are not valid)."""
     try:

@@ -1,15 +1,83 @@
-"""Service steps: the cold-storage tree, one compose project per service placed on the host, and
-the containers of services no longer placed here taken down (their data stays)."""
+"""Service steps: the cold-storage tree, one compose project per service placed on the host, each
+pinned to the exact image it runs (new images pulled first, a backup taken before an update, an
+unhealthy update rolled back), and the containers of services no longer placed here taken down (their
+data stays)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from pyinfra import host
 from pyinfra.api import deploy
 
-from deploys.library import openwebui_steps
+from deploys.library import backup_steps, openwebui_steps
 from deploys.library.catalog import CATALOG, Service
 from deploys.library.compose_files import data_dirs, env_file, generated_secrets, render_compose
-from deploys.library.context import HostContext
-from operations import compose, directories, secrets
+from deploys.library.context import DeployError, HostContext, listed
+from deploys.library.settings import PullPolicy
+from facts.compose import ComposeDeployment
+from facts.images import RegistryDigests
+from operations import compose, directories, images, secrets
+from operations.images import digest_of, short
+
+# how long an update's new image has to become healthy before it is rolled back, and the wait for
+# every service of the host after they all start (the longest start period is ComfyUI's 180 s)
+HEALTH_TIMEOUT = 300
+
+
+@dataclass(frozen=True)
+class ImageChange:
+    """What a run does to the image of one service placed on this host."""
+
+    service: str
+    image: str  # the image setting
+    before: str | None  # what runs now: the pinned image, or the image of a project without a pin
+    pinned_to: str | None  # the image setting the pin belongs to
+    registry: dict[str, str]  # what the registry serves for ``image`` now (when it was asked)
+    moved: bool  # the pin's tag has moved in its registry (an update asked for it)
+
+    @property
+    def changes(self) -> bool:
+        return self.pinned_to != self.image or self.moved
+
+    @property
+    def running(self) -> bool:
+        return self.before is not None
+
+    def describe(self) -> str:
+        new = self.image
+        if self.registry.get("digest"):
+            new += f" ({short(self.registry['digest'])})"
+        elif self.registry.get("error"):
+            new += f" (the registry says: {self.registry['error']})"
+        old = f"{self.pinned_to} ({short(self.before)})" if self.pinned_to else self.before
+        return f"{self.service}: image {old} -> {new}"
+
+
+def image_changes(ctx: HostContext, services: list[str], refresh: Iterable[str] = ()) -> list[ImageChange]:
+    """For each service placed here: its pin, what runs, and whether the run moves the pin. With
+    ``refresh`` (an update), those services' registries are asked whether their tags have moved;
+    otherwise a registry is asked only about images that change anyway (for ``--dry`` to show them)."""
+    refresh = set(refresh)
+    found = {}
+    for service in services:
+        deployment = host.get_fact(ComposeDeployment, directory=str(CATALOG[service].project_dir))
+        pin = deployment.get("pin")
+        project = deployment["projects"].get(CATALOG[service].name)
+        containers = project["containers"] if project else []
+        before = pin["pinned"] if pin else (containers[0]["image"] if containers else None)
+        found[service] = (ctx.settings.image_for(service), pin, before)
+    asked = [image for service, (image, pin, _) in found.items()
+             if service in refresh or pin is None or pin["image"] != image]
+    registry = host.get_fact(RegistryDigests, refs=sorted(set(asked))) if asked else {}
+    changes = []
+    for service, (image, pin, before) in found.items():
+        served = registry.get(image, {})
+        moved = (service in refresh and pin is not None and pin["image"] == image
+                 and served.get("digest") is not None and served["digest"] != digest_of(pin["pinned"]))
+        changes.append(ImageChange(service, image, before, pin["image"] if pin else None, served, moved))
+    return changes
 
 
 @deploy("Cold storage")
@@ -43,13 +111,30 @@ def storage(ctx: HostContext, services: list[str]):
 
 
 @deploy("Compose services")
-def services(ctx: HostContext, candidates: list[str]):
+def services(ctx: HostContext, candidates: list[str], refresh: Iterable[str] = ()):
     """One compose project per candidate, in the catalog's order: running where the plan places the
     service, taken down where it does not (``docker compose down``, never ``-v``: its data folders and
     project files stay, so placing it back brings it up on the same data); then one health wait for all
     that run here. Every host runs the same operations in the same order (pyinfra orders operations
-    across hosts by the order they are called in; host-dependent branches would make a cycle)."""
+    across hosts by the order they are called in; host-dependent branches would make a cycle).
+
+    Each service runs the image its pin names (``compose.override.yaml``). Images that change are
+    pulled first, all at once, before any container stops; where one replaces a running image and
+    backups are configured, a backup is taken first; a replaced image that does not become healthy is
+    rolled back. ``refresh``: services whose tags are asked again of their registries (an update)."""
     wanted = [service for service in candidates if service in ctx.services]
+    changes = {change.service: change for change in image_changes(ctx, wanted, refresh)}
+    changing = [change for change in changes.values() if change.changes]
+    never = ctx.settings.pull_policy is PullPolicy.NEVER
+    images.pulled(
+        name=("New images pulled first, all at once, before anything stops"
+              + (" (HOMELAB_PULL_POLICY=never: none)" if never and changing else "")),
+        refs=[] if never else sorted({change.image for change in changing}),
+        present_ok=not refresh,
+    )
+    updates = [change.service for change in changing if change.running]
+    if ctx.settings.backups:
+        backup_steps.before_update(ctx, updates)
     for service in candidates:
         item = CATALOG[service]
         placed = service in wanted
@@ -66,29 +151,50 @@ def services(ctx: HostContext, candidates: list[str]):
                 path=f"{directory}/{secret.generated_file}",
                 variable=secret.variable,
             )
+        change = changes.get(service)
+        if not placed:
+            title = f"{service}: not placed on this host: containers down (data kept)"
+        elif change is not None and change.changes and change.running:
+            title = change.describe() + " (rolled back if not healthy)"
+        else:
+            title = f"{service}: compose project"
         compose.service(
-            name=f"{service}: compose project" if placed
-            else f"{service}: not placed on this host: containers down (data kept)",
+            name=title,
             project=service,
             compose=render_compose(ctx.plan, service) if placed else None,
             directory=directory,
             env=env_file(ctx.plan, service) if placed else None,
             pull=ctx.settings.pull_policy.value,
             present=placed,
+            image=change.image if change else None,
+            repin=bool(change and change.moved),
+            wait_timeout=HEALTH_TIMEOUT,
         )
     # all projects start together; waiting once lets their start periods overlap
     compose.healthy(
         name=f"{', '.join(wanted) or 'no service here'}: running and healthy",
         projects=wanted,
-        timeout=300,
+        timeout=HEALTH_TIMEOUT,
     )
 
 
-def deploy_services(ctx: HostContext, candidates: list[str]) -> list[str]:
-    """Deploy those of ``candidates`` that the plan places on this host; take down those it does not."""
+def update_request(ctx: HostContext, data) -> list[str]:
+    """The services whose tags ``deploys/update.py`` asks again of their registries: those of
+    ``--data update_services=a,b`` (each must run on this host), else every service placed here."""
+    asked = listed(data.get("update_services"))
+    unknown = [service for service in asked if service not in CATALOG]
+    if unknown:
+        raise DeployError(f"{host.name}: update_services={','.join(asked)}: {', '.join(unknown)} is not a "
+                          f"service (the services: {', '.join(CATALOG)})")
+    return [service for service in asked if service in ctx.services] if asked else list(ctx.services)
+
+
+def deploy_services(ctx: HostContext, candidates: list[str], refresh: Iterable[str] = ()) -> list[str]:
+    """Deploy those of ``candidates`` that the plan places on this host; take down those it does not.
+    ``refresh``: services whose image tags are asked again of their registries (deploys/update.py)."""
     wanted = [service for service in candidates if service in ctx.services]
     storage(ctx, wanted)
-    services(ctx, candidates)
+    services(ctx, candidates, refresh)
     if Service.OPEN_WEBUI in wanted:
         openwebui_steps.admin(ctx)  # once it is healthy: its admin, before anyone else could be
     return wanted

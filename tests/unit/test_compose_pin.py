@@ -82,7 +82,8 @@ def test_the_pin_is_the_registry_digest_of_the_image_and_the_fact_reads_it_back(
     assert pin_of(tmp_path) == {"image": f"{REPO}:cu128-slim", "pinned": f"{REPO}@{NEW}"}
     assert ups(tmp_path) == [f"{REPO}@{NEW}"]  # compose came up on the pinned image
     # the fact reads the file as the deploy wrote it
-    lines = ["pin " + line for line in (tmp_path / "comfyui" / "compose.override.yaml").read_text().splitlines()]
+    written = (tmp_path / "comfyui" / "compose.override.yaml").read_text()
+    lines = ["pin " + line for line in written.splitlines()]
     assert ComposeDeployment().process([*lines, "### projects"])["pin"] == pin_of(tmp_path)
 
 
@@ -110,7 +111,8 @@ def test_moving_the_pin_keeps_the_one_before(tmp_path):
     done = run_pin(tmp_path, f"{REPO}:v2", FAKE_DIGESTS=f"{REPO}@{NEW}")
     assert done.returncode == 0, done.stderr
     assert pin_of(tmp_path)["pinned"] == f"{REPO}@{NEW}"
-    assert pin_of(tmp_path, "compose.override.previous.yaml") == {"image": f"{REPO}:v1", "pinned": f"{REPO}@{OLD}"}
+    before = {"image": f"{REPO}:v1", "pinned": f"{REPO}@{OLD}"}
+    assert pin_of(tmp_path, "compose.override.previous.yaml") == before
 
 
 def test_an_unhealthy_new_image_is_rolled_back_to_the_pin_before_with_one_line(tmp_path):

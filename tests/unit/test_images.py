@@ -56,7 +56,8 @@ def pull(tmp_path: Path, refs: list[str]) -> tuple[subprocess.CompletedProcess, 
     (tmp_path / "docker").chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "PULL_LOG": str(tmp_path / "log")}
     started = time.monotonic()
-    done = subprocess.run(["sh", "-c", pull_command(refs)], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(["sh", "-c", pull_command(refs)], env=env, capture_output=True, text=True,
+                          timeout=60)
     return done, time.monotonic() - started
 
 

@@ -22,7 +22,8 @@ for cls, stem, refs in ((RegistryDigests, "registry-digests", REFS),
         lines.pop()
     case = {"_source": f"tests/facts/recorded/registry-2.8/{stem}.txt", "arg": {"refs": refs},
             "command": command, "output": lines, "fact": cls().process(lines)}
-    (FACTS / f"images.{cls.__name__}" / "recorded-registry.json").write_text(json.dumps(case, indent=2) + "\n")
+    folder = FACTS / f"images.{cls.__name__}"
+    (folder / "recorded-registry.json").write_text(json.dumps(case, indent=2) + "\n")
     none = {"arg": {"refs": ["ollama/ollama:0.12.6"]}, "command": cls().command(["ollama/ollama:0.12.6"]),
             "output": [], "fact": {}}
-    (FACTS / f"images.{cls.__name__}" / "no-docker.json").write_text(json.dumps(none, indent=2) + "\n")
+    (folder / "no-docker.json").write_text(json.dumps(none, indent=2) + "\n")
