@@ -462,7 +462,8 @@ def proxy_host(
         if plan.blocking or fail_on_conflict:
             yield from refuse(plan.describe())
             return
-        logger.warning(f"{host.print_prefix}{plan.describe()}")
+        if not host.state.is_executing:  # said once, while planning (so `--dry` shows it too)
+            logger.warning(f"{host.print_prefix}{plan.describe()}")
         host.noop(plan.describe())
         return
     if plan.action == "noop":

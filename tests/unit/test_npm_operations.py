@@ -320,3 +320,10 @@ def test_a_retired_name_on_a_hand_made_host_is_left_alone_with_one_line(npm_fact
     assert commands == [] and noop == expected  # no failure
     assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [expected]
     assert not double.proxy_hosts[1]["is_deleted"]
+    # pyinfra runs the operation again when it executes: the line is not said a second time
+    caplog.clear()
+    state = FakeState()
+    state.is_executing = True
+    with ctx_state.use(state), ctx_host.use(create_host(state)):
+        assert list(npm.proxy_host._inner(client_factory=factory, **RETIRED)) == []
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
