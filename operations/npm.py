@@ -9,8 +9,9 @@ operation takes a *client factory*, a callable returning an ``NpmClient``.
 
 A proxy host is identified by its domain names (case-insensitive). Hosts this project created are
 marked ``meta.managed_by = <manager tag>``; a proxy host without that mark on one of our domains is
-reported and left alone. A name held by a redirection host, a 404 host or a stream can never be
-given to a proxy host (NPM answers "already in use"): the plan fails on it, naming that host.
+reported and left alone: never changed, and never removed by ``present=False``. A name held by a
+redirection host, a 404 host or a stream can never be given to a proxy host (NPM answers "already in
+use"): the plan fails on it, naming that host.
 
 A managed host whose config nginx rejected (``meta.nginx_online`` not true) is never "up to date":
 every run applies it again, and fails with nginx's error while nginx keeps rejecting it. Expected
@@ -250,6 +251,13 @@ def plan_proxy_host(
             f"{', '.join(sorted(_lower(h['domain_names']) & wanted))} held by proxy host #{h['id']}"
             for h in foreign
         )
+        if not present:
+            return ProxyHostPlan(
+                "conflict",
+                names,
+                reason=f"{foreign_held}, not managed by {manager_tag}: a proxy host this deploy did not "
+                "make is never removed by it (delete it in NPM's admin UI if it should go)",
+            )
         return ProxyHostPlan(
             "conflict",
             names,
@@ -454,7 +462,8 @@ def proxy_host(
         if plan.blocking or fail_on_conflict:
             yield from refuse(plan.describe())
             return
-        logger.warning(f"{host.print_prefix}{plan.describe()}")
+        if not host.state.is_executing:  # said once, while planning (so `--dry` shows it too)
+            logger.warning(f"{host.print_prefix}{plan.describe()}")
         host.noop(plan.describe())
         return
     if plan.action == "noop":

@@ -70,18 +70,35 @@ class DnsPlan:
         return "Pi-hole local DNS: " + ("; ".join(parts) if parts else "up to date")
 
 
-def _normalise(records: Mapping[str, str]) -> dict[str, str]:
-    """``{hostname: ip}`` with hostnames lower-cased; bad input raises OperationValueError."""
+def _normalise(records: Mapping[str, str] | Iterable[str], present: bool) -> dict[str, str]:
+    """``{hostname: ip}`` with hostnames lower-cased; bad input raises OperationValueError.
+
+    Removing (not ``present``) needs only the names: ``records`` may then be a list of hostnames, and
+    the addresses of a mapping are not used (every entry of the name goes, whatever its address)."""
+    if isinstance(records, str):
+        raise OperationValueError(
+            f"records: expected {{hostname: ip}} or a list of hostnames, got {records!r}"
+        )
+    if not present:
+        return dict.fromkeys((_hostname(name) for name in records), "")
+    if not isinstance(records, Mapping):
+        raise OperationValueError(
+            f"records: expected {{hostname: ip}} to add records, got {type(records).__name__}"
+        )
     clean: dict[str, str] = {}
     for name, ip in records.items():
         try:
             address = ip_address(ip)
         except ValueError:
             raise OperationValueError(f"records[{name!r}]: expected an IP address, got {ip!r}") from None
-        if not name or any(ch.isspace() for ch in name):
-            raise OperationValueError(f"records: expected a hostname without spaces, got {name!r}")
-        clean[name.strip().lower()] = str(address)
+        clean[_hostname(name)] = str(address)
     return clean
+
+
+def _hostname(name: object) -> str:
+    if not isinstance(name, str) or not name.strip() or any(ch.isspace() for ch in name.strip()):
+        raise OperationValueError(f"records: expected a hostname without spaces, got {name!r}")
+    return name.strip().lower()
 
 
 def parse_entry(entry: str) -> tuple[str, list[str]] | None:
@@ -117,14 +134,14 @@ def _shown(entry: str) -> str:
 
 def plan_dns_records(
     existing: Iterable[str],
-    records: Mapping[str, str],
+    records: Mapping[str, str] | Iterable[str],
     present: bool = True,
     cname_records: Iterable[str] = (),
 ) -> DnsPlan:
     """Make each hostname in ``records`` ({hostname: ip}) resolve to its IP only (``present``), or to
-    nothing (not ``present``), given Pi-hole's stored ``existing`` entries and ``cname_records``.
-    Names of other entries are never dropped."""
-    wanted = _normalise(records)
+    nothing (not ``present``; hostnames alone are enough then), given Pi-hole's stored ``existing``
+    entries and ``cname_records``. Names of other entries are never dropped."""
+    wanted = _normalise(records, present)
     stored = list(existing)
     steps: list[Step] = []
     satisfied: set[str] = set()
@@ -181,12 +198,15 @@ def _apply(client_factory: ClientFactory, plan: DnsPlan) -> None:
 
 
 @operation()
-def dns_records(client_factory: ClientFactory, records: Mapping[str, str], present: bool = True):
+def dns_records(
+    client_factory: ClientFactory, records: Mapping[str, str] | Iterable[str], present: bool = True
+):
     """
     Set Pi-hole local DNS records (A/AAAA through ``/api/config/dns/hosts``).
 
     + client_factory: callable returning a ``PiholeClient`` (not yet logged in)
-    + records: ``{hostname: ip}``; each hostname ends up resolving to that IP only
+    + records: ``{hostname: ip}``; each hostname ends up resolving to that IP only. With
+      ``present=False`` a list of hostnames is enough: every entry for them goes, whatever its address
     + present: whether the records should exist
 
     Entries are matched as DNS reads them (names without case, any whitespace, several names on a
@@ -201,6 +221,12 @@ def dns_records(client_factory: ClientFactory, records: Mapping[str, str], prese
             name="Local DNS for the proxied services",
             client_factory=make_pihole_client,
             records={"chat.example.com": "100.64.0.1", "hole.example.com": "100.64.0.1"},
+        )
+        pihole.dns_records(
+            name="No local DNS for a retired service",
+            client_factory=make_pihole_client,
+            records=["comfy.example.com"],
+            present=False,
         )
     """
 

@@ -20,7 +20,9 @@ The rules, in one place each:
 - **the zone**: the allowed Tailscale addresses as sources, exactly the published ports, SSH.
 - **proxy routes and DNS**: a subdomain is served from the service on the proxy's own host when it runs
   there, else from the first inventory host running it, at that host's Tailscale address; the DNS
-  records point every subdomain at the proxy host's Tailscale address.
+  records point every subdomain at the proxy host's Tailscale address. A subdomain without a route (its
+  service taken out, or placed on no host) is **retired** (:attr:`HostPlan.retired_routes`): its proxy
+  host and DNS record are removed.
 
 The plan holds no pyinfra object: the caller gives it the inventory's hosts (:class:`Member`) and a way
 to learn another host's Tailscale address, so the verification tier builds the same plan without pyinfra
@@ -238,18 +240,38 @@ class HostPlan:
             return ()
         return self._routes()
 
+    def _route_target(self, service: str) -> str | None:
+        """The host a subdomain of ``service`` is served from, or ``None``: it has no route (no
+        subdomain, not enabled here, or no inventory host runs it)."""
+        if CATALOG[service].subdomain is None or service not in self.settings.services:
+            return None
+        return self.inventory.serving_host(service, self.name)
+
+    def _domain(self, service: str) -> str:
+        return f"{CATALOG[service].subdomain}.{self.settings.domain}"
+
     def _routes(self) -> tuple[Route, ...]:
         found = []
         for service, item in CATALOG.items():
-            if item.subdomain is None or service not in self.settings.services:
-                continue
-            target = self.inventory.serving_host(service, self.name)
+            target = self._route_target(service)
             if target is None:
                 continue
             forward_host = item.name if target == self.name else self.inventory.address(target, self)
-            found.append(Route(service, f"{item.subdomain}.{self.settings.domain}", forward_host,
-                               item.upstream_port))
+            found.append(Route(service, self._domain(service), forward_host, item.upstream_port))
         return tuple(found)
+
+    @cached_property
+    def retired_routes(self) -> tuple[str, ...]:
+        """The subdomains this host's proxy and DNS no longer serve: those of the catalog services with
+        a subdomain that have no route (taken out of the services, or placed on no inventory host).
+        Their proxy host (one this deploy manages) and DNS record are removed where NGINX Proxy Manager
+        and Pi-hole run here; none where neither does."""
+        if PROXY not in self.services and DNS not in self.services:
+            return ()
+        return tuple(
+            self._domain(service) for service, item in CATALOG.items()
+            if item.subdomain is not None and self._route_target(service) is None
+        )
 
     @cached_property
     def proxy_host(self) -> str | None:
@@ -301,6 +323,11 @@ class HostPlan:
                 lines.append(f"  dns           {domain} -> {target}")
         except PlanError as error:
             lines.append(f"  proxy / dns   not decided yet: {error}")
+        removed = " and ".join(
+            what for service, what in ((PROXY, "proxy host"), (DNS, "DNS record")) if service in self.services
+        )
+        for domain in self.retired_routes:
+            lines.append(f"  removed       {domain} ({removed})")
         for warning in self.warnings:
             lines.append(f"  warning       {warning}")
         return "\n".join(lines)

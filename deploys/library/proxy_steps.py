@@ -63,18 +63,35 @@ def proxy_hosts(ctx: HostContext):
             block_exploits=True,
             manager_tag=MANAGED_BY,
         )
+    for domain in ctx.plan.retired_routes:  # a proxy host made by hand is left alone, with a line saying so
+        npm.proxy_host(
+            name=f"{domain}: retired: proxy host removed",
+            client_factory=factory,
+            domain_names=[domain],
+            present=False,
+            manager_tag=MANAGED_BY,
+        )
 
 
 @deploy("Local DNS")
 def dns_records(ctx: HostContext):
+    factory = _pihole_factory(ctx)
     if ctx.plan.proxy_host is None:
         host.noop("no NGINX Proxy Manager in the inventory: no local DNS records to point at it")
-        return
-    pihole.dns_records(
-        name="Pi-hole local DNS for the subdomains",
-        client_factory=_pihole_factory(ctx),
-        records=ctx.plan.dns_records,
-    )
+    else:
+        pihole.dns_records(
+            name="Pi-hole local DNS for the subdomains",
+            client_factory=factory,
+            records=ctx.plan.dns_records,
+        )
+    retired = ctx.plan.retired_routes
+    if retired:  # only these names: every other entry stays as it is
+        pihole.dns_records(
+            name=f"{', '.join(retired)}: retired: DNS record{'s' if len(retired) > 1 else ''} removed",
+            client_factory=factory,
+            records=list(retired),
+            present=False,
+        )
 
 
 def proxy_and_dns(ctx: HostContext) -> None:

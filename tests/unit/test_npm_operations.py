@@ -276,3 +276,54 @@ def test_diff_shows_dns_record_changes_while_planning(caplog) -> None:
                          records={"chat.example.com": "100.64.0.2"})
     shown = [r.getMessage() for r in caplog.records if "Will change" in r.getMessage()]
     assert len(shown) == 1 and "chat.example.com" in shown[0] and "100.64.0.2" in shown[0], shown
+
+
+COMFY = {"domain_names": ["comfy.example.com"], "forward_host": "comfyui", "forward_port": 8188}
+RETIRED = {"domain_names": ["comfy.example.com"], "present": False}
+
+
+def test_a_retired_managed_host_is_removed_then_absent_and_can_come_back(npm_factory) -> None:
+    double, factory = npm_factory
+    _ready(factory)
+    execute(run_op(npm.proxy_host, client_factory=factory, **CHAT)[0])
+    execute(run_op(npm.proxy_host, client_factory=factory, **COMFY)[0])
+    commands, _ = run_op(npm.proxy_host, client_factory=factory, **RETIRED)
+    assert [c.function.__name__ for c in commands] == ["delete proxy host #2 (comfy.example.com)"]
+    assert not double.proxy_hosts[2]["is_deleted"]  # --dry reads only
+    assert execute(commands) == [True]
+    assert [h["domain_names"] for h in factory().list_proxy_hosts()] == [["chat.example.com"]]
+    # a second run: nothing to do
+    assert run_op(npm.proxy_host, client_factory=factory, **RETIRED) == (
+        [], "proxy host comfy.example.com is absent"
+    )
+    # the service enabled again: NPM's deleted row holds the name no more, the host is made anew
+    commands, _ = run_op(npm.proxy_host, client_factory=factory, **COMFY)
+    assert [c.function.__name__ for c in commands] == [
+        "create proxy host comfy.example.com -> http://comfyui:8188"
+    ]
+    assert execute(commands) == [True]
+    (back,) = [h for h in factory().list_proxy_hosts() if h["domain_names"] == ["comfy.example.com"]]
+    assert back["id"] == 3 and back["meta"]["nginx_online"] is True
+    assert run_op(npm.proxy_host, client_factory=factory, **COMFY)[0] == []
+
+
+def test_a_retired_name_on_a_hand_made_host_is_left_alone_with_one_line(npm_factory, caplog) -> None:
+    double, factory = npm_factory
+    _ready(factory)
+    factory().create_proxy_host({**COMFY, "forward_scheme": "http"})  # made in NPM's UI: no manager tag
+    commands, noop = run_op(npm.proxy_host, client_factory=factory, **RETIRED)
+    expected = (
+        "proxy host comfy.example.com left alone: comfy.example.com held by proxy host #1, not managed by "
+        "homelab-pyinfra: a proxy host this deploy did not make is never removed by it (delete it in NPM's "
+        "admin UI if it should go)"
+    )
+    assert commands == [] and noop == expected  # no failure
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [expected]
+    assert not double.proxy_hosts[1]["is_deleted"]
+    # pyinfra runs the operation again when it executes: the line is not said a second time
+    caplog.clear()
+    state = FakeState()
+    state.is_executing = True
+    with ctx_state.use(state), ctx_host.use(create_host(state)):
+        assert list(npm.proxy_host._inner(client_factory=factory, **RETIRED)) == []
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

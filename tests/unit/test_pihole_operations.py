@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pyinfra.api import Config, FunctionCommand, Inventory, State
 from pyinfra.api.connect import connect_all
-from pyinfra.api.exceptions import OperationError, PyinfraError
+from pyinfra.api.exceptions import OperationError, OperationValueError, PyinfraError
 from pyinfra.api.operation import add_op
 from pyinfra.api.operations import run_ops
 from pyinfra.context import ctx_host, ctx_state
@@ -168,3 +168,38 @@ def test_pyinfra_reports_an_ftl_refusal_as_a_failed_operation_without_a_tracebac
     assert 'invalid hostname ("bad_name!.example.com")' in caplog.text
     assert "Traceback" not in caplog.text and "Unexpected error" not in caplog.text
     assert PASSWORD not in caplog.text
+
+
+def test_retired_names_are_removed_by_name_and_every_other_entry_stays(pihole_double) -> None:
+    """Removing needs only the names: each entry of them goes, whatever its address; another entry,
+    and the other names on a shared line, stay."""
+    double, factory = pihole_double
+    double.hosts.extend([
+        "100.64.0.1 chat.example.com", "100.64.0.9 Comfy.Example.com", "10.9.9.7 nas.lan comfy.example.com",
+        "10.9.9.8 comfy.example.com.lan",
+    ])
+    commands, _ = run_op(client_factory=factory, records=["comfy.example.com"], present=False)
+    assert [c.function.__name__ for c in commands] == [
+        "Pi-hole local DNS: remove Comfy.Example.com -> 100.64.0.9; rewrite '10.9.9.7 nas.lan "
+        "comfy.example.com' without comfy.example.com; keep '10.9.9.7 nas.lan'"
+    ]
+    assert len(double.hosts) == 4  # planning reads only
+    assert execute(commands) == [True]
+    assert double.hosts == [
+        "100.64.0.1 chat.example.com", "10.9.9.8 comfy.example.com.lan", "10.9.9.7 nas.lan",
+    ]
+    # already gone: nothing to do
+    assert run_op(client_factory=factory, records=["comfy.example.com"], present=False) == (
+        [], "Pi-hole local DNS: up to date",
+    )
+    assert double.logins == double.logouts and not double.sessions
+
+
+def test_names_without_addresses_are_only_for_removing(pihole_double) -> None:
+    _, factory = pihole_double
+    with pytest.raises(OperationValueError, match=r"expected \{hostname: ip\} to add records, got list"):
+        run_op(client_factory=factory, records=["comfy.example.com"])
+    with pytest.raises(OperationValueError, match="or a list of hostnames, got 'comfy.example.com'"):
+        run_op(client_factory=factory, records="comfy.example.com", present=False)
+    with pytest.raises(OperationValueError, match="a hostname without spaces, got 'comfy example'"):
+        run_op(client_factory=factory, records=["comfy example"], present=False)

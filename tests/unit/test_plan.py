@@ -6,7 +6,7 @@ import pytest
 from deploys.library.catalog import Port, Service
 from deploys.library.errors import PlanError
 from deploys.library.plan import plan_host
-from tests.planning import WITH_GPU, WITHOUT_GPU, inventory, settings
+from tests.planning import WITH_GPU, WITHOUT_GPU, inventory, one_host, settings
 
 AI = (Service.OLLAMA, Service.COMFYUI, Service.OPEN_WEBUI)
 CORE = (Service.NGINX_PROXY_MANAGER, Service.PIHOLE)
@@ -154,3 +154,51 @@ def test_the_plan_describes_itself_without_secrets():
     assert "zone self-hosted" in text
     for secret in ("pihole-secret-value", "npm-secret-value", "webui-secret-value"):
         assert secret not in text
+
+
+# -- retired routes: a subdomain no host serves any more loses its proxy host and DNS record ----------
+def test_a_service_taken_out_of_the_services_is_retired_on_the_proxy_and_dns_host():
+    host = one_host(services="nginx-proxy-manager,pihole,ollama,open-webui")
+    assert host.retired_routes == ("comfy.home.example.com",)
+    assert "comfy.home.example.com" not in [route.domain for route in host.routes]
+    assert "comfy.home.example.com" not in host.dns_records
+    removed = "  removed       comfy.home.example.com (proxy host and DNS record)"
+    assert removed in host.describe().splitlines()
+
+
+def test_nothing_is_retired_while_every_service_runs_somewhere():
+    assert one_host().retired_routes == ()
+    assert "removed" not in one_host().describe()
+    plans = split()
+    assert plan(plans, "core-host").retired_routes == ()
+
+
+def test_a_service_moved_to_another_host_is_not_retired():
+    """The AI services leave the core host (it was in both groups) for a GPU host: their containers go
+    down on the core host, and its proxy forwards their subdomains to the GPU host."""
+    before = plan(inventory(("core-host", ("core", "gpu"), SETTINGS), addresses={"core-host": "100.64.0.1"}),
+                  "core-host")
+    assert Service.COMFYUI in before.services and before.retired_routes == ()
+    after = plan(split(), "core-host")
+    assert Service.COMFYUI in after.absent
+    assert after.retired_routes == ()
+    assert ("comfy.home.example.com", "100.64.0.2") in [(r.domain, r.forward_host) for r in after.routes]
+
+
+def test_services_placed_on_no_host_of_the_inventory_are_retired():
+    plans = inventory(("core-host", ("core",), SETTINGS), addresses={"core-host": "100.64.0.1"})
+    core = plan(plans, "core-host")
+    assert core.retired_routes == (
+        "ollama.home.example.com", "comfy.home.example.com", "chat.home.example.com",
+    )
+    assert [route.domain for route in core.routes] == ["hole.home.example.com"]
+
+
+def test_only_the_hosts_running_the_proxy_or_dns_retire_routes_and_say_which_part():
+    s = settings(services="pihole,ollama,open-webui")  # no NGINX Proxy Manager, no ComfyUI
+    plans = inventory(("core-host", ("core",), s), ("gpu-host", ("gpu",), s),
+                      addresses={"core-host": "100.64.0.1", "gpu-host": "100.64.0.2"})
+    assert plan(plans, "gpu-host").retired_routes == ()
+    core = plan(plans, "core-host")
+    assert core.retired_routes == ("comfy.home.example.com",)
+    assert "  removed       comfy.home.example.com (DNS record)" in core.describe().splitlines()
