@@ -6,12 +6,12 @@
 Per host it prints one table (check | PASS/WARN/FAIL | detail): reachable, settings, OS and version,
 python3, Docker, NVIDIA GPU and VRAM, free space at the cold-storage path, Tailscale and its IP,
 firewalld, a configured Docker subnet against the host's routes, the host ports 80, 443, 81, 53
-on the Tailscale IP, the models (HOMELAB_OLLAMA_MODELS against the VRAM, the memory and the free
-space), and the backups (the repository opens, the last good backup's age).
-WARN is fine before the first
-deploy (Docker not installed yet, firewalld stopped, no GPU); any FAIL ends the run with an error
-and a non-zero exit. The rules live in deploys/library/preflight.py; this file only reads the facts, one
-read per fact, at prepare time, and adds no operation.
+on the Tailscale IP, the image each deployed service runs (pinned by digest), the models
+(HOMELAB_OLLAMA_MODELS against the VRAM, the memory and the free space), and the backups (the
+repository opens, the last good backup's age). WARN is fine before the first deploy (Docker not
+installed yet, firewalld stopped, no GPU); any FAIL ends the run with an error and a non-zero exit.
+The rules live in deploys/library/preflight.py; this file only reads the facts, one read per fact,
+at prepare time, and adds no operation.
 
 Invalid settings never get this far: the @homelab connector refuses to contact any host of a run
 whose settings are invalid (one line per problem, non-zero exit).
@@ -28,13 +28,13 @@ from pyinfra.facts.server import LinuxDistribution, Which
 from pyinfra.facts.systemd import SystemdStatus
 
 from deploys.library import backup_steps, model_steps, preflight
-from deploys.library.catalog import Service
+from deploys.library.catalog import CATALOG, Service
 from deploys.library.context import inventory_plan, match_os
 from deploys.library.errors import DeployError
 from deploys.library.plan import plan_host
 from deploys.library.run import current_run
 from deploys.library.settings import HomelabSettings, SettingsError, settings_for_host
-from facts.compose import ComposeProjects
+from facts.compose import ComposeProjects, ImagePins
 from facts.docker import DockerNetworksInspect, RunningContainers
 from facts.firewalld import FirewalldZones
 from facts.gpu import NvidiaGpus
@@ -96,6 +96,10 @@ def observe() -> preflight.Observed:
         obs.published = [(item.service, item.port) for item in plan.published]
         if obs.published:
             obs.sockets = host.get_fact(ListeningSockets)
+        if obs.docker_binary and obs.projects:
+            directories = {service: str(CATALOG[service].project_dir) for service in obs.services}
+            pins = host.get_fact(ImagePins, directories=sorted(directories.values()))
+            obs.pins = {service: pins.get(directory) for service, directory in directories.items()}
         if Service.OLLAMA in obs.services and obs.settings.ollama_models:
             observe_models(obs, obs.settings)
         if obs.settings.backups:

@@ -190,3 +190,36 @@ def parse_pin(text: str) -> dict[str, str] | None:
     if not (isinstance(image, str) and isinstance(pinned, str) and image and pinned):
         return None
     return {"image": image, "pinned": pinned}
+
+
+class ImagePins(FactBase[dict[str, dict[str, str] | None]]):
+    """
+    Returns the image pin of each compose project directory (as :class:`ComposeDeployment` reads
+    it), in one command: ``{directory: {"image": …, "pinned": …} | None}``.
+
+    .. code:: python
+
+        {"/opt/homelab/ollama": {"image": "ollama/ollama:0.12.6", "pinned": "ollama/ollama@sha256:0f2c…"},
+         "/opt/homelab/pihole": None}
+    """
+
+    def command(self, directories: list[str]) -> str:
+        return "; ".join(
+            f"echo {shlex.quote('### ' + directory)}; "
+            f"cat {shlex.quote(directory.rstrip('/') + '/' + PIN_FILE)} 2>/dev/null"
+            for directory in directories
+        ) + "; true"
+
+    @staticmethod
+    def default() -> dict[str, dict[str, str] | None]:
+        return {}
+
+    def process(self, output: list[str]) -> dict[str, dict[str, str] | None]:
+        texts: dict[str, list[str]] = {}
+        current: list[str] | None = None
+        for line in output:
+            if line.startswith("### /"):
+                current = texts.setdefault(line[4:].strip(), [])
+            elif current is not None:
+                current.append(line)
+        return {directory: parse_pin("\n".join(lines)) for directory, lines in texts.items()}

@@ -27,6 +27,7 @@ from deploys.library.settings import (
     NoGpuPolicy,
 )
 from operations.clients.ollama import parse_model_name
+from operations.images import short
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 WILDCARDS = {"0.0.0.0", "::", "*"}  # noqa: S104 (addresses we look for, not bind to)
@@ -68,6 +69,7 @@ class Observed:
     firewalld: dict[str, Any] = field(default_factory=dict)  # facts.firewalld.FirewalldZones
     sockets: list[dict[str, Any]] | None = None  # facts.host.ListeningSockets
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)  # facts.compose.ComposeProjects
+    pins: dict[str, dict[str, str] | None] = field(default_factory=dict)  # service -> facts.compose.ImagePins
     backup_repository: dict[str, Any] | None = None  # facts.restic.ResticRepository (backups configured)
     backup_status: dict[str, Any] | None = None  # facts.restic.BackupStatus
     # the models (HOMELAB_OLLAMA_MODELS where Ollama runs here): what Ollama's store holds (full name ->
@@ -421,6 +423,36 @@ def check_ports(obs: Observed) -> list[Check]:
     return rows
 
 
+def check_images(obs: Observed) -> list[Check]:
+    """Per service placed here and deployed: the image it runs, pinned by digest (compose.override.yaml),
+    and whether the next deploy would change it (WARN: a changed image setting, a container that runs
+    something else than its pin, or an install from before pins)."""
+    if obs.settings is None:
+        return []
+    rows = []
+    for service in obs.services:
+        pin = obs.pins.get(service)
+        containers = (obs.projects.get(service) or {}).get("containers", [])
+        running = containers[0].get("image") if containers else None
+        if pin is None and running is None:
+            continue  # not deployed yet: the first deploy pulls and pins it
+        label = f"image {service}"
+        wanted = obs.settings.image_for(service)
+        if pin is None:
+            rows.append(Check(label, WARN, f"runs {running}, not pinned (deployed before pins): the next "
+                                           "deploy pins it to the image it runs"))
+        elif running is not None and running != pin["pinned"]:
+            rows.append(Check(label, WARN, f"runs {running}, not its pin {pin['pinned']}: the next deploy "
+                                           "brings it back to the pin"))
+        elif pin["image"] != wanted:
+            rows.append(Check(label, WARN, f"{pin['image']} ({short(pin['pinned'])}); the setting asks for "
+                                           f"{wanted}: the next deploy updates it"))
+        else:
+            state = "runs it" if running else "not running"
+            rows.append(Check(label, PASS, f"{pin['image']} pinned to {short(pin['pinned'])} ({state})"))
+    return rows
+
+
 def check_backup(obs: Observed) -> Check | None:
     """The restic repository opens with the configured password (FAIL otherwise) and the last good
     backup is younger than HOMELAB_BACKUP_MAX_AGE_HOURS (WARN otherwise, or when it never ran)."""
@@ -514,6 +546,7 @@ def checks(obs: Observed) -> list[Check]:
     if subnet is not None:
         rows.append(subnet)
     rows += check_ports(obs)
+    rows += check_images(obs)
     models = check_models(obs)
     if models is not None:
         rows.append(models)

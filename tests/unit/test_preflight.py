@@ -9,7 +9,7 @@ import pytest
 
 from deploys.library.catalog import Service
 from deploys.library.plan import published_ports
-from deploys.library.preflight import FAIL, PASS, WARN, Observed, checks, failed, table
+from deploys.library.preflight import FAIL, PASS, WARN, Observed, check_images, checks, failed, table
 from deploys.library.settings import load_settings
 
 FACTS = Path(__file__).resolve().parents[1] / "facts"
@@ -479,3 +479,42 @@ def test_podman_docker_fails_under_auto_and_is_replaced_on_an_explicit_source():
     assert row(rows, "docker").result == FAIL and "podman-docker is installed" in row(rows, "docker").detail
     rows = checks(observed(settings={"docker_source": "docker-ce"}, distro=FEDORA_41, packages=podman))
     assert row(rows, "docker").result == WARN and "replaces it with docker-ce" in row(rows, "docker").detail
+
+
+# -- images: what each deployed service runs, pinned by digest ------------------------------------
+PINNED = "ollama/ollama@sha256:" + "0f" * 32
+
+
+def ollama_running(image: str) -> dict:
+    return {"ollama": {"containers": [{"name": "ollama", "service": "ollama", "state": "running",
+                                       "health": "healthy", "image": image}]}}
+
+
+def image_row(**changes):
+    return row(check_images(observed(**changes)), "image ollama")
+
+
+def test_a_pinned_service_running_its_pin_passes():
+    found = image_row(projects=ollama_running(PINNED),
+                      pins={"ollama": {"image": "ollama/ollama:0.12.6", "pinned": PINNED}})
+    assert found.result == PASS
+    assert found.detail == "ollama/ollama:0.12.6 pinned to sha256:0f0f0f0f0f0f (runs it)"
+
+
+def test_a_changed_image_setting_warns_that_the_next_deploy_updates():
+    found = image_row(projects=ollama_running(PINNED), settings={"image_ollama": "ollama/ollama:0.13.0"},
+                      pins={"ollama": {"image": "ollama/ollama:0.12.6", "pinned": PINNED}})
+    assert found.result == WARN
+    assert "asks for ollama/ollama:0.13.0: the next deploy updates it" in found.detail
+
+
+def test_a_container_running_something_else_than_its_pin_warns():
+    found = image_row(projects=ollama_running("ollama/ollama:0.12.6"),
+                      pins={"ollama": {"image": "ollama/ollama:0.12.6", "pinned": PINNED}})
+    assert found.result == WARN and "not its pin" in found.detail
+
+
+def test_an_install_from_before_pins_warns_and_nothing_deployed_says_nothing():
+    found = image_row(projects=ollama_running("ollama/ollama:0.12.6"), pins={"ollama": None})
+    assert found.result == WARN and "not pinned" in found.detail
+    assert check_images(observed()) == []
