@@ -178,6 +178,40 @@ def services(ctx: HostContext, candidates: list[str], refresh: Iterable[str] = (
     )
 
 
+def outdated_report(host_name: str, settings, services: list[str], pins: dict[str, dict[str, str] | None],
+                    registry: dict[str, dict[str, str]]) -> tuple[str, int]:
+    """(a table, how many services an update would change): per service placed on the host, the tag
+    its pin belongs to, the digest it runs, the digest its registry serves for that tag now, and what
+    to do about it."""
+    rows = []
+    behind = 0
+    for service in services:
+        pin = pins.get(service)
+        wanted = settings.image_for(service)
+        if pin is None:
+            rows.append((service, wanted, "-", "-", "not deployed (or from before pins): a deploy pins it"))
+            continue
+        served = registry.get(pin["image"], {})
+        now = served.get("digest")
+        if now is None:
+            verdict = f"registry not readable: {served.get('error', 'not asked')}"
+        elif now == digest_of(pin["pinned"]):
+            verdict = "current"
+        else:
+            behind += 1
+            verdict = "the tag has moved: deploys/update.py updates it"
+        if pin["image"] != wanted:
+            verdict += f"; the setting asks for {wanted}: the next deploy updates it"
+        rows.append((service, pin["image"], short(pin["pinned"]), short(now) if now else "?", verdict))
+    header = ("service", "pinned tag", "runs", "registry now", "")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
+    lines = [f"Images on {host_name}"]
+    for row in [header, *rows]:
+        lines.append("  " + "  ".join(f"{row[i]:<{widths[i]}}" for i in range(4)) + f"  {row[4]}".rstrip())
+    lines.append(f"  {behind} of {len(services)} behind their registry" if services else "  no service here")
+    return "\n".join(lines), behind
+
+
 def update_request(ctx: HostContext, data) -> list[str]:
     """The services whose tags ``deploys/update.py`` asks again of their registries: those of
     ``--data update_services=a,b`` (each must run on this host), else every service placed here."""

@@ -134,3 +134,34 @@ def test_pull_policy_never_pulls_nothing():
     ops = plan("deploys/ollama.py", ollama_host(),
                {"image_ollama": "ollama/ollama:0.13.0", "pull_policy": "never"})
     assert ops[f"{PULL} (HOMELAB_PULL_POLICY=never: none)"] == []
+
+
+def test_outdated_lists_running_against_registry_digests_and_changes_nothing():
+    from deploys.library.service_steps import outdated_report
+    from tests.planning import settings
+
+    pins = {"ollama": {"image": "ollama/ollama:0.12.6", "pinned": f"ollama/ollama@{OLD}"},
+            "pihole": {"image": "pihole/pihole:2025.08.0", "pinned": f"pihole/pihole@{OLD}"},
+            "comfyui": {"image": "yanwk/comfyui-boot:cu128-slim", "pinned": f"yanwk/comfyui-boot@{OLD}"},
+            "open-webui": None}
+    registry = {"ollama/ollama:0.12.6": {"digest": NEW}, "pihole/pihole:2025.08.0": {"digest": OLD},
+                "yanwk/comfyui-boot:cu128-slim": {"error": "manifest unknown: manifest unknown"}}
+    text, behind = outdated_report("@fake/server", settings(image_pihole="pihole/pihole:2025.09.0"),
+                                   ["pihole", "ollama", "comfyui", "open-webui"], pins, registry)
+    lines = text.splitlines()
+    assert behind == 1
+    assert lines[0] == "Images on @fake/server"
+    by_service = {line.split()[0]: line for line in lines[2:-1]}
+    moved = "sha256:aaaaaaaaaaaa  sha256:bbbbbbbbbbbb  the tag has moved: deploys/update.py"
+    assert moved in by_service["ollama"]
+    assert by_service["pihole"].endswith("current; the setting asks for pihole/pihole:2025.09.0: the next "
+                                         "deploy updates it")
+    assert by_service["comfyui"].endswith("registry not readable: manifest unknown: manifest unknown")
+    assert "not deployed" in by_service["open-webui"]
+    assert lines[-1] == "  1 of 4 behind their registry"
+
+
+def test_outdated_plans_no_operation():
+    ops = plan("deploys/outdated.py", ollama_host(registry={"ollama/ollama:0.12.6": NEW}),
+               {"services": "ollama"})
+    assert ops == {}
