@@ -100,21 +100,24 @@ class Target:
         return self._cache["gpu"]
 
     def containers(self, services: tuple[str, ...] = SERVICES) -> dict[str, dict[str, Any]]:
-        """Our containers by name: state, health, published ports (one `docker inspect`)."""
+        """Our containers by name: state, health, the image as named and its ID, published ports (one
+        `docker inspect`)."""
         names = " ".join(services)  # the containers keep the services' names
         result = self.run(
             "docker inspect --format "
             "'{{json .Name}} {{json .State.Status}} "
             "{{if .State.Health}}{{json .State.Health.Status}}{{else}}null{{end}} "
-            "{{json .NetworkSettings.Ports}}' " + names + " 2>/dev/null"
+            "{{json .Config.Image}} {{json .Image}} {{json .NetworkSettings.Ports}}' "
+            + names + " 2>/dev/null"
         )
         found = {}
         for line in result.stdout.splitlines():
             if not line.startswith('"'):
                 continue  # `[]` when none of them exists
-            name, status, health, ports = line.split(" ", 3)
+            name, status, health, image, image_id, ports = line.split(" ", 5)
             found[json.loads(name).lstrip("/")] = {
                 "state": json.loads(status), "health": json.loads(health), "ports": json.loads(ports) or {},
+                "image": json.loads(image), "image_id": json.loads(image_id),
             }
         return found
 

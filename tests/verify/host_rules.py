@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import yaml
+
 # the five services (as in HOMELAB_SERVICES); their containers keep these names
 SERVICES = ("nginx-proxy-manager", "pihole", "ollama", "comfyui", "open-webui")
 # the services that get the NVIDIA GPU where the host has one
@@ -35,6 +37,9 @@ NETWORK = "self-hosted"
 # and must be 0600 (the .env always; Open WebUI's generated session secret where it exists)
 PROJECTS_ROOT = "/opt/homelab"
 PRIVATE_FILES = (".env", "webui-secret.env")
+# beside compose.yaml: the image the service runs, pinned by digest (Docker Compose reads it with
+# compose.yaml); `x-homelab-pin` names the image setting (`image`) and the exact image (`pinned`)
+PIN_FILE = "compose.override.yaml"
 # each service's data folders under the cold-storage path, and their owner
 DATA_FOLDERS = {
     "nginx-proxy-manager": ["services/nginx-proxy/data", "services/nginx-proxy/certificates/letsencrypt"],
@@ -173,3 +178,13 @@ def models_not_listed(configured: Iterable[str], listed: Iterable[str]) -> list[
     """The configured models `ollama list` does not show."""
     shown = {name.lower() for name in listed}
     return [name for name in configured if ollama_listed_name(name) not in shown]
+
+
+def image_pin(text: str) -> dict[str, str] | None:
+    """The ``x-homelab-pin`` mapping of a pin file (``image``, ``pinned``), or None."""
+    try:
+        document = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        return None
+    pin = document.get("x-homelab-pin") if isinstance(document, dict) else None
+    return pin if isinstance(pin, dict) and {"image", "pinned"} <= set(pin) else None

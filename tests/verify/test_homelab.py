@@ -24,6 +24,7 @@ from host_rules import (
     NPM_API_PORT,
     OPEN_WEBUI_API,
     OPEN_WEBUI_SIGNUP_CLOSED,
+    PIN_FILE,
     PRIVATE_FILES,
     PROJECTS_ROOT,
     SERVICES,
@@ -33,6 +34,7 @@ from host_rules import (
     ZONE_SERVICES,
     backup_age_problem,
     expected_zone_ports,
+    image_pin,
     models_not_listed,
     ollama_list_names,
     proxy_hosts_nginx_rejected,
@@ -114,6 +116,22 @@ def test_container_running_and_healthy(target, service):
     container = target.containers().get(service)
     assert container is not None, f"no container {service}"
     assert (container["state"], container["health"]) == ("running", "healthy")
+
+
+@pytest.mark.parametrize("service", ALL, ids=_ids(ALL))
+def test_service_runs_the_image_pinned_beside_its_project(target, service):
+    """The image a service runs is pinned by digest beside its compose project, for the image its
+    setting names, and the container runs exactly that image (so a tag that moves in its registry
+    changes nothing until an update)."""
+    container = target.require_running(service)
+    path = f"{PROJECTS_ROOT}/{service}/{PIN_FILE}"
+    pin = image_pin(target.run(f"cat {path}").stdout)
+    assert pin is not None, f"{path}: no image pin (x-homelab-pin)"
+    assert pin["image"] == target.settings.image_for(service), f"{path} pins another image than its setting"
+    assert pin["pinned"].startswith("sha256:") or "@sha256:" in pin["pinned"], pin
+    assert container["image"] == pin["pinned"], f"{service} runs {container['image']}, pinned {pin['pinned']}"
+    held = target.run(f"docker image inspect --format '{{{{.Id}}}}' {pin['pinned']}").stdout.strip()
+    assert held == container["image_id"], f"{pin['pinned']} is not the image {service} runs"
 
 
 def test_every_other_service_placed_here_runs_healthy(target):
