@@ -314,14 +314,17 @@ def service(
             )
         )
 
-    pinning = False
+    pinning = drifted = False
     if image is not None:
         if len(all_services) != 1:
             raise OperationValueError("image: pinning needs a compose document with exactly one service")
         pin = deployment.get("pin")
         pinning = repin or pin is None or pin["image"] != image
+        # a container made from something else than the pin (by hand) is brought back to the pin
+        drifted = bool(pin and current and any(c["image"] != pin["pinned"] for c in current["containers"]))
 
-    if not pinning and not file_commands and is_running_as_declared(current, all_services, started_services):
+    running = is_running_as_declared(current, all_services, started_services)
+    if not pinning and not drifted and not file_commands and running:
         host.noop(f"compose project {project} is running as declared")
         return
 
