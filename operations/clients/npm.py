@@ -286,7 +286,8 @@ class NpmClient:
     # -- first admin ---------------------------------------------------------------------------
     def admin_state(self) -> AdminState:
         """``ready`` (the configured login works), ``setup`` (2.13+ with no user yet) or
-        ``default`` (≤ 2.12 still on admin@example.com / changeme); read-only."""
+        ``default`` (≤ 2.12 still on NPM's default password ``changeme``, under admin@example.com or,
+        after a takeover that changed only the email, under the configured email); read-only."""
         health = self.health()
         if health.get("setup") is False:
             return "setup"
@@ -299,7 +300,7 @@ class NpmClient:
             if token is not None:
                 self._token, self._rotate_from = token, (email, password)
                 return "rotate"
-        if self.version < (2, 13, 0) and self._token_for(DEFAULT_EMAIL, DEFAULT_PASSWORD) is not None:
+        if self.version < (2, 13, 0) and self._default_login() is not None:
             return "default"
         email_setting, password_setting = self._settings_names
         tried_previous = self._previous_password is not None or self.previous_email is not None
@@ -323,6 +324,17 @@ class NpmClient:
             if pair not in found and pair != (self.email, self._password):
                 found.append(pair)
         return found
+
+    def _default_login(self) -> str | None:
+        """The email under which the account still has NPM's default password, logged in as it: the
+        default email (a fresh ≤ 2.12), or the configured one (a takeover whose password change failed
+        after its email change). None when neither works."""
+        for email in dict.fromkeys((DEFAULT_EMAIL, self.email)):
+            token = self._token_for(email, DEFAULT_PASSWORD)
+            if token is not None:
+                self._token = token
+                return email
+        return None
 
     def ensure_admin(self) -> AdminState:
         """Make the configured account the admin; returns the state found before any change."""
@@ -362,18 +374,27 @@ class NpmClient:
         self._call("POST", "/api/users", body, authed=False)
 
     def _replace_default_admin(self) -> None:
-        token = self._token_for(DEFAULT_EMAIL, DEFAULT_PASSWORD)
-        if token is None:
+        """Take over the account that still has NPM's default password: its email first, then its
+        password. A run whose password change fails leaves the configured email with the default
+        password; the next run finds it there (``_default_login``) and finishes."""
+        if self._default_login() is None:
             raise NpmAuthError("the default admin account disappeared during setup")
-        self._token = token
         me = self._call("GET", "/api/users/me")
-        self._call(
-            "PUT",
-            f"/api/users/{me['id']}",
-            {"email": self.email, "name": self.name, "nickname": self.nickname},
-        )
+        if me.get("email") != self.email:
+            self._call(
+                "PUT",
+                f"/api/users/{me['id']}",
+                {"email": self.email, "name": self.name, "nickname": self.nickname},
+            )
         auth = {"type": "password", "current": DEFAULT_PASSWORD, "secret": reveal(self._password)}
-        self._call("PUT", f"/api/users/{me['id']}/auth", auth)
+        try:
+            self._call("PUT", f"/api/users/{me['id']}/auth", auth)
+        except NpmError as error:
+            raise type(error)(
+                f"{error}: NPM's admin is now {self.email} with NPM's default password still; "
+                f"run the deploy again to set {self._settings_names[1]}",
+                error.status,
+            ) from None
         self._token = None
 
     # -- proxy hosts ---------------------------------------------------------------------------

@@ -12,10 +12,12 @@ from operations.clients.npm import (
     NpmAuthError,
     NpmClient,
     NpmConflictError,
+    NpmError,
     NpmNginxError,
     NpmTimeout,
 )
 from operations.npm import MANAGER_TAG, apply_proxy_host, plan_proxy_host
+from tests.failing_session import FailingOnce
 
 EMAIL = "owner@example.com"
 PASSWORD = "Very-secret-pass-42"  # noqa: S105 - test value
@@ -286,3 +288,26 @@ def test_email_and_password_rotation_and_a_half_done_one(npm: tuple[NpmDouble, s
     assert rotating.admin_state() == "rotate"
     rotating.ensure_admin()
     assert NpmClient(url, new_email, NEW_PASSWORD, timeout=5).admin_state() == "ready"
+
+
+@pytest.mark.parametrize("status", [None, 500])
+def test_a_default_admin_takeover_whose_password_change_failed_is_finished_by_the_next_run(status) -> None:
+    double = NpmDouble("2.12.6", clock=Clock())
+    with serve(double) as served:
+        failing = FailingOnce("PUT", "/auth", status)
+        with pytest.raises(NpmError) as caught:
+            NpmClient(served.url, EMAIL, PASSWORD, timeout=5, session=failing).ensure_admin()
+        assert failing.failed
+        assert str(caught.value).endswith(
+            f"NPM's admin is now {EMAIL} with NPM's default password still; run the deploy again to set "
+            "HOMELAB_NPM_ADMIN_PASSWORD"
+        )
+        assert PASSWORD not in str(caught.value) and "changeme" not in str(caught.value)
+        # half done: the configured email, the default password
+        assert [u["email"] for u in double.users.values()] == [EMAIL]
+        assert list(double.passwords.values()) == ["changeme"]
+        # the next run finds the account under the configured email and finishes the takeover
+        assert _client(served.url).admin_state() == "default"
+        assert _client(served.url).ensure_admin() == "default"
+        assert list(double.passwords.values()) == [PASSWORD]
+        assert _client(served.url).admin_state() == "ready"

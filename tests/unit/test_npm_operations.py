@@ -19,6 +19,7 @@ from lab.doubles.pihole_double import serve as serve_pihole
 from operations import npm, pihole
 from operations.clients.npm import NpmClient
 from operations.clients.pihole import PiholeClient
+from tests.failing_session import FailingOnce
 
 PASSWORD = "Op-secret-pass-31"  # noqa: S105 - test value
 CHAT = {"domain_names": ["chat.example.com"], "forward_host": "open-webui", "forward_port": 8080}
@@ -327,3 +328,23 @@ def test_a_retired_name_on_a_hand_made_host_is_left_alone_with_one_line(npm_fact
     with ctx_state.use(state), ctx_host.use(create_host(state)):
         assert list(npm.proxy_host._inner(client_factory=factory, **RETIRED)) == []
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_half_done_default_admin_takeover_is_finished_by_the_next_run_then_nothing() -> None:
+    double = NpmDouble("2.12.6")
+    with serve_npm(double) as served:
+        failing = FailingOnce("PUT", "/auth", 500)
+        first = lambda: NpmClient(served.url, "owner@example.com", PASSWORD, timeout=5,  # noqa: E731
+                                  session=failing)
+        factory = lambda: NpmClient(served.url, "owner@example.com", PASSWORD, timeout=5)  # noqa: E731
+        commands, _ = run_op(npm.admin, client_factory=first)
+        output = Output()
+        assert execute(commands, output) == [False]  # the password change failed: one line says so
+        assert len(output.lines) == 1 and "run the deploy again to set HOMELAB_NPM_ADMIN_PASSWORD" in (
+            output.lines[0])
+        assert double.users[1]["email"] == "owner@example.com" and double.passwords[1] == "changeme"
+
+        commands, _ = run_op(npm.admin, client_factory=factory)  # the second run finishes the takeover
+        assert [c.function.__name__ for c in commands] == ["npm: replace the default admin credentials"]
+        assert execute(commands) == [True] and double.passwords[1] == PASSWORD
+        assert run_op(npm.admin, client_factory=factory) == ([], "NPM admin account is set up")
