@@ -17,6 +17,7 @@ from pyinfra.operations import files
 
 from facts.compose import PIN_FILE, PIN_KEY, PREVIOUS_PIN_FILE, ComposeDeployment, ComposeProjects
 from operations.images import ImageRef
+from operations.progress import PROGRESS_EVERY, waiting_line
 from operations.uploads import private_file_commands
 
 PULL_POLICIES = ("always", "missing", "never")
@@ -124,10 +125,15 @@ def _compose_command(directory: str, project: str, *arguments: str) -> StringCom
     )
 
 
-def wait_healthy_command(project: str, timeout: int) -> str:
+def wait_healthy_command(project: str, timeout: int, every: int = PROGRESS_EVERY) -> str:
     """A shell loop that waits until every container of ``project`` runs (and is healthy where
     it has a health check), or fails after ``timeout`` seconds naming each container that is not,
     with the tail of its health check output and the last lines of its log.
+
+    While it waits it says on stdout, about every ``every`` seconds, what it waits for:
+    ``waiting for ollama: starting (41 s of 300 s)`` (each container not ready yet, with its health
+    status, or its state where it has no health check). pyinfra shows a command's stdout live only
+    at ``-vvv``, and with the output of a command that failed.
 
     A container reported ``unhealthy`` fails the wait at once: Docker says so only after the health
     check failed ``retries`` times in a row past its start period, and restarts nothing for it, so
@@ -141,10 +147,13 @@ def wait_healthy_command(project: str, timeout: int) -> str:
         "{{slice .Name 1}} is {{.State.Status}}{{with .State.Health}} ({{.Status}});"
         " last health check output:{{range .Log}}{{println}}{{.Output}}{{end}}{{end}}",
     )
+    waiting_format = shlex.quote(
+        "{{slice .Name 1}}: {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}",
+    )
     headline = shlex.quote(f"compose project {project}: not ready after {int(timeout)}s:")
     failing = shlex.quote(f"compose project {project}: unhealthy (its health check keeps failing):")
     return (
-        f"deadline=$(( $(date +%s) + {int(timeout)} )); "
+        f"start=$(date +%s); deadline=$(( start + {int(timeout)} )); said=$start; "
         "while :; do pending=; failed=; "
         f"for id in $(docker ps --all --quiet --filter {project_filter} "
         "--filter label=com.docker.compose.oneoff=False); do "
@@ -153,7 +162,12 @@ def wait_healthy_command(project: str, timeout: int) -> str:
         '*) pending="$pending $id" ;; esac; done; '
         '[ -n "$failed" ] && { pending=$failed; headline=' + failing + '; break; }; '
         '[ -z "$pending" ] && exit 0; '
-        '[ "$(date +%s)" -ge "$deadline" ] && { headline=' + headline + '; break; }; sleep 2; done; '
+        '[ "$(date +%s)" -ge "$deadline" ] && { headline=' + headline + '; break; }; '
+        f'now=$(date +%s); if [ $(( now - said )) -ge {int(every)} ]; then said=$now; waiting=; '
+        f'for id in $pending; do waiting="$waiting${{waiting:+, }}$(docker inspect --format {waiting_format} '
+        '"$id")"; done; '
+        f'echo "{waiting_line("$waiting", "$(( now - start ))", timeout)}"; fi; '
+        "sleep 2; done; "
         'echo "$headline" >&2; '
         f'for id in $pending; do docker inspect --format {report_format} "$id" '
         "| grep -v '^[[:space:]]*$' | tail -n 12 >&2; "

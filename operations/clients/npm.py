@@ -10,11 +10,13 @@ Neither the password nor the token ever appears in an exception, a repr or a log
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 import requests
 
 from operations.clients import Secret, ServiceUnreachable, redact, reveal
+from operations.progress import Waiting
 
 DEFAULT_EMAIL = "admin@example.com"
 DEFAULT_PASSWORD = "changeme"  # noqa: S105 - NPM <= 2.12's published first-login password
@@ -239,10 +241,15 @@ class NpmClient:
         assert self._version is not None
         return self._version
 
-    def wait_ready(self, timeout: float = 120.0, interval: float = 1.0) -> dict[str, Any]:
-        """Poll ``GET /api/`` until it answers ``status: OK``; ``NpmTimeout`` after ``timeout`` seconds."""
+    def wait_ready(
+        self, timeout: float = 120.0, interval: float = 1.0, *, waiting: Callable[[str], None] | None = None
+    ) -> dict[str, Any]:
+        """Poll ``GET /api/`` until it answers ``status: OK``; ``NpmTimeout`` after ``timeout`` seconds.
+        ``waiting`` sees what the last poll found on every round (default: a line on pyinfra's output
+        about every 10 s, ``operations.progress.Waiting``)."""
         deadline = time.monotonic() + timeout
         last = "no answer yet"
+        waiting = waiting or Waiting("NGINX Proxy Manager's API", timeout)
         while True:
             try:
                 answer = self.health()
@@ -253,6 +260,7 @@ class NpmClient:
                 last = str(exc)
             if time.monotonic() >= deadline:
                 raise NpmTimeout(f"NPM at {self.base_url} not ready after {timeout:.0f}s (last: {last})")
+            waiting(last)
             time.sleep(interval)
 
     def _token_for(self, email: str, password: str) -> str | None:

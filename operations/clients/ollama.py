@@ -27,6 +27,7 @@ from typing import Any
 import requests
 
 from operations.clients import ServiceUnreachable
+from operations.progress import Waiting
 
 DEFAULT_HOST = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
@@ -145,17 +146,25 @@ class OllamaClient:
                 f"{method} {path}: no answer from Ollama at {self.base_url} ({type(error).__name__})"
             ) from None
 
-    def wait_ready(self, timeout: float = 60.0, interval: float = 1.0) -> None:
-        """Poll ``GET /api/version`` until Ollama answers; ``OllamaUnreachable`` after ``timeout`` s."""
+    def wait_ready(
+        self, timeout: float = 60.0, interval: float = 1.0, *, waiting: Callable[[str], None] | None = None
+    ) -> None:
+        """Poll ``GET /api/version`` until Ollama answers; ``OllamaUnreachable`` after ``timeout`` s.
+        ``waiting`` sees what the last poll found on every round (default: a line on pyinfra's output
+        about every 10 s, ``operations.progress.Waiting``)."""
         deadline = time.monotonic() + timeout
+        waiting = waiting or Waiting("Ollama's API", timeout)
         while True:
             try:
-                if self._send("GET", "/api/version", timeout=5).ok:
+                answer = self._send("GET", "/api/version", timeout=5)
+                if answer.ok:
                     return
+                last = f"it answers {answer.status_code}"
             except OllamaUnreachable:
-                pass
+                last = "no answer yet"
             if time.monotonic() >= deadline:
                 raise OllamaUnreachable(f"Ollama at {self.base_url} did not answer within {timeout:.0f}s")
+            waiting(last)
             time.sleep(interval)
 
     def tags(self) -> list[dict[str, Any]]:

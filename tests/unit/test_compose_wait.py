@@ -5,6 +5,7 @@ timeout, a healthy one passes."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -18,6 +19,8 @@ case "$1" in
 ps) echo c0ffee ;;
 inspect)
   case "$3" in
+  *'slice .Name 1}}: '*)
+    case "$LAB_STATE" in *' none') echo "demo: ${LAB_STATE% *}" ;; *) echo "demo: ${LAB_STATE#* }" ;; esac ;;
   *Health.Status*) echo "$LAB_STATE" ;;
   *) echo "demo is ${LAB_STATE% *} (${LAB_STATE#* }); last health check output:"; echo "curl: (7) refused" ;;
   esac ;;
@@ -26,15 +29,21 @@ esac
 """
 
 
-def run_wait(tmp_path: Path, state: str, timeout: int = 4) -> tuple[int, float, str]:
+def run_wait(tmp_path: Path, state: str, timeout: int = 4, every: int = 10) -> tuple[int, float, str]:
+    code, took, stderr, _ = run_wait_output(tmp_path, state, timeout, every)
+    return code, took, stderr
+
+
+def run_wait_output(tmp_path: Path, state: str, timeout: int, every: int) -> tuple[int, float, str, str]:
+    """The wait's exit code, how long it took, its stderr and its stdout."""
     docker = tmp_path / "docker"
     docker.write_text(FAKE_DOCKER)
     docker.chmod(0o755)
     env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "LAB_STATE": state}
     started = time.monotonic()
-    proc = subprocess.run(["sh", "-c", wait_healthy_command("demo", timeout)], env=env,
+    proc = subprocess.run(["sh", "-c", wait_healthy_command("demo", timeout, every)], env=env,
                           capture_output=True, text=True, timeout=60)
-    return proc.returncode, time.monotonic() - started, proc.stderr
+    return proc.returncode, time.monotonic() - started, proc.stderr, proc.stdout
 
 
 def test_an_unhealthy_container_fails_the_wait_at_once(tmp_path):
@@ -54,3 +63,25 @@ def test_a_container_on_its_way_is_waited_for_until_the_timeout(tmp_path, state)
 @pytest.mark.parametrize("state", ["running healthy", "running none"])
 def test_a_ready_container_passes(tmp_path, state):
     assert run_wait(tmp_path, state)[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("state", "shown"), [("running starting", "starting"), ("restarting none", "restarting")]
+)
+def test_a_long_wait_says_what_it_waits_for_on_stdout_and_keeps_its_report(tmp_path, state, shown):
+    code, _, stderr, stdout = run_wait_output(tmp_path, state, timeout=5, every=1)
+    assert code == 1
+    lines = stdout.splitlines()
+    assert len(lines) >= 2, stdout
+    for line in lines:
+        assert re.fullmatch(rf"waiting for demo: {shown} \((\d) s of 5 s\)", line), line
+    seconds = [int(re.search(r"\((\d) s", line).group(1)) for line in lines]
+    assert seconds == sorted(seconds) and 1 <= seconds[0] and seconds[-1] < 5
+    # the report other code parses is on stderr, unchanged
+    assert stderr.splitlines()[0] == "compose project demo: not ready after 5s:"
+    assert "waiting for" not in stderr
+
+
+def test_a_short_wait_says_nothing(tmp_path):
+    assert run_wait_output(tmp_path, "running starting", timeout=2, every=10)[3] == ""
+    assert run_wait_output(tmp_path, "running healthy", timeout=5, every=1)[3] == ""
