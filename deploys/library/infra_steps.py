@@ -31,7 +31,7 @@ from deploys.library.settings import DockerSource
 from facts.docker import DockerNetworksInspect, RunningContainers
 from facts.system import ComposeVersion, EnvironmentFileFlags, FileDigest, Ipv4Routes
 from facts.tailscale import TailscalePrefs, TailscaleStatus
-from operations import docker_network, firewalld, nftables, nvidia, tailscale
+from operations import docker_network, firewalld, nftables, nvidia, packages, tailscale
 
 TAILSCALE_INTERFACE = "tailscale0"
 # the nftables table that keeps the published ports to the tailnet (published_ports_guard)
@@ -76,9 +76,10 @@ def _packages(ctx: HostContext, names: list[str], present: bool = True):
         return None
     what = ("Install " if present else "Remove ") + " ".join(names)
     if ctx.family == "rhel":
-        return dnf.packages(name=what, packages=names, present=present)
+        return packages.packages(name=what, packages=names, manager="dnf", present=present)
     # refresh the package lists before installing (a fresh host may have none)
-    return apt.packages(name=what, packages=names, present=present, update=present, cache_time=3600)
+    return packages.packages(name=what, packages=names, manager="apt", present=present, update=present,
+                             cache_time=3600)
 
 
 def _require_family(ctx: HostContext) -> Distribution:
@@ -185,7 +186,7 @@ def epel(ctx: HostContext, needed_for: list[str]):
     what = f"EPEL (for {' '.join(needed_for)})"
     if source.startswith("https://"):
         return dnf.rpm(name=what, src=source.format(major=ctx.os.major))
-    return dnf.packages(name=what, packages=[source])
+    return packages.packages(name=what, packages=[source], manager="dnf")
 
 
 def _running(ctx: HostContext, service: str):

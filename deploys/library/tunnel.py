@@ -5,7 +5,9 @@ This works everywhere: in the lab the Tailscale address lives inside the lab hos
 life the operator's machine may not be on the tailnet. The tunnel is `sshtunnel`'s forwarder;
 it pins the host key that pyinfra's own connection verified, so it talks to the same server.
 One tunnel per (host, target) for the whole run (kept in ``run.py``); all close when the run ends.
-A tunnel that cannot be opened is ``ServiceUnreachable``: the API behind it does not answer.
+A tunnel that cannot be opened is ``ServiceUnreachable``: the API behind it does not answer. An API that
+does not answer through its tunnel is said in one line that tells which of the three failed: SSH to the
+host, the tunnel to the port (nothing accepts connections there), or the service behind it.
 """
 
 from __future__ import annotations
@@ -49,10 +51,16 @@ def _pinned_key(host: Any) -> paramiko.PKey | None:
     return transport.get_remote_server_key() if transport is not None else None
 
 
+# per host: the tunnels a client factory asked for while it made its client (answering_once)
+_asked: dict[str, list[tuple[str, str, int]]] = {}
+
+
 def local_url(host: Any, remote_address: str, remote_port: int) -> str:
     """``http://127.0.0.1:<port>`` forwarding to ``remote_address:remote_port`` as ``host`` sees it."""
     tunnels = current_run().tunnels
     key = (host.name, remote_address, remote_port)
+    if host.name in _asked:
+        _asked[host.name].append(key)
     tunnel = tunnels.get(key)
     if tunnel is None or not tunnel.is_active:
         data = host.data
@@ -80,8 +88,10 @@ def local_url(host: Any, remote_address: str, remote_port: int) -> str:
         try:
             tunnel.start()
         except sshtunnel.BaseSSHTunnelForwarderError as error:
+            hostname, port = target
             raise ServiceUnreachable(
-                f"no SSH tunnel to {remote_address}:{remote_port} through {host.name}: {error}"
+                f"SSH to {host.name} ({hostname}:{port}) failed, so no tunnel to "
+                f"{remote_address}:{remote_port} could be opened: {error}"
             ) from None
         tunnels[key] = tunnel
     return f"http://127.0.0.1:{tunnel.local_bind_port}"
@@ -98,19 +108,64 @@ def container_url(host: Any, container: str, label: str, port: int) -> str:
     return local_url(host, address, port)
 
 
+def which_failed(tunnel: Any, remote_address: str, remote_port: int, host_name: str, service: str) -> str:
+    """Through an open tunnel the API did not answer: which part failed, in words. SSH (the tunnel's
+    connection to the host is gone or stopped answering), the tunnel to the port (the host refuses to
+    connect to it: nothing listens there), or the service behind it (the port accepts connections)."""
+    transport = getattr(tunnel, "_transport", None)
+    where = f"{remote_address}:{remote_port}"
+    if transport is None or not transport.is_active():
+        return f"SSH to {host_name} failed (the tunnel's connection is gone)"
+    try:
+        channel = transport.open_channel("direct-tcpip", (remote_address, remote_port), ("127.0.0.1", 0),
+                                         timeout=5)
+    except paramiko.ChannelException:
+        return (f"SSH to {host_name} works, but the tunnel to {where} is refused there: nothing accepts "
+                f"connections on that port ({service} not running or not listening there)")
+    except (paramiko.SSHException, OSError, EOFError):
+        return f"SSH to {host_name} stopped answering"
+    channel.close()
+    return f"SSH to {host_name} and the tunnel to {where} work, but {service} behind it does not answer"
+
+
+def _explained(error: ServiceUnreachable, keys: list[tuple[str, str, int]], service: str) -> None:
+    """Put in front of ``error``'s message which part failed, for the first tunnel it went through."""
+    if not keys:  # no tunnel was opened (SSH failed, or no container address): the message says so
+        return
+    tunnels = current_run().tunnels
+    for host_name, address, port in keys:
+        tunnel = tunnels.get((host_name, address, port))
+        if tunnel is not None:
+            part = which_failed(tunnel, address, port, host_name, service)
+            error.args = (f"{part} ({error.args[0] if error.args else error})", *error.args[1:])
+            return
+
+
 def answering_once(make: Callable[[], Any], service: str) -> Callable[[], Any]:
     """``make`` (a client factory), but while planning an API that does not answer is asked once per
     host, not once per operation, and a line says so: the plan then treats it as holding nothing, and
-    the run waits for it (the service may start earlier in the same run)."""
+    the run waits for it (the service may start earlier in the same run). An API that does not answer
+    through a tunnel says which part failed: SSH, the tunnel to the port, or the service."""
     unreachable: list[ServiceUnreachable] = []
+
+    def explaining() -> Any:
+        name = current_host.name
+        _asked[name] = []
+        try:
+            return make()
+        except ServiceUnreachable as error:
+            _explained(error, _asked[name], service)
+            raise
+        finally:
+            del _asked[name]
 
     def wrapped() -> Any:
         if current_host.state.is_executing:
-            return make()
+            return explaining()
         if unreachable:
             raise unreachable[0]
         try:
-            return make()
+            return explaining()
         except ServiceUnreachable as error:
             unreachable.append(error)
             said.warning(

@@ -1,0 +1,128 @@
+"""
+Install or remove system packages with apt or dnf, as pyinfra's own ``apt.packages`` /
+``dnf.packages`` do, and a failure that ends with one line a person can act on.
+
+The package manager's output is shown as pyinfra shows any failed command's; after it comes one
+line naming the packages and the likely cause, read from that output: a lock held by another apt,
+dpkg or dnf, no way to the package repository (network, DNS, proxy), packages the repositories do not
+offer, or held or broken packages.
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Literal
+
+from pyinfra.api import StringCommand, operation
+from pyinfra.api.exceptions import OperationValueError
+from pyinfra.operations import apt, dnf
+
+Manager = Literal["apt", "dnf"]
+
+# (what the package manager prints, the cause in words): the first that matches names the cause
+CAUSES: dict[str, tuple[tuple[str, str], ...]] = {
+    "apt": (
+        (
+            r"Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock the administration"
+            r"|is another process using it",
+            "another apt or dpkg holds the package lock (an automatic update?): wait until it is done, "
+            "then run again",
+        ),
+        (
+            r"Temporary failure resolving|Could not resolve|Failed to fetch|Unable to connect to"
+            r"|Could not connect to|Connection timed out|Network is unreachable|No route to host",
+            "the package repository cannot be reached from the host (network, DNS or proxy): check that "
+            "the host reaches it, then run again",
+        ),
+        (
+            r"Unable to locate package|has no installation candidate",
+            "the host's repositories do not offer them: check the repositories (`apt-cache policy`) and "
+            "the release",
+        ),
+        (
+            r"held broken packages|Unmet dependencies|dpkg was interrupted|--configure -a",
+            "held or broken packages stand in the way: see `apt-mark showhold` and repair with "
+            "`dpkg --configure -a` and `apt-get -f install` on the host",
+        ),
+    ),
+    "dnf": (
+        (
+            r"Waiting for process with pid|currently holding|transaction lock|lock held by",
+            "another dnf or rpm holds the package lock (an automatic update?): wait until it is done, "
+            "then run again",
+        ),
+        (
+            r"Failed to download metadata|Cannot download|Curl error|Could not resolve host"
+            r"|Cannot find a valid baseurl|Errors during downloading|Timeout was reached",
+            "the package repository cannot be reached from the host (network, DNS or proxy): check that "
+            "the host reaches it, then run again",
+        ),
+        (
+            r"No match for argument|Unable to find a match",
+            "the host's repositories do not offer them: check the repositories (`dnf repolist`) and the "
+            "release",
+        ),
+        (
+            r"nothing provides|conflicting requests|conflicts with|cannot install the best candidate"
+            r"|requires .* but none of the providers",
+            "broken or conflicting packages stand in the way: see the problem dnf names above "
+            "(`dnf check` on the host)",
+        ),
+    ),
+}
+UNKNOWN = "see the package manager's output above"
+
+
+def explained(command: str, manager: Manager, packages: list[str], present: bool) -> str:
+    """``command`` as a shell that shows its output and, when it fails, ends with one line on stderr:
+    ``installing <packages> failed: <likely cause>``; its exit code is the command's."""
+    doing = "installing" if present else "removing"
+    head = f"{manager}: {doing} {' '.join(packages)} failed: "
+    tests = "".join(
+        f"if grep -qiE {shlex.quote(pattern)} \"$log\"; then why={shlex.quote(cause)}; el"
+        for pattern, cause in CAUSES[manager]
+    )
+    return (
+        "log=$(mktemp) || exit 1; "
+        f'{{ {command}; }} >"$log" 2>&1; rc=$?; cat "$log"; '
+        f'if [ "$rc" -ne 0 ]; then {tests}se why={shlex.quote(UNKNOWN)}; fi; '
+        f'echo {shlex.quote(head)}"$why" >&2; fi; '
+        'rm -f "$log"; exit "$rc"'
+    )
+
+
+@operation()
+def packages(packages: list[str], manager: Manager, present: bool = True, update: bool = False,
+             cache_time: int | None = None):
+    """
+    Install or remove packages with apt or dnf (pyinfra's ``apt.packages`` / ``dnf.packages``); a
+    failure ends with one line naming the packages and the likely cause.
+
+    + packages: package names
+    + manager: ``apt`` or ``dnf``
+    + present: whether the packages should be installed
+    + update: refresh the package lists first (apt, only when they are older than ``cache_time``)
+    + cache_time: seconds the apt package lists count as fresh
+
+    **Example:**
+
+    .. code:: python
+
+        packages.packages(name="Install jq", packages=["jq"], manager="apt", update=True, cache_time=3600)
+    """
+    if manager not in CAUSES:
+        raise OperationValueError(f"manager: expected one of {', '.join(CAUSES)}, got {manager!r}")
+    if manager == "dnf":
+        commands = dnf.packages._inner(packages=packages, present=present)
+    else:
+        commands = apt.packages._inner(
+            packages=packages, present=present, update=update, cache_time=cache_time
+        )
+    for command in commands:
+        text = command if isinstance(command, str) else None
+        if isinstance(command, StringCommand):
+            text = command.get_raw_value()
+        if text is None:  # nothing pyinfra's package operations yield today
+            yield command
+            continue
+        yield StringCommand(explained(text, manager, list(packages), present))
