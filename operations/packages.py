@@ -73,6 +73,15 @@ CAUSES: dict[str, tuple[tuple[str, str], ...]] = {
 UNKNOWN = "see the package manager's output above"
 
 
+class ExplainedCommand(StringCommand):
+    """A package manager's ``command`` run by :func:`explained`; ``command`` keeps it as pyinfra's own
+    operation wrote it (for plans that compare commands)."""
+
+    def __init__(self, command: str, manager: Manager, packages: list[str], present: bool) -> None:
+        super().__init__(explained(command, manager, packages, present))
+        self.command = command
+
+
 def explained(command: str, manager: Manager, packages: list[str], present: bool) -> str:
     """``command`` as a shell that shows its output and, when it fails, ends with one line on stderr:
     ``installing <packages> failed: <likely cause>``; its exit code is the command's."""
@@ -125,4 +134,4 @@ def packages(packages: list[str], manager: Manager, present: bool = True, update
         if text is None:  # nothing pyinfra's package operations yield today
             yield command
             continue
-        yield StringCommand(explained(text, manager, list(packages), present))
+        yield ExplainedCommand(text, manager, list(packages), present)

@@ -17,6 +17,8 @@ from pyinfra.api.connect import connect_all
 from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
 from pyinfra_cli.util import load_deploy_file
 
+from operations.packages import ExplainedCommand
+
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = ROOT / "tests" / "facts" / "recorded"
 
@@ -59,8 +61,13 @@ DEBIAN_12 = os_release(
 )
 
 
+# the operations of the last plan() whose commands explain a failure in one line (package installs)
+EXPLAINED: set[str] = set()
+
+
 def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = None) -> dict[str, list[str]]:
     """Operation name -> the commands it would run, for one `@fake` host answering ``responses``."""
+    EXPLAINED.clear()
     host_data = {**SETTINGS, **(data or {}), "fake_responses": responses}
     inventory = Inventory(([("@fake/server", host_data)], {}))
     state = State(inventory, Config())
@@ -77,7 +84,10 @@ def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = N
             op_data = state.get_op_data_for_host(host, op_hash)
             name = ", ".join(sorted(meta.names))
             assert name not in commands, f"two operations named {name!r}: give them distinct names"
-            commands[name] = [_text(command) for command in op_data.command_generator()]
+            made = list(op_data.command_generator())
+            commands[name] = [_text(command) for command in made]
+            if any(isinstance(command, ExplainedCommand) for command in made):
+                EXPLAINED.add(name)
     return commands
 
 
@@ -91,6 +101,8 @@ def _text(command: Any) -> str:
             f"{command.function.__name__}: parameters {parameters}: name them (state, host) or take none"
         )
         return "FunctionCommand"
+    if isinstance(command, ExplainedCommand):  # its wrapping shell is tested in test_package_failures
+        return command.command
     if isinstance(command, StringCommand):
         return command.get_raw_value()
     if isinstance(command, FileUploadCommand):

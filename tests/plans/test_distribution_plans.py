@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from harness import os_release_file, plan
+from harness import EXPLAINED, os_release_file, plan
 
 from deploys.library.context import DeployError
 
@@ -20,6 +20,8 @@ def host(name: str, **more):
 def test_rocky_9_exact_repository_files_and_packages():
     ops = plan(INFRA, host("documented-rocky-9.4"))
     assert ops["firewalld | Install firewalld nftables"] == ["dnf install -y firewalld nftables"]
+    # a failed install ends with one line naming the packages and the cause (test_package_failures)
+    assert "firewalld | Install firewalld nftables" in EXPLAINED
     assert ops["Docker engine | docker-ce repository"] == [
         "mkdir -p /etc/yum.repos.d",
         "upload /etc/yum.repos.d/docker-ce-stable.repo:\n[docker-ce-stable]\nname=Docker CE Stable\n"

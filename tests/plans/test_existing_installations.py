@@ -10,7 +10,7 @@ import json
 import logging
 
 import pytest
-from harness import DEBIAN_12, FEDORA_41, ROOT, plan
+from harness import DEBIAN_12, EXPLAINED, FEDORA_41, ROOT, plan
 
 from deploys.library.context import DeployError
 
@@ -97,6 +97,7 @@ def test_debian_docker_io_with_explicit_docker_ce_and_nothing_running_is_replace
         "DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::=\"--force-confdef\" "
         "-o Dpkg::Options::=\"--force-confold\" remove docker.io containerd runc"
     ]
+    assert removal in EXPLAINED  # a failed removal ends with one line naming the packages and the cause
     assert ops["Docker engine | Install docker-ce docker-ce-cli containerd.io docker-buildx-plugin "
                "docker-compose-plugin"][-1].endswith(
         "install docker-ce docker-ce-cli containerd.io docker-buildx-plugin docker-compose-plugin")
