@@ -436,20 +436,20 @@ def check_images(obs: Observed) -> list[Check]:
         running = containers[0].get("image") if containers else None
         if pin is None and running is None:
             continue  # not deployed yet: the first deploy pulls and pins it
-        label = f"image {service}"
         wanted = obs.settings.image_for(service)
         if pin is None:
-            rows.append(Check(label, WARN, f"runs {running}, not pinned (deployed before pins): the next "
-                                           "deploy pins it to the image it runs"))
+            rows.append(Check("image", WARN, f"{service}: runs {running}, not pinned (deployed before pins): "
+                                             "the next deploy pins it to the image it runs"))
         elif running is not None and running != pin["pinned"]:
-            rows.append(Check(label, WARN, f"runs {running}, not its pin {pin['pinned']}: the next deploy "
-                                           "brings it back to the pin"))
+            rows.append(Check("image", WARN, f"{service}: runs {running}, not its pin {pin['pinned']}: the "
+                                             "next deploy brings it back to the pin"))
         elif pin["image"] != wanted:
-            rows.append(Check(label, WARN, f"{pin['image']} ({short(pin['pinned'])}); the setting asks for "
-                                           f"{wanted}: the next deploy updates it"))
+            rows.append(Check("image", WARN, f"{service}: {pin['image']} ({short(pin['pinned'])}); the "
+                                             f"setting asks for {wanted}: the next deploy updates it"))
         else:
             state = "runs it" if running else "not running"
-            rows.append(Check(label, PASS, f"{pin['image']} pinned to {short(pin['pinned'])} ({state})"))
+            rows.append(Check("image", PASS,
+                              f"{service}: {pin['image']} pinned to {short(pin['pinned'])} ({state})"))
     return rows
 
 

@@ -491,14 +491,14 @@ def ollama_running(image: str) -> dict:
 
 
 def image_row(**changes):
-    return row(check_images(observed(**changes)), "image ollama")
+    return row(check_images(observed(**changes)), "image")
 
 
 def test_a_pinned_service_running_its_pin_passes():
     found = image_row(projects=ollama_running(PINNED),
                       pins={"ollama": {"image": "ollama/ollama:0.12.6", "pinned": PINNED}})
     assert found.result == PASS
-    assert found.detail == "ollama/ollama:0.12.6 pinned to sha256:0f0f0f0f0f0f (runs it)"
+    assert found.detail == "ollama: ollama/ollama:0.12.6 pinned to sha256:0f0f0f0f0f0f (runs it)"
 
 
 def test_a_changed_image_setting_warns_that_the_next_deploy_updates():
