@@ -1,8 +1,10 @@
 """LAB STAND-IN service processes: what runs inside the `homelab-lab/standin-<role>:lab` images.
 
-No container registry is reachable on the project's machines, so the five upstream images cannot be
-pulled. Each stand-in listens on the upstream image's ports and answers the health check the deploy's
-service catalog declares, and keeps what the tests need of the service's data where the service does:
+No upstream registry is reachable on the project's machines, so the five upstream images cannot be
+pulled; the lab pushes these stand-ins to its own registry (lab/world.py) under the upstream images'
+repository paths and tags, and the lab hosts pull them from there. Each stand-in listens on the
+upstream image's ports, answers the health check the deploy's service catalog declares, and keeps
+what the tests need of the service's data where the service does:
 
     nginx-proxy-manager  81 the NPM API double (lab.doubles.npm_double), 80 Debian's nginx serving
                          the double's proxy hosts (lab.doubles.npm_nginx), 443 TCP
@@ -14,7 +16,8 @@ service catalog declares, and keeps what the tests need of the service's data wh
                          with "insecure") and /api/delete (lab.doubles.ollama_double), the models
                          kept as Ollama keeps them under /root/.ollama/models; / -> "Ollama is running"
                          health: ollama list   (lab/images/standin/ollama)
-    comfyui              8188 /system_stats
+    comfyui              8188 /system_stats (500 when LAB_STANDIN_HEALTH=fail: the image
+                         `lab-v3-unhealthy` in the lab registry is built so, for the update tests)
     open-webui           8080 /health -> {"status": true}, the account API (sign-in, sign-up, admin
                          config: lab.doubles.openwebui_double) on a real SQLite /app/backend/data/webui.db
 
@@ -398,13 +401,14 @@ def run(role: str) -> int:
 
         servers.append(ollama_double.main(host=BIND, port=11434))
     elif role == "comfyui":
-        servers.append(http_server(8188, {
-            "/": (200, "ComfyUI (lab stand-in)"),
-            "/system_stats": (200, {
-                "system": {"os": "posix", "comfyui_version": "lab-standin", "python_version": sys.version},
-                "devices": [],
-            }),
-        }))
+        stats: tuple[int, object] = (200, {
+            "system": {"os": "posix", "comfyui_version": "lab-standin", "python_version": sys.version},
+            "devices": [],
+        })
+        if os.environ.get("LAB_STANDIN_HEALTH") == "fail":  # the lab registry's `lab-v3-unhealthy`
+            say("lab stand-in: LAB_STANDIN_HEALTH=fail: /system_stats answers 500")
+            stats = (500, {"error": "lab stand-in built to fail its health check (LAB_STANDIN_HEALTH=fail)"})
+        servers.append(http_server(8188, {"/": (200, "ComfyUI (lab stand-in)"), "/system_stats": stats}))
     elif role == "open-webui":
         from lab.doubles import openwebui_double
 
