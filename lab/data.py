@@ -1,6 +1,32 @@
-"""Settings that make a deploy work against the lab hosts: LAB-ONLY values, never used elsewhere."""
+"""Settings that make a deploy work against the lab hosts: LAB-ONLY values, never used elsewhere.
+
+The lab deploys pull for real, from the lab's own image registry (Debian's `docker-registry`, the
+Distribution registry, run by the world stand-in, lab/world.py) under the LAB-ONLY name
+`registry.world.lab.test`. It holds the LAB STAND-IN service images (lab/images/standin) under the
+same repository paths and tags as the real defaults, which stay the defaults everywhere else.
+"""
+
+# the lab registry's name: a LAB-ONLY name that each lab host resolves through /etc/hosts and whose
+# TLS certificate it trusts from /etc/docker/certs.d/<name>/ca.crt (both written by `python -m lab up`)
+LAB_REGISTRY = "registry.world.lab.test"
+
+# service role -> the stand-in's reference in the lab registry: the real default's repository path and
+# tag (ghcr.io/open-webui/open-webui as open-webui/open-webui)
+LAB_IMAGES = {
+    "nginx-proxy-manager": f"{LAB_REGISTRY}/jc21/nginx-proxy-manager:2.15.1",
+    "pihole": f"{LAB_REGISTRY}/pihole/pihole:2025.08.0",
+    "ollama": f"{LAB_REGISTRY}/ollama/ollama:0.12.6",
+    "comfyui": f"{LAB_REGISTRY}/yanwk/comfyui-boot:cu128-slim",
+    "open-webui": f"{LAB_REGISTRY}/open-webui/open-webui:v0.6.34",
+}
+
+# further ComfyUI versions in the lab registry, for the update tests (the same stand-in):
+# another healthy version with its own digest, and one whose health check fails
+COMFYUI_LAB_V2 = f"{LAB_REGISTRY}/yanwk/comfyui-boot:lab-v2"
+COMFYUI_LAB_V3_UNHEALTHY = f"{LAB_REGISTRY}/yanwk/comfyui-boot:lab-v3-unhealthy"
 
 # Settings for the lab (names as in the settings model, lower-case, no prefix). LAB-ONLY values.
+# No pull_policy: the default (`missing`) applies, and the first deploy pulls every image.
 LAB_DATA = {
     "domain": "lab.home.arpa",
     "tailscale_allowed_ips": "100.64.0.0/10",
@@ -8,17 +34,16 @@ LAB_DATA = {
     "cold_storage_path": "/cold-storage",
     "min_free_disk_gb": 1,
     "docker_source": "distro",
-    "pull_policy": "never",  # no registry: the stand-in images are loaded by `python -m lab up`
     "pihole_password": "lab-only-pihole-password",
     "npm_admin_email": "admin@lab.home.arpa",
     "npm_admin_password": "lab-only-npm-password",
     "open_webui_admin_email": "admin@lab.home.arpa",
     "open_webui_admin_password": "lab-only-webui-password",
     "open_webui_secret_key": "lab-only-open-webui-secret-key",
-    # LAB STAND-IN images (lab/images/standin); the real image references stay the defaults
-    "image_nginx_proxy_manager": "homelab-lab/standin-nginx-proxy-manager:lab",
-    "image_pihole": "homelab-lab/standin-pihole:lab",
-    "image_ollama": "homelab-lab/standin-ollama:lab",
-    "image_comfyui": "homelab-lab/standin-comfyui:lab",
-    "image_open_webui": "homelab-lab/standin-open-webui:lab",
+    # LAB STAND-IN images, from the lab registry; the real image references stay the defaults
+    "image_nginx_proxy_manager": LAB_IMAGES["nginx-proxy-manager"],
+    "image_pihole": LAB_IMAGES["pihole"],
+    "image_ollama": LAB_IMAGES["ollama"],
+    "image_comfyui": LAB_IMAGES["comfyui"],
+    "image_open_webui": LAB_IMAGES["open-webui"],
 }

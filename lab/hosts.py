@@ -5,6 +5,11 @@ Each host runs systemd as PID 1, sshd on its own 127.0.0.1 port, its own Docker 
 overlay2 instead of vfs), a `tailscale0` stand-in link and a /cold-storage directory (in the
 container's filesystem: it survives `docker compose down` and host reboots, not `python -m lab down`).
 
+The hosts pull their service images from the lab registry (lab/world.py, lab/registry.py): every
+`up` writes the lab CA to /etc/docker/certs.d/registry.world.lab.test/ca.crt on each host and keeps its
+/etc/hosts entry for that name at the world's current address. Nothing is preloaded: a new host has no
+service image until a deploy pulls it.
+
 The simulated tailnet keeps lab traffic in the lab: each host routes its peers' tailscale0 addresses
 over the tailnet network and nothing else of 100.64.0.0/10 or fd7a:115c:a1e0::/48 (`unreachable`,
 see lab/images/host/lab-tailscale0-standin). Every `up` writes the full peer list to every host and
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import json
 import socket
 import subprocess
@@ -26,7 +32,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lab import images, state
+from lab import images, registry, state
+from lab.data import LAB_REGISTRY
 from lab.docker import docker, engine_ok, image_id, log
 
 NAME_PREFIX = "homelab-lab-"
@@ -36,6 +43,8 @@ TAILNET_NETWORK = "homelab-lab-tailnet"
 # "the internet": one container on the lab network that no deploy touches (lab/world.py)
 WORLD_NAME = "homelab-lab-world"
 WORLD_LABEL = "homelab.lab.world"
+# the world's label holding a hash of the registry certificate it was given (a new one makes a new world)
+WORLD_CERT_LABEL = f"{WORLD_LABEL}.registry_cert"
 FIRST_SSH_PORT = 2221
 TAILSCALE_PREFIX = "100.64.0."
 BOOT_TIMEOUT = 120.0
@@ -178,25 +187,68 @@ def ensure_tailnet() -> str:
     return json.loads(proc.stdout)[0]["Subnet"]
 
 
-def ensure_world() -> dict:
-    """The world stand-in (lab/world.py) running on the lab network: {"name", "address", "gateway"},
-    the gateway being the lab network's (the lab hosts' default route)."""
-    proc = docker("inspect", WORLD_NAME, "--format", "{{.State.Running}} {{.Image}}",
+def ensure_world(certs: registry.Certificates) -> dict:
+    """The world stand-in (lab/world.py) running on the lab network: {"name", "address", "gateway",
+    "registry_port"}, the gateway being the lab network's (the lab hosts' default route) and the
+    registry port the world's 443 as published on this machine's 127.0.0.1 (for pushes)."""
+    world_image = images.WORLD_IMAGE
+    cert_hash = _cert_hash(certs)
+    proc = docker("inspect", WORLD_NAME, "--format",
+                  '{{.State.Running}} {{.Image}} {{index .Config.Labels "' + WORLD_CERT_LABEL + '"}}',
                   check=False, capture=True)
-    running, _, image = proc.stdout.strip().partition(" ")
-    # a world made from an older stand-in image is made again (its code is in the image)
-    if proc.returncode == 0 and (running != "true" or image != image_id(images.STANDIN_BASE_IMAGE)):
+    running, image, labelled = (proc.stdout.split() + ["", "", ""])[:3]
+    # a world made from an older image (its code is in the image) or with another certificate is made again
+    outdated = running != "true" or image != image_id(world_image) or labelled != cert_hash
+    if proc.returncode == 0 and outdated:
         docker("rm", "-f", WORLD_NAME, capture=True)
         proc = docker("inspect", WORLD_NAME, check=False, capture=True)
     if proc.returncode != 0:
-        log(f"starting {WORLD_NAME} (the lab's stand-in for the internet)")
-        docker("run", "-d", "--name", WORLD_NAME, "--hostname", WORLD_NAME, "--label", f"{WORLD_LABEL}=1",
-               "--cap-add", "NET_BIND_SERVICE", images.STANDIN_BASE_IMAGE, "python3", "-m", "lab.world",
-               capture=True)
+        log(f"starting {WORLD_NAME} (the lab's stand-in for the internet, and its image registry)")
+        docker("create", "--name", WORLD_NAME, "--hostname", WORLD_NAME, "--label", f"{WORLD_LABEL}=1",
+               "--label", f"{WORLD_CERT_LABEL}={cert_hash}", "--cap-add", "NET_BIND_SERVICE",
+               "-p", "127.0.0.1::443", world_image, capture=True)
+        docker("cp", "-a", "-", f"{WORLD_NAME}:/", input=_registry_tls_files(certs), capture=True)
+        docker("start", WORLD_NAME, capture=True)
     address, gateway = docker("inspect", WORLD_NAME, "--format",
                               "{{.NetworkSettings.IPAddress}} {{.NetworkSettings.Gateway}}",
                               capture=True).stdout.split()
-    return {"name": WORLD_NAME, "address": address, "gateway": gateway}
+    published = docker("port", WORLD_NAME, "443/tcp", capture=True).stdout.split()[0]
+    port = int(published.rpartition(":")[2])
+    registry.wait_ready(port, certs)
+    return {"name": WORLD_NAME, "address": address, "gateway": gateway, "registry_port": port}
+
+
+def _cert_hash(certs: registry.Certificates) -> str:
+    return hashlib.sha256(certs.server_cert.read_bytes()).hexdigest()[:16]
+
+
+def _registry_tls_files(certs: registry.Certificates) -> bytes:
+    """A tar stream (for `docker cp -`) with the registry's certificate and key for the world."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("etc/lab-registry")
+        info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o700, int(time.time())
+        tar.addfile(info)
+        for path, mode in ((certs.server_cert, 0o644), (certs.server_key, 0o600)):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(f"etc/lab-registry/{path.name}")
+            info.mode, info.size, info.mtime = mode, len(data), int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def sync_registry(name: str, certs: registry.Certificates, world_address: str) -> None:
+    """Make a running host trust the lab registry the Docker way (its CA under /etc/docker/certs.d/) and
+    resolve its name to the world's current address (/etc/hosts, written in place: Docker bind-mounts it).
+    Folders that exist keep their owner and mode (the deploy manages /etc/docker)."""
+    address = str(ipaddress.ip_address(world_address))
+    folder = f"/etc/docker/certs.d/{LAB_REGISTRY}"
+    docker("exec", "-i", name, "sh", "-c", f"mkdir -p {folder} && cat > {folder}/ca.crt",
+           input=certs.ca_cert.read_bytes(), capture=True)
+    current = docker("exec", name, "cat", "/etc/hosts", capture=True).stdout
+    wanted = registry.with_registry_entry(current, address)
+    if wanted != current:
+        docker("exec", "-i", name, "sh", "-c", "cat > /etc/hosts", input=wanted.encode(), capture=True)
 
 
 def sync_tailnet(name: str, peers: list[str]) -> str:
@@ -273,37 +325,6 @@ def wait_ready(host: dict, timeout: float = BOOT_TIMEOUT) -> str:
     return boot
 
 
-# --- stand-in images into each host's engine ------------------------------------------------------
-
-
-def load_standins(host: dict, wanted: dict[str, str], archive: Path) -> bool:
-    """Load the stand-in images into the host's inner engine unless it has the same image IDs."""
-    name = host["name"]
-    proc = docker("exec", name, "docker", "image", "inspect", "--format", "{{.Id}}", *wanted,
-                  check=False, capture=True)
-    have = proc.stdout.split()
-    if proc.returncode == 0 and have == list(wanted.values()):
-        return False
-    with archive.open("rb") as f:
-        subprocess.run(["docker", "exec", "-i", name, "docker", "load", "-q"],
-                       stdin=f, check=True, stdout=subprocess.DEVNULL)
-    return True
-
-
-def _standin_archive(wanted: dict[str, str]) -> Path:
-    """One `docker save` of every stand-in tag, cached by their image IDs."""
-    key = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:16]
-    archive = state.CACHE_DIR / f"standin-images-{key}.tar"
-    if not archive.exists():
-        for old in state.CACHE_DIR.glob("standin-images-*.tar"):
-            old.unlink()
-        part = archive.with_suffix(".part")
-        with part.open("wb") as f:
-            subprocess.run(["docker", "save", *wanted], stdout=f, check=True)
-        part.rename(archive)
-    return archive
-
-
 # --- commands ------------------------------------------------------------------------------------
 
 
@@ -323,18 +344,18 @@ def up(count: int = 1) -> list[dict]:
     images.ensure_base_image()
     with ThreadPoolExecutor(max_workers=2) as pool:  # independent builds (cached: no-ops)
         host_build = pool.submit(images.ensure_host_image)
-        standin_build = pool.submit(images.ensure_standin_images)
+        standin_build = pool.submit(lambda: (images.ensure_standin_images(), images.ensure_world_image()))
         host_image = host_build.result()
         standin_build.result()
-    wanted = images.standin_image_ids()
+    certs = registry.ensure_certificates(state.REGISTRY_DIR)
 
     existing = lab_containers()
-    registry = {h["name"]: h for h in state.load_hosts()}
+    known = {h["name"]: h for h in state.load_hosts()}
     tailnet_subnet = ensure_tailnet()
-    world = ensure_world()
+    world = ensure_world(certs)
     gateway = world["gateway"]
     count = max(count, len(existing))  # never drop hosts that are already there
-    taken = {c["ssh_port"] for c in existing.values()} | {h["ssh_port"] for h in registry.values()}
+    taken = {c["ssh_port"] for c in existing.values()} | {h["ssh_port"] for h in known.values()}
     # every host's tailscale0 address, known before any host starts (a new host boots with its peers)
     peers = [existing[f"{NAME_PREFIX}{i}"]["tailscale_ip"] if f"{NAME_PREFIX}{i}" in existing
              else f"{TAILSCALE_PREFIX}{i}" for i in range(1, count + 1)]
@@ -351,7 +372,7 @@ def up(count: int = 1) -> list[dict]:
             if found["image"] != image_id(host_image) or not found["tailnet"]:
                 log(f"{name} runs an older lab host image: `python -m lab down` then `up` to renew it")
         else:
-            port = registry.get(name, {}).get("ssh_port") or _pick_port(taken)
+            port = known.get(name, {}).get("ssh_port") or _pick_port(taken)
             if not _port_free(port):
                 port = _pick_port(taken | {port})
             taken.add(port)
@@ -363,16 +384,17 @@ def up(count: int = 1) -> list[dict]:
         hosts.append(host)
     state.save_hosts(hosts, world)
 
-    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+    with ThreadPoolExecutor(max_workers=len(hosts) + 1) as pool:
+        # the stand-ins go into the lab registry while the hosts boot (pushes only what it lacks)
+        pushing = pool.submit(registry.push, images.REGISTRY_PUSHES, world["registry_port"], certs)
         boots = list(pool.map(wait_ready, hosts))
         list(pool.map(lambda h: sync_tailnet(h["name"], peers), hosts))
-    archive = _standin_archive(wanted)
-    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
-        loaded = list(pool.map(lambda h: load_standins(h, wanted, archive), hosts))
-    for host, boot, did_load in zip(hosts, boots, loaded, strict=True):
+        list(pool.map(lambda h: sync_registry(h["name"], certs, world["address"]), hosts))
+        pushed = pushing.result()
+    if pushed:
+        log(f"lab registry {LAB_REGISTRY}: pushed {len(pushed)} image(s)")
+    for host, boot in zip(hosts, boots, strict=True):
         host["boot_state"] = boot
-        if did_load:
-            log(f"{host['name']}: loaded the stand-in service images")
     state.save_hosts(hosts, world)
     log(f"lab up: {len(hosts)} host(s) in {time.monotonic() - started:.1f}s")
     return hosts
@@ -390,8 +412,8 @@ def down(remove_images: bool = False) -> None:
     for path in (state.HOSTS_FILE, state.KEY_FILE, Path(f"{state.KEY_FILE}.pub")):
         path.unlink(missing_ok=True)
     if remove_images:
-        tags = [images.HOST_IMAGE, images.STANDIN_BASE_IMAGE, images.STANDIN_BUILD_IMAGE,
-                *images.STANDIN_IMAGES.values()]
+        tags = [images.HOST_IMAGE, images.WORLD_IMAGE, *images.STANDIN_IMAGES.values(),
+                *images.EXTRA_STANDIN_IMAGES.values(), images.STANDIN_BASE_IMAGE, images.STANDIN_BUILD_IMAGE]
         docker("rmi", *tags, check=False, capture=True)
     log("lab down")
 
@@ -407,12 +429,12 @@ def destroy(name: str) -> None:
 
 
 def status() -> list[dict]:
-    registry = {h["name"]: h for h in state.load_hosts()}
+    known = {h["name"]: h for h in state.load_hosts()}
     containers = lab_containers() if engine_ok() else {}
     rows = []
-    for name in sorted(set(registry) | set(containers), key=lambda n: (len(n), n)):
+    for name in sorted(set(known) | set(containers), key=lambda n: (len(n), n)):
         c = containers.get(name, {})
-        r = registry.get(name, {})
+        r = known.get(name, {})
         rows.append({
             "name": name,
             "ssh_port": r.get("ssh_port") or c.get("ssh_port"),

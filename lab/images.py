@@ -1,4 +1,5 @@
-"""Lab images: the `debian:bookworm` base, the lab host image and the stand-in service images.
+"""Lab images: the `debian:bookworm` base, the lab host image, the stand-in service images and the
+world stand-in's image (the stand-in base plus Debian's docker-registry, lab/world.py).
 
 Everything is built locally. Where no container registry answers (as on the project's CI machines)
 the base image `debian:bookworm` is created with debootstrap from the Debian registry, and the
@@ -18,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 from lab import state
+from lab.data import COMFYUI_LAB_V2, COMFYUI_LAB_V3_UNHEALTHY, LAB_IMAGES
 from lab.docker import docker, image_id, log
 
 BASE_IMAGE = "debian:bookworm"
@@ -26,9 +28,23 @@ STANDIN_BASE_IMAGE = "homelab-lab/standin-base:lab"
 STANDIN_BUILD_IMAGE = "homelab-lab/standin-build:lab"
 INPUTS_LABEL = "homelab.lab.inputs"
 
-# service role -> stand-in image tag (the lab inventory points the deploy's image settings here)
+WORLD_IMAGE = "homelab-lab/world:lab"
+
+# service role -> the stand-in's build tag on this machine; `up` pushes it to the lab registry as
+# lab.data.LAB_IMAGES[role], which the lab inventory selects
 STANDIN_ROLES = ("nginx-proxy-manager", "pihole", "ollama", "comfyui", "open-webui")
 STANDIN_IMAGES = {role: f"homelab-lab/standin-{role}:lab" for role in STANDIN_ROLES}
+# further ComfyUI versions for the update tests: Dockerfile.roles target -> build tag
+EXTRA_STANDIN_IMAGES = {
+    "comfyui-lab-v2": "homelab-lab/standin-comfyui:lab-v2",
+    "comfyui-lab-v3-unhealthy": "homelab-lab/standin-comfyui:lab-v3-unhealthy",
+}
+# build tag -> reference in the lab registry: what `python -m lab up` pushes
+REGISTRY_PUSHES = {
+    **{STANDIN_IMAGES[role]: LAB_IMAGES[role] for role in STANDIN_ROLES},
+    EXTRA_STANDIN_IMAGES["comfyui-lab-v2"]: COMFYUI_LAB_V2,
+    EXTRA_STANDIN_IMAGES["comfyui-lab-v3-unhealthy"]: COMFYUI_LAB_V3_UNHEALTHY,
+}
 
 LAB_DIR = Path(__file__).resolve().parent
 IMAGES_DIR = LAB_DIR / "images"
@@ -183,17 +199,31 @@ def ensure_standin_images() -> dict[str, str]:
     the vfs storage driver, which stores every layer as a full copy."""
     ensure_base_image()
     src = IMAGES_DIR / "standin"
-    inputs = _inputs_hash(
-        image_id(BASE_IMAGE) or "", src / "Dockerfile", src / "ollama",
-        LAB_DIR / "__init__.py", LAB_DIR / "standin.py", LAB_DIR / "doubles", LAB_DIR / ".dockerignore",
-    )
+    inputs = _standin_inputs()
     if _label(STANDIN_BASE_IMAGE) != inputs:
         _build(STANDIN_BUILD_IMAGE, LAB_DIR, inputs, target="base", dockerfile=src / "Dockerfile")
         _flatten(STANDIN_BUILD_IMAGE, STANDIN_BASE_IMAGE, inputs)
     roles_inputs = _inputs_hash(image_id(STANDIN_BASE_IMAGE) or "", src / "Dockerfile.roles")
-    for role, tag in STANDIN_IMAGES.items():
-        _build(tag, src, roles_inputs, target=role, dockerfile=src / "Dockerfile.roles")
+    for target, tag in [*STANDIN_IMAGES.items(), *EXTRA_STANDIN_IMAGES.items()]:
+        _build(tag, src, roles_inputs, target=target, dockerfile=src / "Dockerfile.roles")
     return dict(STANDIN_IMAGES)
+
+
+def _standin_inputs() -> str:
+    src = IMAGES_DIR / "standin"
+    return _inputs_hash(
+        image_id(BASE_IMAGE) or "", src / "Dockerfile", src / "ollama",
+        LAB_DIR / "__init__.py", LAB_DIR / "standin.py", LAB_DIR / "doubles", LAB_DIR / ".dockerignore",
+    )
+
+
+def ensure_world_image() -> str:
+    """The world stand-in's image: the stand-in base stage plus Debian's docker-registry (stage
+    `world` of the stand-in Dockerfile), not flattened and never pushed."""
+    ensure_base_image()
+    inputs = _inputs_hash(_standin_inputs(), LAB_DIR / "world.py")
+    _build(WORLD_IMAGE, LAB_DIR, inputs, target="world", dockerfile=IMAGES_DIR / "standin" / "Dockerfile")
+    return WORLD_IMAGE
 
 
 def _flatten(source: str, tag: str, inputs: str) -> None:
@@ -216,6 +246,3 @@ def _flatten(source: str, tag: str, inputs: str) -> None:
     finally:
         docker("rm", "-f", cid, check=False, capture=True)
 
-
-def standin_image_ids() -> dict[str, str]:
-    return {tag: image_id(tag) or "" for tag in STANDIN_IMAGES.values()}

@@ -13,6 +13,7 @@ STATE_DIR = Path(os.environ.get("LAB_STATE_DIR", ROOT / ".lab"))
 CACHE_DIR = STATE_DIR / "cache"
 HOSTS_FILE = STATE_DIR / "hosts.json"
 KEY_FILE = STATE_DIR / "id_ed25519"
+REGISTRY_DIR = STATE_DIR / "registry"  # the lab registry's CA and server certificate (lab/registry.py)
 
 
 def ensure_dirs() -> None:
@@ -27,7 +28,7 @@ def load_hosts() -> list[dict]:
 
 
 def load_world() -> dict | None:
-    """The world stand-in ({"name", "address"}) as `up` recorded it, or None."""
+    """The world stand-in ({"name", "address", "gateway", "registry_port"}) as `up` recorded it, or None."""
     if not HOSTS_FILE.exists():
         return None
     return json.loads(HOSTS_FILE.read_text()).get("world")

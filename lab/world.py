@@ -12,10 +12,24 @@ so one more container on the lab network plays it, reached only at its lab-netwo
   (`<address>:5000/library/tiny:1`, `…/small:1`, `…/broken:1`, pulled with Ollama's `insecure`: plain
   HTTP) and plain HTTP files (`http://<address>:5000/files/tiny-checkpoint.safetensors`, a ComfyUI
   checkpoint). The lab's containers reach the world at its address, not by a name: the name
-  `world.lab.test` resolves only through Pi-hole, which the Ollama container does not ask.
+  `world.lab.test` resolves only through Pi-hole, which the Ollama container does not ask;
+- the lab's image registry on port 443 with TLS: Debian's `docker-registry`, the real Distribution
+  registry, under the LAB-ONLY name `registry.world.lab.test`. It holds the stand-in service images
+  under the real images' repository paths and tags (lab/data.py LAB_IMAGES, plus the ComfyUI
+  versions `lab-v2` and `lab-v3-unhealthy` for the update tests), pushed by `python -m lab up` from
+  the machine's engine through this port published on 127.0.0.1. `up` copies the server certificate
+  and key (signed by the lab CA it keeps in .lab/registry/, lab/registry.py) to REGISTRY_TLS before
+  the container starts; every lab host trusts that CA at
+  /etc/docker/certs.d/registry.world.lab.test/ca.crt and resolves the name through an /etc/hosts
+  entry for this container's address, both rewritten at every `up`. So the lab hosts' Docker engines
+  pull over verified TLS, exactly as from any registry, and the deploy knows nothing of the lab. The
+  registry keeps its blobs in this container (/var/lib/docker-registry): a new world starts empty and
+  the next `up` pushes again. No authentication: the registry is reachable only on the lab network
+  and on this machine's loopback.
 
 The lab inventory makes it Pi-hole's upstream resolver; the lab tests connect to it from every
-service container. `python3 -m lab.world` (in the stand-in base image, which carries dnsmasq).
+service container. `python3 -m lab.world` (image homelab-lab/world:lab: the stand-in base, which
+carries dnsmasq, plus docker-registry).
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from lab.doubles import model_registry
 from lab.standin import http_server, say, start
@@ -32,6 +47,27 @@ from lab.standin import http_server, say, start
 ZONE = "world.lab.test"
 HTTP_PORT = 80
 ANSWER = "lab world"
+REGISTRY_PORT = 443
+REGISTRY_TLS = "/etc/lab-registry"  # server.crt and server.key, copied here by `python -m lab up`
+REGISTRY_CONFIG = f"""\
+version: 0.1
+log:
+  level: info
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: /var/lib/docker-registry
+  delete:
+    enabled: true
+http:
+  addr: :{REGISTRY_PORT}
+  tls:
+    certificate: {REGISTRY_TLS}/server.crt
+    key: {REGISTRY_TLS}/server.key
+  headers:
+    X-Content-Type-Options: [nosniff]
+"""
 
 
 def own_address() -> str:
@@ -43,22 +79,33 @@ def own_address() -> str:
 def main() -> int:
     address = own_address()
     say(f"LAB STAND-IN for the internet at {address}: DNS for {ZONE} (dnsmasq), HTTP on {HTTP_PORT}, "
-        f"a model registry and files on {model_registry.PORT}")
-    dnsmasq = subprocess.Popen([
-        "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
-        "--user=root", "--port=53", f"--address=/{ZONE}/{address}", "--log-queries", "--log-facility=-",
-    ])
+        f"a model registry and files on {model_registry.PORT}, the lab image registry (docker-registry) "
+        f"on {REGISTRY_PORT}")
+    config = Path(REGISTRY_TLS) / "config.yml"
+    config.write_text(REGISTRY_CONFIG)
+    children = {
+        "dnsmasq": subprocess.Popen([
+            "dnsmasq", "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll",
+            "--user=root", "--port=53", f"--address=/{ZONE}/{address}", "--log-queries", "--log-facility=-",
+        ]),
+        "docker-registry": subprocess.Popen(["docker-registry", "serve", str(config)]),
+    }
     start(http_server(HTTP_PORT, {}, default=(200, ANSWER)))
     start(model_registry.serve("0.0.0.0", model_registry.PORT))  # noqa: S104 - the lab network only
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        while dnsmasq.poll() is None:
+        while True:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    say(f"{name} exited {child.returncode}")
+                    return 1
             time.sleep(1)
-        say(f"dnsmasq exited {dnsmasq.returncode}")
-        return 1
     except (KeyboardInterrupt, SystemExit):
-        dnsmasq.terminate()
         return 0
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
 
 
 if __name__ == "__main__":

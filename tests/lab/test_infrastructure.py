@@ -7,8 +7,10 @@ import json
 import pytest
 from labkit import run_pyinfra_cli, ssh
 
+from lab.data import LAB_IMAGES
+
 INFRA = "deploys/infrastructure.py"
-IMAGE = "homelab-lab/standin-ollama:lab"
+IMAGE = LAB_IMAGES["ollama"]  # a LAB STAND-IN, pulled from the lab registry
 
 # as the lab image ships a host: firewalld installed but stopped and disabled (its default zone
 # admitting SSH on 22 only), Docker running with no daemon.json, no zone, no network, no containers of ours

@@ -1,12 +1,12 @@
-"""A lab host is a real host: SSH, systemd, firewalld, Docker, compose v2, tailscale0, stand-in images."""
+"""A lab host is a real host: SSH, systemd, firewalld, Docker, compose v2, tailscale0, and the lab
+registry's CA and name (the registry itself: test_lab_registry.py)."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from lab.images import STANDIN_IMAGES
+from lab import state
+from lab.data import LAB_REGISTRY
 
 
 @pytest.fixture(params=[0, 1], ids=["host1", "host2"])
@@ -47,14 +47,11 @@ def test_cold_storage_writable(host, lab_ssh):
     lab_ssh(host, "touch /cold-storage/.lab-probe && rm /cold-storage/.lab-probe")
 
 
-def test_standin_images_loaded(host, lab_ssh):
-    tags = list(STANDIN_IMAGES.values())
-    inner = lab_ssh(host, "docker image inspect --format '{{.Id}}' " + " ".join(tags)).stdout.split()
-    outer = subprocess.run(
-        ["docker", "image", "inspect", "--format", "{{.Id}}", *tags],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()
-    assert inner == outer
+def test_the_host_trusts_the_lab_registry_and_resolves_its_name(host, lab_ssh):
+    ca = lab_ssh(host, f"cat /etc/docker/certs.d/{LAB_REGISTRY}/ca.crt").stdout
+    assert ca == (state.REGISTRY_DIR / "ca.crt").read_text()
+    resolved = lab_ssh(host, f"getent ahostsv4 {LAB_REGISTRY}").stdout.split()
+    assert resolved[0] == state.load_world()["address"]
 
 
 def test_pyinfra_exec_reaches_every_host(run_pyinfra, lab_hosts):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from lab.images import STANDIN_IMAGES
+from lab.data import LAB_IMAGES
 
 NETWORK = "lab-probe-npm-net"
 NPM = "lab-probe-npm"
@@ -59,7 +59,7 @@ def _get(lab_ssh, host, name: str, expect: str, within: float = 10.0) -> str:
 def _start_npm(lab_ssh, host, *env: str) -> None:
     flags = " ".join(f"-e {e}" for e in env)
     lab_ssh(host, f"docker run -d --name {NPM} --network {NETWORK} -v {DATA}:/data {flags} "
-                  f"{STANDIN_IMAGES['nginx-proxy-manager']}")
+                  f"{LAB_IMAGES['nginx-proxy-manager']}")
     deadline = time.monotonic() + 20
     while lab_ssh(host, f"docker exec {NPM} curl -fsS http://localhost:81/api/", check=False).returncode:
         assert time.monotonic() < deadline, lab_ssh(host, f"docker logs {NPM}", check=False).stdout
@@ -72,7 +72,7 @@ def npm(lab_hosts, lab_ssh):
     clean = (f"docker rm -f {NPM} {UPSTREAM} >/dev/null 2>&1; "
              f"docker network rm {NETWORK} >/dev/null 2>&1; rm -rf {DATA}")
     lab_ssh(host, clean, check=False)
-    upstream = STANDIN_IMAGES["ollama"]
+    upstream = LAB_IMAGES["ollama"]
     lab_ssh(host, f"docker network create {NETWORK} >/dev/null && "
                   f"docker run -d --name {UPSTREAM} --network {NETWORK} {upstream} >/dev/null")
     _start_npm(lab_ssh, host, f"INITIAL_ADMIN_EMAIL={EMAIL}", f"INITIAL_ADMIN_PASSWORD={PASSWORD}")
@@ -133,7 +133,7 @@ def test_a_recreated_npm_keeps_its_admin_and_proxy_hosts(npm, lab_ssh):
 def test_open_webui_standin_has_a_real_sqlite_database(lab_hosts, lab_ssh):
     host = lab_hosts[0]
     name = "lab-probe-webui-db"
-    image = STANDIN_IMAGES["open-webui"]
+    image = LAB_IMAGES["open-webui"]
     lab_ssh(host, f"docker rm -f {name} >/dev/null 2>&1; docker run -d --name {name} {image}")
     try:
         deadline = time.monotonic() + 20

@@ -1,5 +1,5 @@
-"""The stand-in service images, inside a lab host's own engine, pass the health checks that the
-deploy's service catalog declares for the real images (these exact commands)."""
+"""The stand-in service images, pulled by a lab host's own engine from the lab registry, pass the
+health checks that the deploy's service catalog declares for the real images (these exact commands)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from lab.images import STANDIN_IMAGES
+from lab.data import LAB_IMAGES
 
 HEALTHCHECKS = {
     "nginx-proxy-manager": "curl -fsS http://localhost:81/api/",
@@ -22,7 +22,7 @@ HEALTHCHECKS = {
 def test_standin_passes_the_catalog_healthcheck(role, lab_hosts, lab_ssh):
     host = lab_hosts[0]
     name = f"lab-probe-{role}"
-    lab_ssh(host, f"docker rm -f {name} >/dev/null 2>&1; docker run -d --name {name} {STANDIN_IMAGES[role]}")
+    lab_ssh(host, f"docker rm -f {name} >/dev/null 2>&1; docker run -d --name {name} {LAB_IMAGES[role]}")
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -41,7 +41,7 @@ def test_pihole_standin_answers_records_set_through_its_api(lab_hosts, lab_ssh):
     host = lab_hosts[0]
     name = "lab-probe-pihole-api"
     lab_ssh(host, f"docker rm -f {name} >/dev/null 2>&1; docker run -d --name {name} "
-                  f"-e FTLCONF_webserver_api_password=lab {STANDIN_IMAGES['pihole']}")
+                  f"-e FTLCONF_webserver_api_password=lab {LAB_IMAGES['pihole']}")
     script = (
         "import json, time, urllib.request as u\n"
         "for _ in range(50):\n"

@@ -69,4 +69,4 @@ def test_the_settings_load_with_the_toy_declared_before_them():
             "'services': 'toy'}, env_file=None).image_for('toy'))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == "homelab-lab/standin-open-webui:lab"
+    assert proc.stdout.strip() == "registry.world.lab.test/open-webui/open-webui:v0.6.34"
