@@ -78,6 +78,21 @@ def test_second_run_changes_nothing(deployed):
     assert second.errors == 0
 
 
+def test_every_service_image_was_pulled_from_the_lab_registry(deployed, lab_hosts):
+    """No image was preloaded: each service container's image carries the digest of the lab registry's
+    repository that the lab's image setting names (a LAB-ONLY registry, lab/world.py)."""
+    settings = {"nginx-proxy-manager": "image_nginx_proxy_manager", "pihole": "image_pihole",
+                "ollama": "image_ollama", "comfyui": "image_comfyui", "open-webui": "image_open_webui"}
+    for host in lab_hosts:
+        for container in CONTAINERS:
+            repository = LAB_DATA[settings[container]].rpartition(":")[0]
+            assert repository.startswith("registry.world.lab.test/")
+            image = ssh(host, f"docker inspect -f '{{{{.Image}}}}' {container}").stdout.strip()
+            found = ssh(host, f"docker image inspect -f '{{{{json .RepoDigests}}}}' {image}").stdout
+            digests = json.loads(found)
+            assert any(d.startswith(f"{repository}@sha256:") for d in digests), (host["name"], found)
+
+
 def test_runs_print_no_noise(deployed):
     """Nothing a person cannot act on: no warning for a missing ~/.ssh/config (none exists here)."""
     for run in ("first", "second"):
