@@ -20,10 +20,12 @@ LAB_IMAGES = {
     "open-webui": f"{LAB_REGISTRY}/open-webui/open-webui:v0.6.34",
 }
 
-# further ComfyUI versions in the lab registry, for the update tests (the same stand-in):
-# another healthy version with its own digest, and one whose health check fails
-COMFYUI_LAB_V2 = f"{LAB_REGISTRY}/yanwk/comfyui-boot:lab-v2"
-COMFYUI_LAB_V3_UNHEALTHY = f"{LAB_REGISTRY}/yanwk/comfyui-boot:lab-v3-unhealthy"
+# further Ollama versions in the lab registry, for the update tests (the same stand-in): another
+# healthy version with its own digest, and one whose health check (`ollama list`) fails. Ollama's: the
+# shortest start period of the catalog's health checks (60 s) before Docker may call a failing one
+# unhealthy (ComfyUI's is 180 s)
+OLLAMA_LAB_V2 = f"{LAB_REGISTRY}/ollama/ollama:lab-v2"
+OLLAMA_LAB_V3_UNHEALTHY = f"{LAB_REGISTRY}/ollama/ollama:lab-v3-unhealthy"
 
 # Settings for the lab (names as in the settings model, lower-case, no prefix). LAB-ONLY values.
 # No pull_policy: the default (`missing`) applies, and the first deploy pulls every image.

@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from lab import state
-from lab.data import COMFYUI_LAB_V2, COMFYUI_LAB_V3_UNHEALTHY, LAB_IMAGES
+from lab.data import LAB_IMAGES, OLLAMA_LAB_V2, OLLAMA_LAB_V3_UNHEALTHY
 from lab.docker import docker, image_id, log
 
 BASE_IMAGE = "debian:bookworm"
@@ -34,16 +34,16 @@ WORLD_IMAGE = "homelab-lab/world:lab"
 # lab.data.LAB_IMAGES[role], which the lab inventory selects
 STANDIN_ROLES = ("nginx-proxy-manager", "pihole", "ollama", "comfyui", "open-webui")
 STANDIN_IMAGES = {role: f"homelab-lab/standin-{role}:lab" for role in STANDIN_ROLES}
-# further ComfyUI versions for the update tests: Dockerfile.roles target -> build tag
+# further Ollama versions for the update tests: Dockerfile.roles target -> build tag
 EXTRA_STANDIN_IMAGES = {
-    "comfyui-lab-v2": "homelab-lab/standin-comfyui:lab-v2",
-    "comfyui-lab-v3-unhealthy": "homelab-lab/standin-comfyui:lab-v3-unhealthy",
+    "ollama-lab-v2": "homelab-lab/standin-ollama:lab-v2",
+    "ollama-lab-v3-unhealthy": "homelab-lab/standin-ollama:lab-v3-unhealthy",
 }
 # build tag -> reference in the lab registry: what `python -m lab up` pushes
 REGISTRY_PUSHES = {
     **{STANDIN_IMAGES[role]: LAB_IMAGES[role] for role in STANDIN_ROLES},
-    EXTRA_STANDIN_IMAGES["comfyui-lab-v2"]: COMFYUI_LAB_V2,
-    EXTRA_STANDIN_IMAGES["comfyui-lab-v3-unhealthy"]: COMFYUI_LAB_V3_UNHEALTHY,
+    EXTRA_STANDIN_IMAGES["ollama-lab-v2"]: OLLAMA_LAB_V2,
+    EXTRA_STANDIN_IMAGES["ollama-lab-v3-unhealthy"]: OLLAMA_LAB_V3_UNHEALTHY,
 }
 
 LAB_DIR = Path(__file__).resolve().parent

@@ -15,9 +15,10 @@ what the tests need of the service's data where the service does:
     ollama               11434 Ollama 0.12.6's /api/tags, /api/pull (the registry protocol, plain HTTP
                          with "insecure") and /api/delete (lab.doubles.ollama_double), the models
                          kept as Ollama keeps them under /root/.ollama/models; / -> "Ollama is running"
-                         health: ollama list   (lab/images/standin/ollama)
-    comfyui              8188 /system_stats (500 when LAB_STANDIN_HEALTH=fail: the image
-                         `lab-v3-unhealthy` in the lab registry is built so, for the update tests)
+                         health: ollama list   (lab/images/standin/ollama; it fails when
+                         LAB_STANDIN_HEALTH=fail: the lab registry's `ollama:lab-v3-unhealthy` is built
+                         so, for the update tests)
+    comfyui              8188 /system_stats
     open-webui           8080 /health -> {"status": true}, the account API (sign-in, sign-up, admin
                          config: lab.doubles.openwebui_double) on a real SQLite /app/backend/data/webui.db
 
@@ -401,14 +402,13 @@ def run(role: str) -> int:
 
         servers.append(ollama_double.main(host=BIND, port=11434))
     elif role == "comfyui":
-        stats: tuple[int, object] = (200, {
-            "system": {"os": "posix", "comfyui_version": "lab-standin", "python_version": sys.version},
-            "devices": [],
-        })
-        if os.environ.get("LAB_STANDIN_HEALTH") == "fail":  # the lab registry's `lab-v3-unhealthy`
-            say("lab stand-in: LAB_STANDIN_HEALTH=fail: /system_stats answers 500")
-            stats = (500, {"error": "lab stand-in built to fail its health check (LAB_STANDIN_HEALTH=fail)"})
-        servers.append(http_server(8188, {"/": (200, "ComfyUI (lab stand-in)"), "/system_stats": stats}))
+        servers.append(http_server(8188, {
+            "/": (200, "ComfyUI (lab stand-in)"),
+            "/system_stats": (200, {
+                "system": {"os": "posix", "comfyui_version": "lab-standin", "python_version": sys.version},
+                "devices": [],
+            }),
+        }))
     elif role == "open-webui":
         from lab.doubles import openwebui_double
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from lab.data import COMFYUI_LAB_V2, COMFYUI_LAB_V3_UNHEALTHY, LAB_IMAGES, LAB_REGISTRY
+from lab.data import LAB_IMAGES, LAB_REGISTRY, OLLAMA_LAB_V2, OLLAMA_LAB_V3_UNHEALTHY
 
 CA = f"/etc/docker/certs.d/{LAB_REGISTRY}/ca.crt"
 
@@ -49,35 +49,36 @@ def _repo_digest(lab_ssh, host, ref: str) -> str:
 
 def test_a_host_engine_pulls_by_name_over_verified_tls(lab_hosts, lab_ssh):
     host = lab_hosts[-1]
-    assert _pull(lab_ssh, host, COMFYUI_LAB_V2).stdout.strip() == COMFYUI_LAB_V2
-    v2 = _repo_digest(lab_ssh, host, COMFYUI_LAB_V2)
+    assert _pull(lab_ssh, host, OLLAMA_LAB_V2).stdout.strip() == OLLAMA_LAB_V2
+    v2 = _repo_digest(lab_ssh, host, OLLAMA_LAB_V2)
     assert v2.startswith(f"{LAB_REGISTRY}/yanwk/comfyui-boot@sha256:")
     _pull(lab_ssh, host, LAB_IMAGES["comfyui"])
     assert _repo_digest(lab_ssh, host, LAB_IMAGES["comfyui"]) != v2  # another version, another digest
     # without the lab CA the same pull fails: the engine checks the registry's certificate
     lab_ssh(host, f"mv {CA} {CA}.away")
     try:
-        refused = _pull(lab_ssh, host, COMFYUI_LAB_V2, check=False)
+        refused = _pull(lab_ssh, host, OLLAMA_LAB_V2, check=False)
     finally:
         lab_ssh(host, f"mv {CA}.away {CA}")
     assert refused.returncode != 0
     assert "x509" in refused.stderr or "certificate" in refused.stderr, refused.stderr
-    _pull(lab_ssh, host, COMFYUI_LAB_V2)
+    _pull(lab_ssh, host, OLLAMA_LAB_V2)
 
 
-@pytest.mark.parametrize(("ref", "healthy"), [(COMFYUI_LAB_V2, True), (COMFYUI_LAB_V3_UNHEALTHY, False)])
-def test_the_comfyui_update_versions_answer_the_health_check_as_named(ref, healthy, lab_hosts, lab_ssh):
+@pytest.mark.parametrize(("ref", "healthy"), [(OLLAMA_LAB_V2, True), (OLLAMA_LAB_V3_UNHEALTHY, False)])
+def test_the_ollama_update_versions_answer_the_health_check_as_named(ref, healthy, lab_hosts, lab_ssh):
     host = lab_hosts[-1]
-    name = "lab-probe-comfyui-version"
+    name = "lab-probe-ollama-version"
     lab_ssh(host, f"docker rm -f {name} >/dev/null 2>&1; docker run -d --name {name} {ref}")
     try:
         deadline = time.monotonic() + 20
-        while True:  # the catalog's health check for ComfyUI
-            proc = lab_ssh(host, f"docker exec {name} curl -sS -o /dev/null -w '%{{http_code}}' "
-                                 "http://localhost:8188/system_stats", check=False)
-            if proc.stdout.strip() not in ("", "000") or time.monotonic() > deadline:
+        while True:  # the catalog's health check for Ollama, once its server answers
+            proc = lab_ssh(host, f"docker exec {name} ollama list", check=False)
+            if "could not connect" not in proc.stderr or time.monotonic() > deadline:
                 break
             time.sleep(0.3)
-        assert proc.stdout.strip() == ("200" if healthy else "500"), proc.stderr
+        assert (proc.returncode == 0) is healthy, proc.stderr
+        if not healthy:
+            assert "LAB_STANDIN_HEALTH=fail" in proc.stderr
     finally:
         lab_ssh(host, f"docker rm -f {name}", check=False)

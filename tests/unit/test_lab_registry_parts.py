@@ -14,7 +14,7 @@ import pytest
 
 from deploys.library.catalog import CATALOG
 from lab import registry
-from lab.data import COMFYUI_LAB_V2, COMFYUI_LAB_V3_UNHEALTHY, LAB_DATA, LAB_IMAGES, LAB_REGISTRY
+from lab.data import LAB_DATA, LAB_IMAGES, LAB_REGISTRY, OLLAMA_LAB_V2, OLLAMA_LAB_V3_UNHEALTHY
 from lab.images import REGISTRY_PUSHES, STANDIN_IMAGES
 
 needs_openssl = pytest.mark.skipif(not shutil.which("openssl"), reason="no openssl CLI")
@@ -111,9 +111,9 @@ def test_the_lab_images_sit_under_the_real_defaults_paths_and_tags():
 
 
 def test_every_stand_in_and_the_comfyui_versions_are_pushed():
-    assert set(REGISTRY_PUSHES.values()) == {*LAB_IMAGES.values(), COMFYUI_LAB_V2, COMFYUI_LAB_V3_UNHEALTHY}
+    assert set(REGISTRY_PUSHES.values()) == {*LAB_IMAGES.values(), OLLAMA_LAB_V2, OLLAMA_LAB_V3_UNHEALTHY}
     assert {REGISTRY_PUSHES[STANDIN_IMAGES[role]] for role in STANDIN_IMAGES} == set(LAB_IMAGES.values())
-    assert registry.split_reference(COMFYUI_LAB_V3_UNHEALTHY) == ("yanwk/comfyui-boot", "lab-v3-unhealthy")
+    assert registry.split_reference(OLLAMA_LAB_V3_UNHEALTHY) == ("ollama/ollama", "lab-v3-unhealthy")
 
 
 def test_split_reference():
