@@ -2,7 +2,10 @@
 
 Measures, with the real pyinfra CLI over real SSH:
   - the first full `deploys/server.py` on one host (its services and network removed first; the
-    stand-in images already pulled from the lab registry, as in the original's 62 s figure),
+    stand-in images already pulled from the lab registry, as in the original's 62 s figure), and the
+    same from a host without any image (every image pulled from the lab registry in the run),
+  - the update of one service (`deploys/ollama.py` with a new image setting: the pull, the pin, the
+    container recreated and healthy), from a host that does not hold the new image,
   - the no-op re-run, `--dry`, and `deploys/validate.py` on one host,
   - the no-op re-run on 1, 2 and 4 hosts at once,
   - the no-op re-run with pyinfra's stock `@ssh` connector (no TCP_NODELAY) for the before/after.
@@ -33,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lab.backups import JOURNAL, added_bytes  # noqa: E402
-from lab.data import LAB_IMAGES  # noqa: E402
+from lab.data import LAB_IMAGES, OLLAMA_LAB_V2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PYINFRA = str(ROOT / ".venv" / "bin" / "pyinfra")
@@ -62,6 +65,9 @@ WIPE = (
 
 # the images present: pulled from the lab registry (a no-op when the host holds them)
 PULL = "; ".join(f"docker pull -q {ref}" for ref in LAB_IMAGES.values())
+# no image at all (WIPE has removed every container first)
+NO_IMAGES = "docker image prune --all --force >/dev/null"
+OLLAMA = "deploys/ollama.py"
 
 
 def lab_hosts(count: int) -> list[dict]:
@@ -204,6 +210,20 @@ def deploy_rows(hosts: list[dict]) -> list[dict]:
         one,
         before=lambda: ssh(one[0], f"{WIPE}; {PULL}"),
     )
+    row(
+        "first full deploy (networking + services, no image on the host: all pulled)",
+        [SERVER],
+        one,
+        before=lambda: ssh(one[0], f"{WIPE}; {NO_IMAGES}"),
+    )
+    pyinfra([SERVER], limit_for(one))
+
+    def back_to_the_default() -> None:  # Ollama on its default image again, the new one not held
+        pyinfra([OLLAMA], limit_for(one))
+        ssh(one[0], f"docker image rm {OLLAMA_LAB_V2} >/dev/null 2>&1; true")
+
+    row("update of one service (Ollama: pull, pin, recreate, healthy)",
+        [OLLAMA, "--data", f"image_ollama={OLLAMA_LAB_V2}"], one, before=back_to_the_default)
     pyinfra([SERVER], limit_for(one))
     row("no-op re-run", [SERVER], one)
     row("--dry", [SERVER, "--dry"], one)
