@@ -32,8 +32,8 @@ def test_it_holds_the_stand_ins_under_the_real_paths_and_tags(lab_hosts, lab_ssh
     assert wanted <= set(catalog["repositories"]), catalog
     assert wanted == {"jc21/nginx-proxy-manager", "pihole/pihole", "ollama/ollama", "yanwk/comfyui-boot",
                       "open-webui/open-webui"}
-    tags = json.loads(_get(lab_ssh, host, "/v2/yanwk/comfyui-boot/tags/list"))
-    assert {"cu128-slim", "lab-v2", "lab-v3-unhealthy"} <= set(tags["tags"])
+    tags = json.loads(_get(lab_ssh, host, "/v2/ollama/ollama/tags/list"))
+    assert {"0.12.6", "lab-v2", "lab-v3-unhealthy"} <= set(tags["tags"])
 
 
 def _pull(lab_ssh, host, ref: str, check: bool = True):
