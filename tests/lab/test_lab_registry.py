@@ -51,9 +51,9 @@ def test_a_host_engine_pulls_by_name_over_verified_tls(lab_hosts, lab_ssh):
     host = lab_hosts[-1]
     assert _pull(lab_ssh, host, OLLAMA_LAB_V2).stdout.strip() == OLLAMA_LAB_V2
     v2 = _repo_digest(lab_ssh, host, OLLAMA_LAB_V2)
-    assert v2.startswith(f"{LAB_REGISTRY}/yanwk/comfyui-boot@sha256:")
-    _pull(lab_ssh, host, LAB_IMAGES["comfyui"])
-    assert _repo_digest(lab_ssh, host, LAB_IMAGES["comfyui"]) != v2  # another version, another digest
+    assert v2.startswith(f"{LAB_REGISTRY}/ollama/ollama@sha256:")
+    _pull(lab_ssh, host, LAB_IMAGES["ollama"])
+    assert _repo_digest(lab_ssh, host, LAB_IMAGES["ollama"]) != v2  # another version, another digest
     # without the lab CA the same pull fails: the engine checks the registry's certificate
     lab_ssh(host, f"mv {CA} {CA}.away")
     try:
