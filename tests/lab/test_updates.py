@@ -110,6 +110,7 @@ def test_an_update_to_v2_is_previewed_pulled_first_pinned_and_healthy(host):
     name = host["name"]
     before = _pin(host)
     assert before["image"] == V1
+    ssh(host, f"docker image rm {OLLAMA_LAB_V2} >/dev/null 2>&1; true")  # so that the run pulls it
     dry = run_pyinfra_cli(OLLAMA, "--dry", *_image(OLLAMA_LAB_V2), limit=name)
     planned = dry.planned_changes()
     (op,) = [op for op in planned if op.startswith("Compose services | ollama: image ")]
