@@ -176,10 +176,16 @@ def wait_healthy_command(project: str, timeout: int, every: int = PROGRESS_EVERY
     )
 
 
+# the project's files as they were before an update, put back with the pin before when it is rolled back
+SAVED_FILES = "compose.yaml .env"
+BEFORE_UPDATE = ".before-update"
+
+
 def pin_command(directory: str, project: str, service: str, image: str, up: str, rollback: str | None) -> str:
     """Shell that pins ``service`` to the exact image the host holds for ``image`` and brings the
     project up on it; with ``rollback`` (the health wait), an image whose containers do not become
-    healthy is rolled back to the pin before it (or to no pin), and the command fails with one line
+    healthy is rolled back to the pin before it (or to no pin) and to the project's files as
+    :func:`save_files_command` kept them, and the command fails with one line
     naming the service, the new image and its health check output, then the wait's full report.
 
     The pin is the image's registry digest (``repo@sha256:…``), or its ID for an image that came from
@@ -216,6 +222,7 @@ def pin_command(directory: str, project: str, service: str, image: str, up: str,
     back = (
         f"if [ -f {PREVIOUS_PIN_FILE} ]; then cp -p {PREVIOUS_PIN_FILE} {PIN_FILE}; "
         f"else rm -f {PIN_FILE}; fi; "
+        f'for f in {SAVED_FILES}; do [ -f "$f{BEFORE_UPDATE}" ] && mv -f "$f{BEFORE_UPDATE}" "$f"; done; '
         f"{up} >/dev/null 2>&1; "
         f'if again=$( ( {rollback} ) 2>&1 ); then now="rolled back to ${{old:-the image it ran before}}, '
         'healthy again"; else now="rolled back to ${old:-the image it ran before}, which is not healthy '
@@ -230,7 +237,17 @@ def pin_command(directory: str, project: str, service: str, image: str, up: str,
     return (
         script
         + f"if ! report=$( {{ {up}; }} 2>&1 ); then {back}{said}; fi; "
-        + f"if ! report=$( ( {rollback} ) 2>&1 ); then {back}{said}; fi"
+        + f"if ! report=$( ( {rollback} ) 2>&1 ); then {back}{said}; fi; "
+        + f"rm -f {' '.join(name + BEFORE_UPDATE for name in SAVED_FILES.split())}"
+    )
+
+
+def save_files_command(directory: str) -> str:
+    """Shell that keeps a copy of the project's files as they are (modes kept: ``.env`` stays 0600),
+    for :func:`pin_command` to put back when it rolls an update back."""
+    return (
+        f"cd {shlex.quote(directory)} && for f in {SAVED_FILES}; do "
+        f'if [ -f "$f" ]; then cp -p "$f" "$f{BEFORE_UPDATE}"; else rm -f "$f{BEFORE_UPDATE}"; fi; done'
     )
 
 
@@ -342,12 +359,14 @@ def service(
         host.noop(f"compose project {project} is running as declared")
         return
 
-    yield from file_commands
     up = _compose_command(directory, project, "up", "--detach", "--pull", pull, "--remove-orphans")
+    # something runs now: a new image that is not healthy goes back to it, files and all
+    rollback = wait_healthy_command(project, wait_timeout) if pinning and current else None
+    if rollback is not None and file_commands:
+        yield save_files_command(directory)
+    yield from file_commands
     if pinning:
         assert image is not None
-        # something runs now: a new image that is not healthy goes back to it
-        rollback = wait_healthy_command(project, wait_timeout) if current else None
         yield pin_command(directory, project, next(iter(all_services)), image, up.get_raw_value(), rollback)
         if rollback is None and wait_healthy:
             yield wait_healthy_command(project, wait_timeout)

@@ -148,3 +148,29 @@ def test_without_a_rollback_the_new_pin_stays_whatever_its_health(tmp_path):
     done = run_pin(tmp_path, f"{REPO}:v3", rollback=False, FAKE_DIGESTS=f"{REPO}@{NEW}", FAKE_BAD=NEW)
     assert done.returncode == 0, done.stderr
     assert pin_of(tmp_path)["pinned"] == f"{REPO}@{NEW}"
+
+
+def test_a_rollback_puts_back_the_project_files_as_they_were_and_a_success_keeps_the_new_ones(tmp_path):
+    from operations.compose import save_files_command
+
+    assert run_pin(tmp_path, f"{REPO}:v2", FAKE_DIGESTS=f"{REPO}@{OLD}").returncode == 0
+    project = tmp_path / "comfyui"
+
+    def update(image: str, **env: str) -> subprocess.CompletedProcess:
+        (project / "compose.yaml").write_text("image: v2\n")
+        (project / ".env").write_text("PASSWORD='old'\n")
+        (project / ".env").chmod(0o600)
+        subprocess.run(["sh", "-c", save_files_command(str(project))], check=True)
+        (project / "compose.yaml").write_text(f"image: {image}\n")  # what the run uploads before the pin
+        (project / ".env").write_text("PASSWORD='new'\n")
+        return run_pin(tmp_path, f"{REPO}:{image}", **env)
+
+    assert update("v3", FAKE_DIGESTS=f"{REPO}@{NEW}", FAKE_BAD=NEW).returncode == 1
+    assert (project / "compose.yaml").read_text() == "image: v2\n"
+    assert (project / ".env").read_text() == "PASSWORD='old'\n"
+    assert oct((project / ".env").stat().st_mode & 0o777) == "0o600"
+    assert not list(project.glob("*.before-update"))
+
+    assert update("v4", FAKE_DIGESTS=f"{REPO}@{NEW}").returncode == 0
+    assert (project / "compose.yaml").read_text() == "image: v4\n"
+    assert not list(project.glob("*.before-update"))
