@@ -19,6 +19,7 @@ import pytest
 from labkit import ROOT, assert_clean, run_pyinfra_cli, ssh
 
 from lab.backups import JOURNAL, added_bytes
+from lab.data import OLLAMA_LAB_V2
 
 SERVER = "deploys/server.py"
 BACKUP = "deploys/backup.py"
@@ -128,12 +129,18 @@ def recovery(lab_hosts):
     rebuilt = run_pyinfra_cli(SERVER, limit=VICTIM, env=env, timeout=1500)
     timings["deploy after the restore"] = time.monotonic() - started
     settled = run_pyinfra_cli(SERVER, limit=VICTIM, env=env)
+    # an update on a host with backups: a backup first, then the new image
+    backups_before = len(_added_bytes(victim))
+    updated = run_pyinfra_cli("deploys/ollama.py", "--data", f"image_ollama={OLLAMA_LAB_V2}", limit=VICTIM,
+                              env=env)
+    backups_after = len(_added_bytes(victim))
     print("\ndisaster recovery timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     print(f"bytes added: first backup {sum(first_added)}, second backup right after {sum(second_added)}")
     return {
         "victim": victim, "first": first, "second": second, "again": again, "before": before,
         "first_added": first_added, "second_added": second_added, "refused": refused,
         "preflight": preflight, "restored": restored, "rebuilt": rebuilt, "settled": settled,
+        "updated": updated, "backups_before_update": backups_before, "backups_after_update": backups_after,
     }
 
 
@@ -179,3 +186,12 @@ def test_the_rebuilt_host_runs_and_a_second_run_changes_nothing(recovery):
     for name in ("nginx-proxy-manager", "pihole", "ollama", "comfyui", "open-webui"):
         assert re.search(rf"^{name} Up .*\(healthy\)", states, re.M), states
     assert recovery["settled"].changed == 0, recovery["settled"].changed_operations()
+
+
+def test_an_update_takes_a_backup_before_it_replaces_the_image(recovery):
+    changed = list(recovery["updated"].changed_operations())
+    backup = ("Compose services | Backup before an update | Backup before the update of ollama: "
+              "homelab-backup.service")
+    (update,) = [name for name in changed if name.startswith("Compose services | ollama: image ")]
+    assert backup in changed and changed.index(backup) < changed.index(update), changed
+    assert recovery["backups_after_update"] > recovery["backups_before_update"]  # restic ran again
