@@ -14,7 +14,7 @@ from pyinfra.api import deploy
 from deploys.library import backup_steps, openwebui_steps
 from deploys.library.catalog import CATALOG, Service
 from deploys.library.compose_files import data_dirs, env_file, generated_secrets, render_compose
-from deploys.library.context import DeployError, HostContext, listed
+from deploys.library.context import DeployError, HostContext, listed, logger
 from deploys.library.settings import PullPolicy
 from facts.compose import ComposeDeployment
 from facts.images import RegistryDigests
@@ -77,6 +77,9 @@ def image_changes(ctx: HostContext, services: list[str], refresh: Iterable[str] 
         moved = (service in refresh and pin is not None and pin["image"] == image
                  and served.get("digest") is not None and served["digest"] != digest_of(pin["pinned"]))
         changes.append(ImageChange(service, image, before, pin["image"] if pin else None, served, moved))
+        if service in refresh and "error" in served and not host.state.is_executing:
+            logger.warning(f"{host.name}: {service}: not updated: its registry could not be asked "
+                           f"about {image} ({served['error']})")
     return changes
 
 

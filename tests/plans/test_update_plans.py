@@ -6,6 +6,8 @@ tests/facts/recorded/registry-2.8)."""
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from harness import DEBIAN_12, plan
 
@@ -123,6 +125,20 @@ def test_update_of_a_tag_that_did_not_move_changes_nothing():
     name, commands = compose_op(ops)
     assert name == "Compose services | ollama: compose project"
     assert not any("compose.override.yaml" in command for command in commands)
+
+
+def test_update_says_which_registry_it_could_not_ask(caplog):
+    host = ollama_host()
+    host["/distribution/"] = ["### image ollama/ollama:0.12.6", "HTTP/1.0 500 Internal Server Error", "",
+                              '{"message":"Get \\"https://registry-1.docker.io/v2/\\": dial tcp: lookup '
+                              'registry-1.docker.io: no such host"}', ""]
+    with caplog.at_level(logging.WARNING):
+        ops = plan("deploys/update.py", host, {"services": "ollama"})
+    assert compose_op(ops)[0] == "Compose services | ollama: compose project"  # nothing moves
+    said = [record.getMessage() for record in caplog.records if "not updated" in record.getMessage()]
+    assert said == ["@fake/server: ollama: not updated: its registry could not be asked about "
+                    'ollama/ollama:0.12.6 (Get "https://registry-1.docker.io/v2/": dial tcp: lookup '
+                    "registry-1.docker.io: no such host)"], caplog.text
 
 
 def test_update_of_an_unknown_service_is_refused_before_anything():

@@ -76,3 +76,28 @@ def test_a_failed_pull_is_named_with_the_reason_after_all_have_ended(tmp_path):
         "nothing was stopped or changed: the services run as before",
     ]
     assert (tmp_path / "log").read_text().split() == ["a/one:1"]
+
+
+FAKE_ENGINE = """#!/bin/sh
+# `docker system dial-stdio`: a second, then the engine's answer for the requested reference
+read -r request
+sleep 1
+printf 'HTTP/1.0 200 OK\\r\\nContent-Type: application/json\\r\\n\\r\\n'
+printf '{"Descriptor":{"digest":"sha256:%064d"}}' "$(echo "$request" | sed 's|.*:\\([0-9]\\)/json.*|\\1|')"
+"""
+
+
+def test_the_registry_is_asked_about_every_image_at_once(tmp_path):
+    from facts.images import RegistryDigests
+
+    (tmp_path / "docker").write_text(FAKE_ENGINE)
+    (tmp_path / "docker").chmod(0o755)
+    refs = ["a/one:1", "a/two:2", "a/three:3"]
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    started = time.monotonic()
+    done = subprocess.run(["sh", "-c", RegistryDigests().command(refs)], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert time.monotonic() - started < 2.5
+    found = RegistryDigests().process(done.stdout.split("\n"))
+    last = {ref: found[ref]["digest"][-1] for ref in refs}
+    assert last == {"a/one:1": "1", "a/two:2": "2", "a/three:3": "3"}
