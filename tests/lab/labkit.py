@@ -163,3 +163,15 @@ def verify(limit: str, tmp_path: Path, inventory: str = "inventories/lab.py",
         elif case.find("skipped") is None:
             passed += 1
     return proc.returncode, failed, passed, proc.stdout[-6000:] + proc.stderr[-2000:]
+
+
+def webui_auth(host: dict[str, Any], path: str, form: dict) -> tuple[int, dict]:
+    """POST ``form`` to Open WebUI's account API (``signin``, ``signup``) inside its container, the form
+    on stdin (the lab passwords stay off every command line, as the deploy's do): (status, body)."""
+    command = ("docker exec -i open-webui curl -sS --max-time 10 -H 'Content-Type: application/json' "
+               f"--data-binary @- -w '\\n%{{http_code}}' http://localhost:8080/api/v1/auths/{path}")
+    proc = subprocess.run(ssh_command(host, command), input=json.dumps(form), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    body, status = proc.stdout.rsplit("\n", 1)
+    return int(status), json.loads(body) if body.strip() else {}

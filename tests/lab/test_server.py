@@ -13,7 +13,7 @@ import shlex
 import subprocess
 
 import pytest
-from labkit import ROOT, assert_clean, npm_api, run_pyinfra_cli, ssh
+from labkit import ROOT, assert_clean, npm_api, run_pyinfra_cli, ssh, webui_auth
 
 from lab.data import LAB_DATA  # noqa: E402
 
@@ -384,26 +384,12 @@ def test_ai_tag_touches_only_the_ai_services(deployed, lab_hosts):
 WEBUI_EMAIL, WEBUI_PASSWORD = LAB_DATA["open_webui_admin_email"], LAB_DATA["open_webui_admin_password"]
 
 
-def _webui(host, path: str, form: dict) -> tuple[int, dict]:
-    """POST ``form`` to Open WebUI's account API inside its container, the form on stdin (the lab
-    passwords stay off every command line, as the deploy's do)."""
-    from lab.hosts import ssh_command
-
-    command = ("docker exec -i open-webui curl -sS --max-time 10 -H 'Content-Type: application/json' "
-               f"--data-binary @- -w '\\n%{{http_code}}' http://localhost:8080/api/v1/auths/{path}")
-    proc = subprocess.run(ssh_command(host, command), input=json.dumps(form), capture_output=True, text=True,
-                          timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    body, status = proc.stdout.rsplit("\n", 1)
-    return int(status), json.loads(body) if body.strip() else {}
-
-
 def _signin(host, password: str = WEBUI_PASSWORD) -> tuple[int, dict]:
-    return _webui(host, "signin", {"email": WEBUI_EMAIL, "password": password})
+    return webui_auth(host, "signin", {"email": WEBUI_EMAIL, "password": password})
 
 
 def _stranger_signup(host) -> int:
-    return _webui(host, "signup", {"name": "Stranger", "email": "stranger@lab.home.arpa",
+    return webui_auth(host, "signup", {"name": "Stranger", "email": "stranger@lab.home.arpa",
                                    "password": "lab-only-stranger"})[0]
 
 

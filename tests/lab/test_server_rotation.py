@@ -4,14 +4,10 @@ the lab's own values afterwards (the passwords' rotation is in test_server.py)."
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import pytest
-from labkit import assert_clean, run_pyinfra_cli, ssh
+from labkit import assert_clean, run_pyinfra_cli, ssh, webui_auth
 
 from lab.data import LAB_DATA  # noqa: E402
-from lab.hosts import ssh_command  # noqa: E402
 
 SERVER = "deploys/server.py"
 WEBUI = "deploys/openwebui.py"
@@ -30,14 +26,7 @@ def host(lab_hosts):
 
 
 def _signin(host, email: str, password: str = WEBUI_PASSWORD) -> tuple[int, dict]:
-    """Open WebUI's sign-in inside its container, the form on stdin (no password on a command line)."""
-    command = ("docker exec -i open-webui curl -sS --max-time 10 -H 'Content-Type: application/json' "
-               "--data-binary @- -w '\\n%{http_code}' http://localhost:8080/api/v1/auths/signin")
-    form = json.dumps({"email": email, "password": password})
-    proc = subprocess.run(ssh_command(host, command), input=form, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0, proc.stderr
-    body, status = proc.stdout.rsplit("\n", 1)
-    return int(status), json.loads(body) if body.strip() else {}
+    return webui_auth(host, "signin", {"email": email, "password": password})
 
 
 def _container_key(host) -> str:
