@@ -16,7 +16,7 @@ from pyinfra.api.util import get_file_sha1
 from pyinfra.operations import files
 
 from facts.compose import PIN_FILE, PIN_KEY, PREVIOUS_PIN_FILE, ComposeDeployment, ComposeProjects
-from operations.images import ImageRef
+from operations.images import ImageRef, digest_of
 from operations.progress import PROGRESS_EVERY, waiting_line
 from operations.uploads import private_file_commands
 
@@ -181,7 +181,8 @@ SAVED_FILES = "compose.yaml .env"
 BEFORE_UPDATE = ".before-update"
 
 
-def pin_command(directory: str, project: str, service: str, image: str, up: str, rollback: str | None) -> str:
+def pin_command(directory: str, project: str, service: str, image: str, up: str, rollback: str | None,
+                digest: str | None = None) -> str:
     """Shell that pins ``service`` to the exact image the host holds for ``image`` and brings the
     project up on it; with ``rollback`` (the health wait), an image whose containers do not become
     healthy is rolled back to the pin before it (or to no pin) and to the project's files as
@@ -189,7 +190,10 @@ def pin_command(directory: str, project: str, service: str, image: str, up: str,
     naming the service, the new image and its health check output, then the wait's full report.
 
     The pin is the image's registry digest (``repo@sha256:…``), or its ID for an image that came from
-    no registry. The pin before is kept in ``compose.override.previous.yaml`` for a rollback by hand.
+    no registry. One image can hold several digests of one repository (the same image pushed under two
+    tags, or a tag that moved back to an image the host still holds): ``digest``, the one its registry
+    served for the tag when the plan asked, is chosen where the image holds it; otherwise the first.
+    The pin before is kept in ``compose.override.previous.yaml`` for a rollback by hand.
     Data is not touched: only the image changes."""
     ref = ImageRef.parse(image)
     quoted = shlex.quote(image)
@@ -207,8 +211,10 @@ def pin_command(directory: str, project: str, service: str, image: str, up: str,
     )
     script = (
         f"cd {shlex.quote(directory)} || exit 1; ref={quoted}; pinned=; "
-        "for found in $(docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' \"$ref\" "
-        "2>/dev/null); "
+        f"want={shlex.quote(f'{ref.repository}@{digest}' if digest else '')}; "
+        "held=$(docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' \"$ref\" 2>/dev/null); "
+        'for found in $held; do [ "$found" = "$want" ] && { pinned=$found; break; }; done; '
+        '[ -n "$pinned" ] || for found in $held; '
         f'do case "$found" in {shlex.quote(ref.repository)}@sha256:*) pinned=$found; break ;; esac; done; '
         '[ -n "$pinned" ] || pinned=$(docker image inspect --format \'{{.Id}}\' "$ref" 2>/dev/null) || '
         f'{{ echo "{project}: the image $ref is not on the host, so it cannot be pinned" >&2; exit 1; }}; '
@@ -264,6 +270,7 @@ def service(
     env_secret: bool = True,
     image: str | None = None,
     repin: bool = False,
+    digest: str | None = None,
 ):
     """
     Run a Docker Compose project from a compose document, idempotently.
@@ -286,6 +293,8 @@ def service(
       that moves in its registry changes nothing here until ``repin``. Moving a pin of a project that
       runs waits for its health and rolls back to the pin before if it does not become healthy
     + repin: pin ``image`` again although the pin belongs to it (its tag has moved: an update)
+    + digest: the digest ``image``'s registry serves for its tag (``sha256:…``), where known: the pin
+      names it when the host's image holds several digests of the repository
 
     ``docker compose up -d`` runs only when ``compose.yaml`` or ``.env`` changed, or the project
     is not running as declared: a service started by default has no container, a container is
@@ -317,6 +326,8 @@ def service(
         raise OperationValueError(f"wait_timeout: {wait_timeout!r} must be a positive number of seconds")
     if present and compose is None:
         raise OperationValueError("compose: a compose document is needed to run the project")
+    if digest is not None and digest_of(digest) != digest:
+        raise OperationValueError(f"digest: {digest!r} is not a sha256 digest")
     directory = directory.rstrip("/") or "/"
     # one command reads both this project's files and every project's containers
     deployment = host.get_fact(ComposeDeployment, directory=directory)
@@ -367,7 +378,8 @@ def service(
     yield from file_commands
     if pinning:
         assert image is not None
-        yield pin_command(directory, project, next(iter(all_services)), image, up.get_raw_value(), rollback)
+        yield pin_command(directory, project, next(iter(all_services)), image, up.get_raw_value(), rollback,
+                          digest)
         if rollback is None and wait_healthy:
             yield wait_healthy_command(project, wait_timeout)
         return

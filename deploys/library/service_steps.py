@@ -171,6 +171,7 @@ def services(ctx: HostContext, candidates: list[str], refresh: Iterable[str] = (
             present=placed,
             image=change.image if change else None,
             repin=bool(change and change.moved),
+            digest=change.registry.get("digest") if change else None,
             wait_timeout=HEALTH_TIMEOUT,
         )
     # all projects start together; waiting once lets their start periods overlap

@@ -75,6 +75,7 @@ def test_a_new_image_setting_is_pulled_first_and_rolled_back_if_not_healthy():
     )
     (pinning,) = [command for command in commands if "compose.override.yaml" in command]
     assert "ref=ollama/ollama:0.13.0" in pinning and "not healthy" in pinning
+    assert f"want=ollama/ollama@{NEW};" in pinning  # the digest the registry serves for the tag
     assert "compose.override.previous.yaml" in pinning
     assert BACKUP not in ops  # no backups configured
 
@@ -116,7 +117,8 @@ def test_update_asks_the_registry_and_moves_a_pin_whose_tag_moved():
         "Compose services | ollama: image ollama/ollama:0.12.6 (sha256:aaaaaaaaaaaa) -> "
         "ollama/ollama:0.12.6 (sha256:bbbbbbbbbbbb) (rolled back if not healthy)"
     )
-    assert any("compose.override.yaml" in command for command in commands)
+    (pinning,) = [command for command in commands if "compose.override.yaml" in command]
+    assert f"want=ollama/ollama@{NEW};" in pinning  # the moved tag's digest, not the one the host ran
 
 
 def test_update_of_a_tag_that_did_not_move_changes_nothing():

@@ -50,7 +50,8 @@ exit 0
 """
 
 
-def run_pin(tmp_path: Path, image: str, *, rollback: bool = True, **env: str) -> subprocess.CompletedProcess:
+def run_pin(tmp_path: Path, image: str, *, rollback: bool = True, digest: str | None = None,
+            **env: str) -> subprocess.CompletedProcess:
     tools = tmp_path / "bin"
     tools.mkdir(exist_ok=True)
     for name, text in (("docker", FAKE_DOCKER), ("fake-wait", FAKE_WAIT)):
@@ -59,7 +60,7 @@ def run_pin(tmp_path: Path, image: str, *, rollback: bool = True, **env: str) ->
     project = tmp_path / "comfyui"
     project.mkdir(exist_ok=True)
     command = pin_command(str(project), "comfyui", "comfyui", image, "docker compose up --detach",
-                          "fake-wait" if rollback else None)
+                          "fake-wait" if rollback else None, digest)
     environment = {**os.environ, "PATH": f"{tools}:{os.environ['PATH']}", "FAKE_BAD": "nothing-is-bad",
                    "FAKE_ID": IMAGE_ID, **env}
     return subprocess.run(["sh", "-c", command], env=environment, capture_output=True, text=True,
@@ -85,6 +86,20 @@ def test_the_pin_is_the_registry_digest_of_the_image_and_the_fact_reads_it_back(
     written = (tmp_path / "comfyui" / "compose.override.yaml").read_text()
     lines = ["pin " + line for line in written.splitlines()]
     assert ComposeDeployment().process([*lines, "### projects"])["pin"] == pin_of(tmp_path)
+
+
+def test_of_several_digests_of_the_repository_the_one_the_registry_serves_for_the_tag_is_pinned(tmp_path):
+    # the same image pushed under two tags has two digests; the plan knows which one the tag names
+    done = run_pin(tmp_path, f"{REPO}:moving", digest=NEW, FAKE_DIGESTS=f"{REPO}@{OLD} {REPO}@{NEW}")
+    assert done.returncode == 0, done.stderr
+    assert pin_of(tmp_path)["pinned"] == f"{REPO}@{NEW}"
+
+
+def test_a_registry_digest_the_image_does_not_hold_falls_back_to_the_first_of_its_repository(tmp_path):
+    done = run_pin(tmp_path, f"{REPO}:moving", digest="sha256:" + "d" * 64,
+                   FAKE_DIGESTS=f"other/repo@{NEW} {REPO}@{OLD} {REPO}@{NEW}")
+    assert done.returncode == 0, done.stderr
+    assert pin_of(tmp_path)["pinned"] == f"{REPO}@{OLD}"
 
 
 def test_a_docker_hub_image_is_pinned_under_the_name_the_engine_lists(tmp_path):
