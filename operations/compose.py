@@ -211,7 +211,7 @@ def pin_command(directory: str, project: str, service: str, image: str, up: str,
     )
     script = (
         f"cd {shlex.quote(directory)} || exit 1; ref={quoted}; pinned=; "
-        f"want={shlex.quote(f'{ref.repository}@{digest}' if digest else '')}; "
+        f"want={shlex.quote(ref.pinned(digest) if digest else '')}; "
         "held=$(docker image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' \"$ref\" 2>/dev/null); "
         'for found in $held; do [ "$found" = "$want" ] && { pinned=$found; break; }; done; '
         '[ -n "$pinned" ] || for found in $held; '

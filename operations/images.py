@@ -82,7 +82,7 @@ def pull_command(refs: list[str]) -> str:
 
 
 @operation()
-def pulled(refs: list[str], present_ok: bool = True):
+def pulled(refs: list[str], present_ok: bool = True, digests: dict[str, str] | None = None):
     """
     Pull these images before anything that runs them changes: all at once, in parallel. A failed pull
     fails the operation naming each image and why, and nothing else has changed yet.
@@ -90,6 +90,8 @@ def pulled(refs: list[str], present_ok: bool = True):
     + refs: image references (``name:tag`` or ``name@sha256:…``)
     + present_ok: skip the references the engine already holds (``False``: pull each again, to learn
       whether its tag has moved)
+    + digests: reference -> the digest its registry serves for it now, where known: a reference the
+      engine holds as another image (pulled before its tag moved) is pulled again
 
     **Example:**
 
@@ -102,7 +104,9 @@ def pulled(refs: list[str], present_ok: bool = True):
     wanted = list(dict.fromkeys(refs))
     if wanted and present_ok:
         held = host.get_fact(LocalImages, refs=wanted)
-        wanted = [ref for ref in wanted if ref not in held]
+        served = digests or {}
+        wanted = [ref for ref in wanted if ref not in held or (
+            ref in served and ImageRef.parse(ref).pinned(served[ref]) not in held[ref]["repo_digests"])]
     if not wanted:
         host.noop("no image to pull" if not refs else f"images on the host: {', '.join(refs)}")
         return

@@ -134,6 +134,8 @@ def services(ctx: HostContext, candidates: list[str], refresh: Iterable[str] = (
               + (" (HOMELAB_PULL_POLICY=never: none)" if never and changing else "")),
         refs=[] if never else sorted({change.image for change in changing}),
         present_ok=not refresh,
+        digests={change.image: change.registry["digest"] for change in changing
+                 if change.registry.get("digest")},
     )
     updates = [change.service for change in changing if change.running]
     if ctx.settings.backups:

@@ -20,8 +20,9 @@ BACKUP = "Compose services | Backup before an update"
 
 
 def ollama_host(pinned_image: str | None = "ollama/ollama:0.12.6", registry: dict[str, str] | None = None,
-                held: tuple[str, ...] = ()) -> dict:
-    """A host whose Ollama runs ``ollama/ollama@OLD``, pinned for ``pinned_image`` (None: no pin)."""
+                held: tuple[str, ...] = (), held_digest: str | None = None) -> dict:
+    """A host whose Ollama runs ``ollama/ollama@OLD``, pinned for ``pinned_image`` (None: no pin);
+    it holds the images ``held``, pulled with ``held_digest`` (None: from no registry)."""
     pin = [] if pinned_image is None else [
         "pin x-homelab-pin:", f'pin   image: "{pinned_image}"', f'pin   pinned: "ollama/ollama@{OLD}"',
         "pin services:", "pin   ollama:", f'pin     image: "ollama/ollama@{OLD}"',
@@ -42,7 +43,8 @@ def ollama_host(pinned_image: str | None = "ollama/ollama:0.12.6", registry: dic
         "/distribution/": [line for lines in answers.values() for line in lines],
         "docker image inspect --format": [
             line for ref in held
-            for line in (f"### image {ref}", '{"id":"sha256:' + "c" * 64 + '","repo_digests":[]}')
+            for line in (f"### image {ref}", '{"id":"sha256:' + "c" * 64 + '","repo_digests":'
+                         + (f'["{ref.rpartition(":")[0]}@{held_digest}"]' if held_digest else "[]") + "}")
         ],
     }
 
@@ -85,6 +87,22 @@ def test_an_image_already_on_the_host_is_not_pulled_again():
                {"image_ollama": "ollama/ollama:0.13.0"})
     assert ops[PULL] == []
     assert any("compose.override.yaml" in command for command in compose_op(ops)[1])
+
+
+def test_an_image_on_the_host_that_its_registry_has_moved_on_from_is_pulled_again():
+    # the host pulled 0.13.0 by hand when it named OLD; the registry serves NEW for it now
+    ops = plan("deploys/ollama.py", ollama_host(registry={"ollama/ollama:0.13.0": NEW},
+                                                held=("ollama/ollama:0.13.0",), held_digest=OLD),
+               {"image_ollama": "ollama/ollama:0.13.0"})
+    (pull,) = ops[PULL]
+    assert "ollama/ollama:0.13.0" in pull
+
+
+def test_an_image_on_the_host_with_the_digest_its_registry_serves_is_not_pulled_again():
+    ops = plan("deploys/ollama.py", ollama_host(registry={"ollama/ollama:0.13.0": NEW},
+                                                held=("ollama/ollama:0.13.0",), held_digest=NEW),
+               {"image_ollama": "ollama/ollama:0.13.0"})
+    assert ops[PULL] == []
 
 
 def test_with_backups_a_backup_is_taken_before_the_update():
