@@ -27,11 +27,12 @@ from deploys.library.catalog import MANAGED_BY, MANAGED_LABEL, NETWORK, Port
 from deploys.library.context import Distribution, HostContext, logger, supported_versions
 from deploys.library.engine import EngineChoice, choose_engine
 from deploys.library.errors import DeployError
+from deploys.library.hardening import SSHD_DROP_IN, SSHD_REVERT_AFTER, login_of, sshd_policy
 from deploys.library.settings import DockerSource
 from facts.docker import DockerNetworksInspect, RunningContainers
 from facts.system import ComposeVersion, EnvironmentFileFlags, FileDigest, Ipv4Routes
 from facts.tailscale import TailscalePrefs, TailscaleStatus
-from operations import docker_network, firewalld, nftables, nvidia, packages, tailscale
+from operations import docker_network, firewalld, nftables, nvidia, packages, sshd, tailscale
 
 TAILSCALE_INTERFACE = "tailscale0"
 # the nftables table that keeps the published ports to the tailnet (published_ports_guard)
@@ -629,6 +630,23 @@ def network(ctx: HostContext, subnet: str):
     )
 
 
+@deploy("SSH")
+def ssh_hardening(ctx: HostContext):
+    """sshd as deploys/library/hardening.py decides, through one drop-in that a second login confirms
+    (put back by itself otherwise: the operation never locks the deploy out)."""
+    policy = sshd_policy(ctx.settings, *login_of(host.data))
+    for warning in policy.warnings:
+        if not host.state.is_executing:
+            logger.warning(f"{host.name}: {warning}")
+    described = "; ".join(policy.lines) or "left as the host has it"
+    sshd.drop_in(
+        name=f"sshd: {described} (confirmed by a second login, put back otherwise)",
+        file=SSHD_DROP_IN,
+        lines=list(policy.lines),
+        revert_after=SSHD_REVERT_AFTER,
+    )
+
+
 def infrastructure(ctx: HostContext) -> None:
     """The whole infrastructure tier, in order: firewalld before Docker; Docker restarted only after
     its configuration changed, firewalld was started, or the zone change reloaded firewalld."""
@@ -640,3 +658,4 @@ def infrastructure(ctx: HostContext) -> None:
     firewall_zone(ctx)
     published_ports_guard(ctx, subnet)
     network(ctx, subnet)
+    ssh_hardening(ctx)

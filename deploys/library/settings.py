@@ -125,6 +125,15 @@ class NoGpuPolicy(StrEnum):
     SKIP = "skip"  # leave them out on that host
 
 
+class SshRootLogin(StrEnum):
+    """sshd's PermitRootLogin as the hardening sets it."""
+
+    AUTO = "auto"  # `no` when the deploy logs in as another user, `prohibit-password` when as root
+    NO = "no"
+    PROHIBIT_PASSWORD = "prohibit-password"  # noqa: S105 - root by key only (a keyword, not a secret)
+    UNCHANGED = "unchanged"  # left as the host has it
+
+
 class GpuDowngrade(StrEnum):
     """What to do with a host that was set up for an NVIDIA GPU whose driver now fails (nvidia-smi)."""
 
@@ -403,6 +412,15 @@ class HomelabSettings(BaseSettings):
     )
     docker_subnet: ipaddress.IPv4Network | None = Field(
         default=None, description="Subnet of the `self-hosted` Docker network; Docker picks one when absent"
+    )
+    ssh_password_logins: bool | None = Field(
+        default=None,
+        description="SSH logins by password; unset: off, unless the deploy logs in with one (then kept)",
+    )
+    ssh_root_login: SshRootLogin = Field(
+        default=SshRootLogin.AUTO,
+        description="sshd PermitRootLogin: auto (no, or prohibit-password when the deploy logs in as root), "
+                    "no, prohibit-password, unchanged",
     )
 
     # -- storage -----------------------------------------------------------------------------

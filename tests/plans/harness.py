@@ -61,6 +61,14 @@ DEBIAN_12 = os_release(
 )
 
 
+# sshd as a lab host runs it, without the deploy's drop-in (tests/facts/sshd.SshdSettings), for a
+# plan whose responses do not say otherwise
+SSHD_STOCK = [
+    "### effective", "port 22", "permitrootlogin without-password", "passwordauthentication yes",
+    "kbdinteractiveauthentication no", "### drop-in",
+]
+
+
 # the operations of the last plan() whose commands explain a failure in one line (package installs)
 EXPLAINED: set[str] = set()
 
@@ -68,6 +76,7 @@ EXPLAINED: set[str] = set()
 def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = None) -> dict[str, list[str]]:
     """Operation name -> the commands it would run, for one `@fake` host answering ``responses``."""
     EXPLAINED.clear()
+    responses = {"sshd -T": SSHD_STOCK, **responses}
     host_data = {**SETTINGS, **(data or {}), "fake_responses": responses}
     inventory = Inventory(([("@fake/server", host_data)], {}))
     state = State(inventory, Config())

@@ -1,0 +1,74 @@
+"""sshd as it runs: the effective values of the settings the hardening manages, and one drop-in."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from pyinfra.api import FactBase
+
+# the effective settings read back from `sshd -T` (lower-case, as it prints them)
+KEYS = ("port", "permitrootlogin", "passwordauthentication", "kbdinteractiveauthentication")
+_MARK = "### "
+
+
+class SshdSettings(FactBase[dict[str, Any] | None]):
+    """
+    Returns sshd's effective values of the settings the hardening manages (``sshd -T``, which reads
+    the configuration the daemon would load now, drop-ins included), and the text of one drop-in
+    file (``None`` when absent); ``None`` when the host has no ``sshd``.
+
+    .. code:: python
+
+        {
+            "effective": {"port": "2222", "permitrootlogin": "without-password",
+                          "passwordauthentication": "yes", "kbdinteractiveauthentication": "no"},
+            "error": None,  # sshd -T's message when it refuses the configuration
+            "drop_in": "PasswordAuthentication no\\n",
+        }
+
+    ``sshd -T`` prints ``without-password`` for ``prohibit-password`` (the same setting). One command.
+    """
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+    def command(self, drop_in: str) -> str:
+        pattern = "|".join(KEYS)
+        return (
+            "command -v sshd >/dev/null 2>&1 || exit 0; "
+            f"echo '{_MARK}effective'; out=$(sshd -T 2>&1) && "
+            f"printf '%s\\n' \"$out\" | grep -E '^({pattern}) ' "
+            "|| printf 'error %s\\n' \"$out\" | head -n 3; "
+            f"echo '{_MARK}drop-in'; [ -f {shlex.quote(drop_in)} ] && "
+            f"{{ echo present; cat {shlex.quote(drop_in)}; }}; true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, Any] | None:
+        section = None
+        effective: dict[str, str] = {}
+        errors: list[str] = []
+        drop_in: list[str] | None = None
+        for line in output:
+            if line.startswith(_MARK):
+                section = line[len(_MARK):].strip()
+                continue
+            if section == "effective":
+                key, _, value = line.partition(" ")
+                if key == "error":
+                    errors.append(value.strip())
+                elif key in KEYS:
+                    effective.setdefault(key, value.strip())
+            elif section == "drop-in":
+                if drop_in is None:
+                    drop_in = [] if line == "present" else [line]
+                else:
+                    drop_in.append(line)
+        if section is None:
+            return None
+        return {
+            "effective": effective,
+            "error": " ".join(error for error in errors if error) or None,
+            "drop_in": None if drop_in is None else "".join(f"{line}\n" for line in drop_in),
+        }
