@@ -42,6 +42,9 @@ LAB_DATA = {
     "open_webui_admin_email": "admin@lab.home.arpa",
     "open_webui_admin_password": "lab-only-webui-password",
     "open_webui_secret_key": "lab-only-open-webui-secret-key",
+    # the lab's own plumbing (lab/hosts.py, the tests' checks) logs in as root with the lab key, so
+    # root keeps key logins here; the default for a deploy through a sudo login is `no`
+    "ssh_root_login": "prohibit-password",
     # LAB STAND-IN images, from the lab registry; the real image references stay the defaults
     "image_nginx_proxy_manager": LAB_IMAGES["nginx-proxy-manager"],
     "image_pihole": LAB_IMAGES["pihole"],

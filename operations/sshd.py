@@ -117,7 +117,9 @@ class _SecondLogin(FunctionCommand):
             second.connect()
         except ConnectError as error:
             reason = " ".join(str(error).split()) or type(error).__name__
-            back, _ = host.run_shell_command(StringCommand(restore_command(name)), **connector_arguments)
+            back, _ = host.run_shell_command(
+                StringCommand(f"systemctl stop {REVERT_UNIT}.timer 2>/dev/null; {restore_command(name)}"),
+                **connector_arguments)
             done = ("it was put back" if back
                     else f"putting it back failed: {REVERT_UNIT}.timer does it shortly")
             return report(host,
