@@ -34,31 +34,34 @@ def host(lab_hosts):
     return lab_hosts[0]
 
 
+def _login(host, user: str, **credentials) -> bool:
+    """Whether sshd lets ``user`` in with these credentials (a fresh connection; retried while sshd
+    restarts its listener after a reload)."""
+    deadline = time.monotonic() + 15
+    while True:
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        try:
+            client.connect(host.get("ssh_hostname", "127.0.0.1"), port=host["ssh_port"], username=user,
+                           look_for_keys=False, allow_agent=False, timeout=10, banner_timeout=10,
+                           auth_timeout=10, **credentials)
+            return True
+        except paramiko.AuthenticationException:
+            return False
+        except (paramiko.SSHException, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+        finally:
+            client.close()
+
+
 def _password_login(host, user: str, password: str) -> bool:
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    try:
-        client.connect(host.get("ssh_hostname", "127.0.0.1"), port=host["ssh_port"], username=user,
-                       password=password, look_for_keys=False, allow_agent=False, timeout=10,
-                       banner_timeout=10, auth_timeout=10)
-        return True
-    except paramiko.AuthenticationException:
-        return False
-    finally:
-        client.close()
+    return _login(host, user, password=password)
 
 
 def _key_login(host, user: str) -> bool:
-    client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-    try:
-        client.connect(host.get("ssh_hostname", "127.0.0.1"), port=host["ssh_port"], username=user,
-                       key_filename=host["ssh_key"], look_for_keys=False, allow_agent=False, timeout=10)
-        return True
-    except paramiko.AuthenticationException:
-        return False
-    finally:
-        client.close()
+    return _login(host, user, key_filename=host["ssh_key"])
 
 
 def _effective(host) -> dict[str, str]:
