@@ -3,10 +3,13 @@ by a second login, and put back by itself when the confirmation does not come.""
 
 from __future__ import annotations
 
+import logging
 import re
 import shlex
+import time
 from typing import Any
 
+import gevent
 from pyinfra import host
 from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.api.exceptions import ConnectError, OperationValueError
@@ -101,6 +104,31 @@ def confirm_command(name: str) -> str:
     return f"systemctl stop {REVERT_UNIT}.timer 2>/dev/null; rm -f {kept}; true"
 
 
+# sshd re-executes itself on a reload: a connection in that moment is reset, so a login that fails
+# for anything but authentication is tried again for this long
+RELOAD_SETTLE = 15.0
+
+
+def _connect_again(state: Any, host: Any) -> Any:
+    """A new connection made exactly as the deploy's own (its connector, its host data)."""
+    deadline = time.monotonic() + RELOAD_SETTLE
+    quiet = logging.getLogger("paramiko")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # paramiko logs each reset with a traceback
+    try:
+        while True:
+            second = type(host.connector)(state, host)
+            try:
+                second.connect()
+                return second
+            except ConnectError as error:
+                if str(error).startswith("Authentication error") or time.monotonic() > deadline:
+                    raise
+            gevent.sleep(0.5)
+    finally:
+        quiet.setLevel(level)
+
+
 class _SecondLogin(FunctionCommand):
     """Log in again, as the deploy does, over a new connection; keep the change if that works, put it
     back at once if it does not (the revert timer does it if the deploy's own connection is gone too).
@@ -112,9 +140,8 @@ class _SecondLogin(FunctionCommand):
     def execute(self, state: Any, host: Any, connector_arguments: Any) -> bool:
         (name,) = self.args
         login = host.data.get("ssh_user") or "the deploy's user"
-        second = type(host.connector)(state, host)
         try:
-            second.connect()
+            second = _connect_again(state, host)
         except ConnectError as error:
             reason = " ".join(str(error).split()) or type(error).__name__
             back, _ = host.run_shell_command(
@@ -124,10 +151,9 @@ class _SecondLogin(FunctionCommand):
                     else f"putting it back failed: {REVERT_UNIT}.timer does it shortly")
             return report(host,
                           f"sshd: a second login as {login} failed after the change ({reason}), so {done}")
-        finally:
-            client = getattr(second, "client", None)
-            if client is not None:
-                client.close()
+        client = getattr(second, "client", None)
+        if client is not None:
+            client.close()
         kept, _ = host.run_shell_command(StringCommand(confirm_command(name)), **connector_arguments)
         if not kept:
             return report(host, "sshd: the change works, but its revert timer could not be stopped, so it "
