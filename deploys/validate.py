@@ -31,6 +31,7 @@ from deploys.library import backup_steps, model_steps, preflight
 from deploys.library.catalog import CATALOG, Service
 from deploys.library.context import inventory_plan, match_os
 from deploys.library.errors import DeployError
+from deploys.library.hardening import SSHD_DROP_IN, login_of, sshd_policy
 from deploys.library.plan import plan_host
 from deploys.library.run import current_run
 from deploys.library.settings import HomelabSettings, SettingsError, settings_for_host
@@ -41,9 +42,11 @@ from facts.gpu import NvidiaGpus
 from facts.host import DiskFree, HostNetwork, ListeningSockets
 from facts.ollama import OllamaManifests
 from facts.restic import BackupStatus, ResticRepository
+from facts.sshd import SshdSettings
 from facts.system import ComposeVersion
 from facts.tailscale import TailscaleStatus
 from operations.clients.ollama import parse_model_name
+from operations.sshd import drop_in_path
 
 UNITS = ["docker.service", "firewalld.service"]
 
@@ -102,6 +105,8 @@ def observe() -> preflight.Observed:
             obs.pins = {service: pins.get(directory) for service, directory in directories.items()}
         if Service.OLLAMA in obs.services and obs.settings.ollama_models:
             observe_models(obs, obs.settings)
+        obs.sshd_policy = sshd_policy(obs.settings, *login_of(host.data))
+        obs.sshd = host.get_fact(SshdSettings, drop_in=drop_in_path(SSHD_DROP_IN))
         if obs.settings.backups:
             obs.backup_repository = host.get_fact(ResticRepository, env_file=backup_steps.ENV_FILE)
             obs.backup_status = host.get_fact(BackupStatus, state_dir=backup_steps.STATE_DIR,

@@ -45,8 +45,12 @@ def drop_in_text(lines: list[str]) -> str | None:
     return "".join(f"{line}\n" for line in (HEADER, *lines)) if lines else None
 
 
+def drop_in_path(name: str) -> str:
+    return f"{DROP_IN_DIR}/{name}"
+
+
 def _paths(name: str) -> tuple[str, str]:
-    path = f"{DROP_IN_DIR}/{name}"
+    path = drop_in_path(name)
     return path, f"/etc/ssh/{name}.before-homelab"  # outside the folder sshd includes
 
 

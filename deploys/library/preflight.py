@@ -18,6 +18,7 @@ from deploys.library.catalog import CATALOG, GPU_GROUP, NETWORK, ZONE, Port, Ser
 from deploys.library.context import match_os, supported_versions
 from deploys.library.engine import choose_engine
 from deploys.library.gpu import broken_gpu
+from deploys.library.hardening import SshdPolicy
 from deploys.library.plan import tailscale_address
 from deploys.library.settings import (
     TAILNET_RANGES,
@@ -28,6 +29,7 @@ from deploys.library.settings import (
 )
 from operations.clients.ollama import parse_model_name
 from operations.images import short
+from operations.sshd import expected_values
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 WILDCARDS = {"0.0.0.0", "::", "*"}  # noqa: S104 (addresses we look for, not bind to)
@@ -78,6 +80,8 @@ class Observed:
     ollama_store: dict[str, int] | None = None
     model_sizes: dict[str, int | None] = field(default_factory=dict)
     memory_mib: float | None = None
+    sshd: dict[str, Any] | None = None  # facts.sshd.SshdSettings (None: no sshd)
+    sshd_policy: SshdPolicy | None = None  # what the deploy sets in sshd (deploys/library/hardening.py)
 
 
 # -- single checks -----------------------------------------------------------------------------
@@ -453,6 +457,32 @@ def check_images(obs: Observed) -> list[Check]:
     return rows
 
 
+def check_sshd(obs: Observed) -> list[Check]:
+    """sshd: FAIL when it refuses its own configuration (no reload could work); PASS when its effective
+    settings are those the deploy sets, WARN naming each one the next deploy changes; the policy's
+    warnings (a part left alone so the deploy cannot lock itself out) as WARN rows."""
+    policy = obs.sshd_policy
+    if obs.settings is None or policy is None or obs.sshd is None:
+        return []
+    rows = [Check("sshd", WARN, warning) for warning in policy.warnings]
+    if obs.sshd["error"]:
+        return [*rows, Check("sshd", FAIL, f"sshd refuses its configuration ({obs.sshd['error']}): fix it "
+                                           "first; the deploy's change is refused while it does")]
+    wanted = expected_values(list(policy.lines))
+    effective = obs.sshd["effective"]
+    changes = [f"{key} {effective.get(key, 'unset')} -> {value}" for key, value in wanted.items()
+               if effective.get(key) != value]
+    if changes:
+        rows.append(Check("sshd", WARN, f"the next deploy sets {', '.join(changes)} "
+                                        "(confirmed by a second login, put back otherwise)"))
+    elif wanted:
+        rows.append(Check("sshd", PASS, ", ".join(f"{key} {value}" for key, value in wanted.items())))
+    else:
+        rows.append(Check("sshd", PASS, "left as the host has it (HOMELAB_SSH_PASSWORD_LOGINS, "
+                                        "HOMELAB_SSH_ROOT_LOGIN)"))
+    return rows
+
+
 def check_backup(obs: Observed) -> Check | None:
     """The restic repository opens with the configured password (FAIL otherwise) and the last good
     backup is younger than HOMELAB_BACKUP_MAX_AGE_HOURS (WARN otherwise, or when it never ran)."""
@@ -547,6 +577,7 @@ def checks(obs: Observed) -> list[Check]:
         rows.append(subnet)
     rows += check_ports(obs)
     rows += check_images(obs)
+    rows += check_sshd(obs)
     models = check_models(obs)
     if models is not None:
         rows.append(models)

@@ -9,7 +9,17 @@ import pytest
 
 from deploys.library.catalog import Service
 from deploys.library.plan import published_ports
-from deploys.library.preflight import FAIL, PASS, WARN, Observed, check_images, checks, failed, table
+from deploys.library.preflight import (
+    FAIL,
+    PASS,
+    WARN,
+    Observed,
+    check_images,
+    check_sshd,
+    checks,
+    failed,
+    table,
+)
 from deploys.library.settings import load_settings
 
 FACTS = Path(__file__).resolve().parents[1] / "facts"
@@ -518,3 +528,38 @@ def test_an_install_from_before_pins_warns_and_nothing_deployed_says_nothing():
     found = image_row(projects=ollama_running("ollama/ollama:0.12.6"), pins={"ollama": None})
     assert found.result == WARN and "not pinned" in found.detail
     assert check_images(observed()) == []
+
+
+# -- sshd -------------------------------------------------------------------------------------------
+def _sshd(case: str, user: str = "homelab", password: bool = False, **changes):
+    from deploys.library.hardening import sshd_policy
+
+    config = settings(**changes)
+    return check_sshd(observed(settings=changes, sshd=fact("sshd.SshdSettings", case),
+                               sshd_policy=sshd_policy(config, user, password)))
+
+
+def test_sshd_stock_warns_what_the_next_deploy_sets():
+    (only,) = _sshd("recorded-debian12-lab-no-drop-in")
+    assert only.result == WARN
+    assert only.detail == ("the next deploy sets passwordauthentication yes -> no, permitrootlogin "
+                           "without-password -> no (confirmed by a second login, put back otherwise)")
+
+
+def test_sshd_as_the_deploy_sets_it_passes():
+    (only,) = _sshd("recorded-debian12-lab-drop-in", user="root")
+    assert only.result == PASS
+    assert only.detail == ("passwordauthentication no, kbdinteractiveauthentication no, "
+                           "permitrootlogin without-password")
+
+
+def test_sshd_refusing_its_configuration_fails():
+    (only,) = _sshd("recorded-debian12-lab-refused-config")
+    assert only.result == FAIL
+    assert 'unsupported option "maybe"' in only.detail
+
+
+def test_sshd_part_left_alone_for_a_password_login_is_a_warning():
+    rows = _sshd("recorded-debian12-lab-no-drop-in", password=True)
+    assert [r.result for r in rows] == [WARN, WARN]
+    assert "SSH password logins stay on" in rows[0].detail

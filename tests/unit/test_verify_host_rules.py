@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "verify"))
 
@@ -14,6 +16,7 @@ from host_rules import (  # noqa: E402
     ZONE_SERVICES,
     expected_zone_ports,
     proxy_hosts_nginx_rejected,
+    sshd_expected,
     wildcard_listeners,
 )
 
@@ -147,3 +150,20 @@ def test_backup_rules_are_stated_literally_and_the_age_is_checked():
     assert old == "the last good backup is 49 h old (more than 48 h)"
     assert "no backup has completed" in backup_age_problem(now, "", 48)
     assert "not epoch seconds" in backup_age_problem(now, "yesterday", 48)
+
+
+@pytest.mark.parametrize("password_logins", [None, True, False])
+@pytest.mark.parametrize("root_login", ["auto", "no", "prohibit-password", "unchanged"])
+@pytest.mark.parametrize(("user", "password"), [("root", False), ("admin", False), ("admin", True)])
+def test_sshd_expectations_agree_with_what_the_deploy_writes(password_logins, root_login, user, password):
+    from deploys.library.hardening import sshd_policy
+    from deploys.library.settings import load_settings
+    from operations.sshd import expected_values
+
+    data = {"domain": "home.example.com", "tailscale_allowed_ips": "100.64.0.0/10",
+            "ssh_root_login": root_login, "services": "ollama"}
+    if password_logins is not None:
+        data["ssh_password_logins"] = password_logins
+    settings = load_settings(data, env_file=None)
+    written = expected_values(list(sshd_policy(settings, user, password).lines))
+    assert sshd_expected(password_logins, root_login, user, password) == written

@@ -67,6 +67,9 @@ class Target:
     proxy_elsewhere: bool  # NGINX Proxy Manager runs on other hosts only
     # where the subdomains point when NPM runs on another host: that host's configured Tailscale IP
     proxy_ip_elsewhere: str | None
+    # how the deploy logs in: its user (root when none is named), and whether with a password
+    login_user: str = "root"
+    login_password: bool = False
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -222,6 +225,8 @@ def load_targets(inventory_file: str, limit: str | None) -> list[Target]:
             services=plan.services,
             proxy_elsewhere=plan.proxy_host not in (None, each.name),
             proxy_ip_elsewhere=proxy_ip,
+            login_user=str(each.data.get("ssh_user") or "root"),
+            login_password=bool(each.data.get("ssh_password")),
         ))
     return targets
 

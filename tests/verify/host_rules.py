@@ -188,3 +188,22 @@ def image_pin(text: str) -> dict[str, str] | None:
         return None
     pin = document.get("x-homelab-pin") if isinstance(document, dict) else None
     return pin if isinstance(pin, dict) and {"image", "pinned"} <= set(pin) else None
+
+
+def sshd_expected(password_logins: bool | None, root_login: str, login_user: str,
+                  login_password: bool) -> dict[str, str]:
+    """What ``sshd -T`` must print for the hardened settings (its keys, lower-case; ``prohibit-password``
+    is printed ``without-password``), from HOMELAB_SSH_PASSWORD_LOGINS, HOMELAB_SSH_ROOT_LOGIN and how the
+    deploy logs in. Password logins end unless asked for or the deploy itself logs in with one; root's
+    login ends when the deploy logs in as someone else, and is keys-only when it logs in as root; a
+    part left ``unchanged``, or one that would lock the deploy out, is not checked."""
+    expected = {}
+    if not password_logins and not login_password:
+        expected |= {"passwordauthentication": "no", "kbdinteractiveauthentication": "no"}
+    if root_login == "auto":
+        root_login = "prohibit-password" if login_user == "root" else "no"
+    if root_login == "prohibit-password":
+        expected["permitrootlogin"] = "without-password"
+    elif root_login == "no" and login_user != "root":
+        expected["permitrootlogin"] = "no"
+    return expected

@@ -38,6 +38,7 @@ from host_rules import (
     models_not_listed,
     ollama_list_names,
     proxy_hosts_nginx_rejected,
+    sshd_expected,
     wildcard_listeners,
 )
 
@@ -191,6 +192,19 @@ def test_nothing_listens_on_every_interface_but_sshd(target):
     every service port is bound to the Tailscale IP or stays on the Docker network."""
     found = wildcard_listeners(_sockets(target))
     assert not found, f"listening on every interface: {found}"
+
+
+def test_sshd_takes_no_passwords_and_no_root_password(target, settings):
+    """sshd's effective settings (``sshd -T``, drop-ins included) are the hardened ones: no password
+    logins, root by key only or not at all, as HOMELAB_SSH_* and the deploy's own login ask."""
+    expected = sshd_expected(settings.ssh_password_logins, settings.ssh_root_login.value, target.login_user,
+                             target.login_password)
+    if not expected:
+        pytest.skip("HOMELAB_SSH_PASSWORD_LOGINS and HOMELAB_SSH_ROOT_LOGIN leave sshd as the host has it")
+    result = target.run("sshd -T")
+    assert result.rc == 0, f"sshd -T failed: {result.stderr.strip()}"
+    found = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
+    assert {key: found.get(key) for key in expected} == expected
 
 
 @pytest.mark.parametrize(("service", "port"), HOST_PORTS, ids=[p.replace("/", "-") for _, p in HOST_PORTS])
