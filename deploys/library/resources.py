@@ -139,14 +139,17 @@ class Limit:
 
     @property
     def memory_bytes(self) -> int | None:
-        """The memory limit in bytes (a share: whole MiB, rounded down); ``None``: no limit."""
+        """The memory limit in bytes; ``None``: no limit. A share is rounded down to whole GiB (MiB below
+        1 GiB), so that the few MB by which MemTotal moves with a kernel update leave the compose file, and
+        so the container, as they are."""
         if self.memory == NONE:
             return None
         if self.memory.endswith("%"):
             if self.host is None:
                 raise ValueError(f"memory {self.memory} of the host: the host's memory is unknown")
             share = self.host.memory * float(self.memory[:-1]) / 100
-            return max(MIN_MEMORY, math.floor(share / UNITS["m"]) * UNITS["m"])
+            unit = UNITS["g"] if share >= UNITS["g"] else UNITS["m"]
+            return max(MIN_MEMORY, math.floor(share / unit) * unit)
         number, unit = (self.memory[:-1], self.memory[-1]) if self.memory[-1] in UNITS else (self.memory, "")
         return int(number) * UNITS.get(unit, 1)
 

@@ -24,7 +24,7 @@ def _compose(ops: dict[str, list[str]], service: str) -> str:
 
 def test_the_ai_share_is_of_the_host_the_deploy_reads():
     ops = plan("deploys/ai.py", debian(memory_kib=64 * 2**20, cpus=8), {"limits": "open-webui=:50%"})
-    assert "    mem_limit: 26214m\n    memswap_limit: 26214m\n" in _compose(ops, "ollama")  # 40% of 64 GiB
+    assert "    mem_limit: 25g\n    memswap_limit: 25g\n" in _compose(ops, "ollama")  # 40% of 64 GiB
     webui = _compose(ops, "open-webui")
     assert "    mem_limit: 2g\n    memswap_limit: 2g\n    cpus: 4.0\n" in webui
 
@@ -43,7 +43,7 @@ def test_preflight_passes_the_defaults_on_the_host(capsys):
                    "13: tailscale0    inet 100.101.102.103/32 scope global tailscale0", S + "routes"]}
     assert plan("deploys/validate.py", {**debian(), **network}) == {}
     table = capsys.readouterr().err
-    assert "PASS    the memory limits add up to 29.1 GiB of the host's 32.0 GiB" in table
+    assert "PASS    the memory limits add up to 27.5 GiB of the host's 32.0 GiB" in table
 
 
 def test_preflight_fails_a_limit_above_the_host_and_warns_on_the_sum(capsys):
@@ -54,4 +54,4 @@ def test_preflight_fails_a_limit_above_the_host_and_warns_on_the_sum(capsys):
             "lower it with HOMELAB_LIMITS=ollama=… (or none to lift it)") in table
     plan("deploys/validate.py", debian(memory_kib=8 * 2**20, cpus=2))
     table = capsys.readouterr().err
-    assert "WARN    the memory limits add up to 9.9 GiB, more than the host's 8.0 GiB of memory" in table
+    assert "WARN    the memory limits add up to 9.5 GiB, more than the host's 8.0 GiB of memory" in table

@@ -156,17 +156,17 @@ def test_backup_rules_are_stated_literally_and_the_age_is_checked():
 # CPU, ollama with 40% of a 32 GiB host and no CPU limit, Open WebUI stopped
 INSPECTED = (
     '"/pihole" running 536870912 536870912 1000000000\n'
-    '"/ollama" running 13743685632 13743685632 0\n'
+    '"/ollama" running 12884901888 12884901888 0\n'
     '"/open-webui" exited 2147483648 2147483648 2000000000\n'
 )
-PLANNED = {"pihole": (512 * 2**20, 10**9), "ollama": (13107 * 2**20, 0), "open-webui": (2 * 2**30, 2 * 10**9)}
+PLANNED = {"pihole": (512 * 2**20, 10**9), "ollama": (12 * 2**30, 0), "open-webui": (2 * 2**30, 2 * 10**9)}
 
 
 def test_limits_format_reads_state_memory_swap_and_cpus():
     assert "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}}" in LIMITS_FORMAT
     assert container_limits(INSPECTED + "[]\n") == {
         "pihole": {"state": "running", "memory": 536870912, "memory_swap": 536870912, "nano_cpus": 10**9},
-        "ollama": {"state": "running", "memory": 13743685632, "memory_swap": 13743685632, "nano_cpus": 0},
+        "ollama": {"state": "running", "memory": 12884901888, "memory_swap": 12884901888, "nano_cpus": 0},
         "open-webui": {"state": "exited", "memory": 2147483648, "memory_swap": 2147483648,
                        "nano_cpus": 2 * 10**9},
     }
@@ -189,11 +189,11 @@ def test_a_kernel_that_dropped_the_swap_limit_is_no_mismatch():
 def test_limits_other_than_planned_are_named():
     found = container_limits(
         '"/pihole" running 0 0 0\n'  # deployed before limits: none
-        '"/ollama" running 13743685632 27487371264 4000000000\n'  # swap allowed, CPUs capped
+        '"/ollama" running 12884901888 25769803776 4000000000\n'  # swap allowed, CPUs capped
     )
     assert limit_mismatches(PLANNED, found) == [
         "pihole: memory limit 0 bytes, planned 536870912",
         "pihole: 0 CPUs, planned 1",
-        "ollama: memory + swap limit 27487371264 bytes, planned 13743685632 (no swap)",
+        "ollama: memory + swap limit 25769803776 bytes, planned 12884901888 (no swap)",
         "ollama: 4 CPUs, planned 0",
     ]
