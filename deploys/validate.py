@@ -6,7 +6,8 @@
 Per host it prints one table (check | PASS/WARN/FAIL | detail): reachable, settings, OS and version,
 python3, Docker, NVIDIA GPU and VRAM, free space at the cold-storage path, Tailscale and its IP,
 firewalld, a configured Docker subnet against the host's routes, the host ports 80, 443, 81, 53
-on the Tailscale IP, the image each deployed service runs (pinned by digest), the models
+on the Tailscale IP, each service's memory and CPU limits against the host's, the image each
+deployed service runs (pinned by digest), the models
 (HOMELAB_OLLAMA_MODELS against the VRAM, the memory and the free space), and the backups (the
 repository opens, the last good backup's age). WARN is fine before the first deploy (Docker not
 installed yet, firewalld stopped, no GPU); any FAIL ends the run with an error and a non-zero exit.
@@ -29,7 +30,7 @@ from pyinfra.facts.systemd import SystemdStatus
 
 from deploys.library import backup_steps, model_steps, preflight
 from deploys.library.catalog import CATALOG, Service
-from deploys.library.context import inventory_plan, match_os
+from deploys.library.context import host_resources, inventory_plan, match_os
 from deploys.library.errors import DeployError
 from deploys.library.hardening import SSHD_DROP_IN, login_of, sshd_policy
 from deploys.library.plan import plan_host
@@ -92,9 +93,11 @@ def observe() -> preflight.Observed:
         if obs.settings.docker_subnet is not None and obs.units.get("docker.service"):
             obs.docker_networks = host.get_fact(DockerNetworksInspect)
         # the host's plan: what runs here and what it publishes (deploys/library/plan.py)
+        obs.resources = host_resources()
         plan = plan_host(inventory_plan(), host.name, tailscale_ip=preflight.reported_tailscale_ip(obs),
-                         gpu=obs.gpu)
+                         gpu=obs.gpu, resources=obs.resources)
         obs.services = list(plan.services)
+        obs.limits = {service: plan.limits_of(service) for service in plan.services}
         obs.skipped = list(plan.skipped)
         obs.published = [(item.service, item.port) for item in plan.published]
         if obs.published:

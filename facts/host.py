@@ -188,3 +188,31 @@ def _addresses(lines: list[str]) -> dict[str, list[str]]:
         interface = words[1].split("@", 1)[0]
         found.setdefault(interface, []).append(words[3])
     return found
+
+
+class HostResources(FactBase[dict[str, int] | None]):
+    """
+    Returns the host's memory (``MemTotal`` of ``/proc/meminfo``, in bytes) and its online CPUs, in one
+    command (pyinfra's own ``Memory`` needs ``vmstat``, which minimal hosts lack):
+
+    .. code:: python
+
+        {"memory": 33377214464, "cpus": 16}
+
+    ``None`` when either cannot be read.
+    """
+
+    def command(self) -> str:
+        return "grep -m1 '^MemTotal:' /proc/meminfo 2>/dev/null; getconf _NPROCESSORS_ONLN 2>/dev/null"
+
+    def process(self, output: list[str]) -> dict[str, int] | None:
+        memory = cpus = None
+        for line in output:
+            words = line.split()
+            if len(words) == 3 and words[0] == "MemTotal:" and words[1].isdigit() and words[2] == "kB":
+                memory = int(words[1]) * 1024
+            elif len(words) == 1 and words[0].isdigit():
+                cpus = int(words[0])
+        if not memory or not cpus:
+            return None
+        return {"memory": memory, "cpus": cpus}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from deploys.library.plan import HostPlan, InventoryPlan, Member, plan_host
+from deploys.library.resources import HostResources
 from deploys.library.settings import HomelabSettings, load_settings
 
 BASE = {
@@ -21,6 +22,8 @@ BASE = {
 }
 WITH_GPU = {"gpus": [{"name": "NVIDIA GeForce RTX 4090", "memory_total_mib": 24564}]}
 WITHOUT_GPU: dict[str, Any] = {"gpus": []}
+# a 32 GiB, 16-CPU host (facts.host.HostResources): what a limit given as a share of the host comes to
+RESOURCES = HostResources(memory=32 * 2**30, cpus=16)
 
 
 def settings(**changes: Any) -> HomelabSettings:
@@ -33,7 +36,9 @@ def inventory(*hosts: tuple[str, tuple[str, ...], HomelabSettings], addresses: d
     return InventoryPlan([Member(name, frozenset(groups), s) for name, groups, s in hosts], reported.get)
 
 
-def one_host(tailscale_ip: str | None = "100.64.0.10", gpu: dict | None = None, **changes: Any) -> HostPlan:
-    """The plan of a single host with every service (no groups)."""
+def one_host(tailscale_ip: str | None = "100.64.0.10", gpu: dict | None = None,
+             resources: HostResources | None = RESOURCES, **changes: Any) -> HostPlan:
+    """The plan of a single host with every service (no groups), of ``resources`` (32 GiB, 16 CPUs)."""
     plans = inventory(("server", (), settings(**changes)))
-    return plan_host(plans, "server", tailscale_ip=tailscale_ip, gpu=WITH_GPU if gpu is None else gpu)
+    return plan_host(plans, "server", tailscale_ip=tailscale_ip, gpu=WITH_GPU if gpu is None else gpu,
+                     resources=resources)

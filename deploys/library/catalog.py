@@ -131,6 +131,19 @@ class CudaNeed:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """A container's memory and CPU limits, as ``HOMELAB_LIMITS`` writes them (``resources.py``): memory
+    ``512m`` / ``24g`` / ``40%`` of the host's, CPUs ``0.5`` / ``75%`` of the host's, ``none``: no limit.
+    In ``HOMELAB_LIMITS``, ``None`` keeps the catalog's default."""
+
+    memory: str | None = None
+    cpus: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.memory or ''}:{self.cpus or ''}"
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     name: str  # container name, compose project and service name: the original's names
     image: str  # the pinned default; `latest` would make a re-run change what runs
@@ -149,6 +162,8 @@ class ServiceSpec:
     secrets: tuple[Secret, ...] = ()
     required_settings: tuple[str, ...] = ()  # settings that must be set while the service is enabled
     metrics: str | None = None  # a Prometheus endpoint (path on the upstream port), where it has one
+    # memory and CPU limits (HOMELAB_LIMITS overrides them); a declaration without any runs unlimited
+    limits: Limits = Limits("none", "none")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", str(self.name))  # a plain string, as YAML and JSON want it
@@ -180,6 +195,8 @@ CATALOG: dict[str, ServiceSpec] = {
             ),
             healthcheck=("CMD", "curl", "-fsS", "http://localhost:81/api/"),
             required_settings=("npm_admin_email", "npm_admin_password"),
+            # nginx and NPM's node backend use 100-300 MB; certbot's DNS plugins are installed on demand
+            limits=Limits(memory="1g", cpus="1"),
         ),
         ServiceSpec(
             name=Service.PIHOLE,
@@ -200,6 +217,8 @@ CATALOG: dict[str, ServiceSpec] = {
             },
             secrets=(Secret("FTLCONF_webserver_api_password", "pihole_password", "PIHOLE_PASSWORD"),),
             required_settings=("pihole_password",),
+            # FTL holds its lists in 50-150 MB; a gravity update (`pihole -g`) of large lists needs more
+            limits=Limits(memory="512m", cpus="1"),
         ),
         ServiceSpec(
             name=Service.OLLAMA,
@@ -210,6 +229,10 @@ CATALOG: dict[str, ServiceSpec] = {
             volumes=(Volume("ai/ollama/models", "/root/.ollama/models", BackupClass.LOW),),
             healthcheck=("CMD", "ollama", "list"),
             gpu=True,
+            # a share, not a size: a model runs from RAM where VRAM is short (70B at 4 bits: ~40 GB); with
+            # ComfyUI's share and the small services it leaves a fifth of the host to the system. CPU time
+            # is not capped: each container's equal cgroup weight keeps DNS and the proxy served
+            limits=Limits(memory="40%", cpus="none"),
             min_vram_mib=4096,  # a 7B model at 4-bit quantisation
             cuda=CudaNeed(
                 minimum="12.1",
@@ -239,6 +262,7 @@ CATALOG: dict[str, ServiceSpec] = {
             healthcheck=("CMD", "curl", "-fsS", "http://localhost:8188/system_stats"),
             gpu=True,
             start_period="180s",
+            limits=Limits(memory="40%", cpus="none"),  # checkpoints pass through RAM (SDXL ~7 GB, Flux 20+)
             min_vram_mib=8192,  # SDXL needs about 8 GB
             cuda=CudaNeed(
                 minimum="12.8",
@@ -260,6 +284,7 @@ CATALOG: dict[str, ServiceSpec] = {
             volumes=(Volume("ai/open-webui/data", "/app/backend/data", BackupClass.CRITICAL),),
             healthcheck=("CMD", "curl", "-fsS", "http://localhost:8080/health"),
             start_period="120s",
+            limits=Limits(memory="2g", cpus="2"),  # Python with a local embedding model (RAG): ~1-1.5 GB
             # sign-up closed from the very first start (ENABLE_INITIAL_ADMIN_SIGNUP stays unset, so not even
             # a first account can sign up): the deploy creates the admin itself (openwebui_steps)
             environment={"OLLAMA_BASE_URL": ServiceUrl(Service.OLLAMA), "ENABLE_SIGNUP": "false"},

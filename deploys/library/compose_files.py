@@ -23,7 +23,9 @@ from deploys.library.catalog import (
     ServiceUrl,
     Volume,
 )
+from deploys.library.errors import PlanError
 from deploys.library.plan import HostPlan
+from deploys.library.resources import show_memory
 from deploys.library.settings import HomelabSettings
 
 
@@ -65,6 +67,25 @@ def env_file(plan: HostPlan, service: str) -> dict[str, str]:
     return values
 
 
+def limit_keys(plan: HostPlan, service: str) -> dict:
+    """The container's limits as compose's service keys, which ``docker compose`` applies without swarm
+    (compose's getDeployResources: ``mem_limit`` -> HostConfig.Memory, ``memswap_limit`` -> MemorySwap,
+    ``cpus`` -> NanoCpus). ``memswap_limit`` equals ``mem_limit``: the container gets no swap, so going
+    over its limit ends in its own OOM kill and restart rather than in swapping that slows the whole host
+    (a model swapped out runs a hundred times slower). A changed limit changes the file, and compose
+    re-creates the container."""
+    limit = plan.limits_of(service)
+    if not limit.resolved:
+        raise PlanError(f"{plan.name}: {service}'s limits ({limit.describe()}) need the host's memory and "
+                        "CPUs, which were not read")
+    keys: dict = {}
+    if limit.memory_bytes is not None:
+        keys["mem_limit"] = keys["memswap_limit"] = show_memory(limit.memory_bytes)
+    if limit.cpus_value is not None:
+        keys["cpus"] = limit.cpus_value
+    return keys
+
+
 def compose_document(plan: HostPlan, service: str) -> dict:
     item = CATALOG[service]
     settings = plan.settings
@@ -99,6 +120,7 @@ def compose_document(plan: HostPlan, service: str) -> dict:
         "retries": 5,
         "start_period": item.start_period,
     }
+    container.update(limit_keys(plan, service))
     if plan.gpu_for(service):
         container["deploy"] = {
             "resources": {

@@ -21,9 +21,11 @@ from pyinfra.facts.server import LinuxDistribution
 
 from deploys.library.errors import DeployError
 from deploys.library.plan import HostPlan, InventoryPlan, Member, plan_host
+from deploys.library.resources import HostResources as Resources
 from deploys.library.run import current_run
 from deploys.library.settings import HomelabSettings, SettingsError, settings_for_host
 from facts.gpu import NvidiaGpus
+from facts.host import HostResources
 from facts.packages import ConfiguredRepositories
 from facts.system import ServiceStates, SshConnection
 from facts.tailscale import TailscaleIP
@@ -211,6 +213,12 @@ def current() -> HostContext:
     return run.contexts[host.name]
 
 
+def host_resources() -> Resources | None:
+    """The host's memory and CPUs (a limit given as a share of the host needs them), ``None``: unread."""
+    found = host.get_fact(HostResources)
+    return Resources(**found) if found else None
+
+
 def _build() -> HostContext:
     try:
         settings_for_host(host)
@@ -220,7 +228,7 @@ def _build() -> HostContext:
     plans = inventory_plan()
     settings = plans.members[host.name].settings
     reported = None if settings is not None and settings.tailscale_ip else host.get_fact(TailscaleIP)
-    plan = plan_host(plans, host.name, tailscale_ip=reported, gpu=gpu)
+    plan = plan_host(plans, host.name, tailscale_ip=reported, gpu=gpu, resources=host_resources())
     for warning in plan.warnings:
         logger.warning(f"{host.name}: {warning}")
     return HostContext(

@@ -18,6 +18,8 @@ The rules, in one place each:
   a service on another host must reach it (the proxy forwarding to it, or another service's
   ``ServiceUrl``); always on the Tailscale address.
 - **the zone**: the allowed Tailscale addresses as sources, exactly the published ports, SSH.
+- **limits** (:meth:`HostPlan.limits_of`): each service's memory and CPU limits, ``HOMELAB_LIMITS`` over
+  the catalog's defaults; a share (``40%``) is of the host's memory or CPUs, once the host is read.
 - **proxy routes and DNS**: a subdomain is served from the service on the proxy's own host when it runs
   there, else from the first inventory host running it, at that host's Tailscale address; the DNS
   records point every subdomain at the proxy host's Tailscale address. A subdomain without a route (its
@@ -47,6 +49,7 @@ from deploys.library.catalog import (
 )
 from deploys.library.errors import PlanError
 from deploys.library.gpu import broken_gpu
+from deploys.library.resources import HostResources, Limit, limit_for
 from deploys.library.settings import GpuDowngrade, HomelabSettings, NoGpuPolicy
 
 # Tailscale peers may administer the host over SSH: the zone that admits them keeps SSH open
@@ -175,6 +178,7 @@ class HostPlan:
     gpu_refusal: str | None = None  # the GPU's driver fails on a host set up for one: the deploy refuses
     warnings: tuple[str, ...] = ()
     gpu_known: bool = True  # the host's GPU was read (False: planned without contacting the host)
+    resources: HostResources | None = None  # the host's memory and CPUs (None: not read)
 
     # -- what runs here -----------------------------------------------------------------------------
     @property
@@ -193,6 +197,10 @@ class HostPlan:
     def gpu_for(self, service: str) -> bool:
         """Whether ``service`` gets the GPU here (a GPU service on a host with a working GPU)."""
         return CATALOG[service].gpu and self.gpu
+
+    def limits_of(self, service: str) -> Limit:
+        """The memory and CPU limits of ``service``'s container here."""
+        return limit_for(service, self.settings.limits, self.resources)
 
     # -- ports and the zone -------------------------------------------------------------------------
     @cached_property
@@ -302,6 +310,9 @@ class HostPlan:
         if self.gpu_refusal:
             lines.append(f"  refused       {self.gpu_refusal}")
         lines.append(f"  services      {', '.join(self.services) or 'none'}")
+        if self.resources is not None:
+            lines.append(f"  resources     {self.resources.memory / 2**30:.1f} GiB of memory, "
+                         f"{self.resources.cpus} CPUs (limits are of RAM and CPU time, not of GPU memory)")
         for service in self.services:
             ports = ", ".join(
                 f"{address}:{item.port}" + (" (upstream)" if item.upstream else "")
@@ -309,6 +320,7 @@ class HostPlan:
             )
             image = self.settings.image_for(service)
             lines.append(f"    {service:<20} {image}  {ports or 'Docker network only'}")
+            lines.append(f"    {'':<20} limits: {self.limits_of(service).describe()}")
         for service, why in self.skipped.items():
             lines.append(f"  left out      {service}: {why}")
         if self.absent:
@@ -349,12 +361,14 @@ def plan_host(
     *,
     tailscale_ip: str | None,
     gpu: dict[str, Any] | None,
+    resources: HostResources | None = None,
 ) -> HostPlan:
     """The plan of the inventory host ``name`` (its settings must be valid).
 
     ``tailscale_ip``: what the host reports (the setting wins); ``gpu``: the host's
     ``facts.gpu.NvidiaGpus``, or ``None`` when not read (the verification tier: no GPU rule applies
-    then but placement).
+    then but placement); ``resources``: the host's memory and CPUs (``facts.host.HostResources``), which
+    a limit given as a share of the host needs.
     """
     member = inventory.members[name]
     settings = member.settings
@@ -395,4 +409,5 @@ def plan_host(
         gpu_refusal=refusal,
         warnings=tuple(warnings),
         gpu_known=gpu is not None,
+        resources=resources,
     )

@@ -20,6 +20,7 @@ from deploys.library.engine import choose_engine
 from deploys.library.gpu import broken_gpu
 from deploys.library.hardening import SshdPolicy
 from deploys.library.plan import tailscale_address
+from deploys.library.resources import HostResources, Limit
 from deploys.library.settings import (
     TAILNET_RANGES,
     DockerSource,
@@ -82,6 +83,10 @@ class Observed:
     memory_mib: float | None = None
     sshd: dict[str, Any] | None = None  # facts.sshd.SshdSettings (None: no sshd)
     sshd_policy: SshdPolicy | None = None  # what the deploy sets in sshd (deploys/library/hardening.py)
+    # the host's memory and CPUs (facts.host.HostResources; None: not read) and each placed service's
+    # limits there (the host plan)
+    resources: HostResources | None = None
+    limits: dict[str, Limit] = field(default_factory=dict)
 
 
 # -- single checks -----------------------------------------------------------------------------
@@ -560,6 +565,41 @@ def check_models(obs: Observed) -> Check | None:
     return Check("models", PASS, f"{shown}: {checked}{note}")
 
 
+def check_limits(obs: Observed) -> list[Check]:
+    """Each placed service's memory and CPU limits against the host: a limit above the host's memory or
+    CPU count is a FAIL (Docker refuses CPUs above the count; a memory limit above the host limits
+    nothing); limits that add up to more than the host's memory a WARN (together they can still exhaust
+    it). Docker limits RAM and CPU time, never GPU memory."""
+    if not obs.limits:
+        return []
+    host = obs.resources
+    if host is None:
+        return [Check("limits", WARN, "not checked: the host's memory and CPUs could not be read "
+                      "(/proc/meminfo, getconf)")]
+    rows = []
+    memory = f"the host's {_gib_bytes(host.memory)} of memory"
+    for service, limit in obs.limits.items():
+        fix = f"lower it with HOMELAB_LIMITS={service}=… (or none to lift it)"
+        if limit.memory_bytes is not None and limit.memory_bytes > host.memory:
+            rows.append(Check("limits", FAIL, f"{service}: memory limit {limit.memory} ({limit.memory_from}) "
+                              f"is above {memory}; {fix}"))
+        if limit.cpus_value is not None and limit.cpus_value > host.cpus:
+            rows.append(Check("limits", FAIL, f"{service}: cpus limit {limit.cpus} ({limit.cpus_from}) is "
+                              f"above the host's {host.cpus} CPUs (Docker refuses to start it); {fix}"))
+    if rows:
+        return rows
+    total = sum(limit.memory_bytes or 0 for limit in obs.limits.values())
+    unlimited = [service for service, limit in obs.limits.items() if limit.memory_bytes is None]
+    shown = "; ".join(f"{service} {limit.describe()}" for service, limit in obs.limits.items())
+    if total > host.memory:
+        return [Check("limits", WARN, f"the memory limits add up to {_gib_bytes(total)}, more than {memory}: "
+                      "together the services can still exhaust it; lower some in HOMELAB_LIMITS "
+                      f"({shown})")]
+    free = f"; no memory limit: {', '.join(unlimited)}" if unlimited else ""
+    return [Check("limits", PASS, f"the memory limits add up to {_gib_bytes(total)} of the host's "
+                  f"{_gib_bytes(host.memory)}, none above its {host.cpus} CPUs ({shown}){free}")]
+
+
 # -- all of them -------------------------------------------------------------------------------
 def checks(obs: Observed) -> list[Check]:
     """Every check for one host, in reading order."""
@@ -578,6 +618,7 @@ def checks(obs: Observed) -> list[Check]:
     rows += check_ports(obs)
     rows += check_images(obs)
     rows += check_sshd(obs)
+    rows += check_limits(obs)
     models = check_models(obs)
     if models is not None:
         rows.append(models)

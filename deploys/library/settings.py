@@ -42,7 +42,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from deploys.library.catalog import CATALOG, BackupClass, Service
+from deploys.library.catalog import CATALOG, BackupClass, Limits, Service
+from deploys.library.resources import parse_limits
 from operations.clients.ollama import DEFAULT_HOST, parse_model_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -449,6 +450,10 @@ class HomelabSettings(BaseSettings):
     pihole_upstream_dns: CommaList = Field(
         default_factory=lambda: ["1.1.1.1", "1.0.0.1"], description="Pi-hole's upstream resolvers"
     )
+    limits: Annotated[dict[str, Limits], NoDecode] = Field(
+        default_factory=dict, description="memory and CPU limits over the catalog's, as "
+        "SERVICE=MEMORY[:CPUS] entries (ollama=24g:8,pihole=256m:0.5; 40% of the host; none lifts a limit)",
+    )
 
     # -- credentials -------------------------------------------------------------------------
     pihole_password: SecretStr | None = Field(default=None, description="Pi-hole web/API password")
@@ -669,6 +674,11 @@ class HomelabSettings(BaseSettings):
             # keep the catalog's order, drop duplicates
             return [name for name in CATALOG if name in {str(item) for item in value}]
         return value
+
+    @field_validator("limits", mode="before")
+    @classmethod
+    def _limits(cls, value: Any) -> dict[str, Limits]:
+        return parse_limits(value)
 
     @field_validator("pihole_upstream_dns", mode="before")
     @classmethod
@@ -1079,6 +1089,8 @@ def _shown(name: str, value: Any) -> str:
         return "(secret, not shown)"
     if isinstance(value, list | tuple):
         value = ",".join(str(_plain(item)) for item in value)
+    if isinstance(value, dict):
+        value = ",".join(f"{key}={item}" for key, item in value.items())
     value = _plain(value)
     if isinstance(value, str):  # a URL's password is a secret wherever it was put
         value = _URL_PASSWORD.sub(lambda m: m.group(0).split(":", 1)[0] + ":***@", value)

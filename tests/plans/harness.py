@@ -68,6 +68,8 @@ SSHD_STOCK = [
     "kbdinteractiveauthentication no", "### drop-in",
 ]
 
+# a 32 GiB, 16-CPU host, as facts.host.HostResources reads it
+HOST_RESOURCES = ["MemTotal:       33554432 kB", "16"]
 
 # the operations of the last plan() whose commands explain a failure in one line (package installs)
 EXPLAINED: set[str] = set()
@@ -76,7 +78,12 @@ EXPLAINED: set[str] = set()
 def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = None) -> dict[str, list[str]]:
     """Operation name -> the commands it would run, for one `@fake` host answering ``responses``."""
     EXPLAINED.clear()
-    responses = {"sshd -T": SSHD_STOCK, **responses}
+    # the host's memory and CPUs (facts.host.HostResources), unless the case gives its own: last, as the
+    # first matching response wins
+    responses = {**responses, "/proc/meminfo": HOST_RESOURCES} if not any(
+        "meminfo" in str(key) for key in responses) else responses
+    if "sshd -T" not in responses:
+        responses = {**responses, "sshd -T": SSHD_STOCK}
     host_data = {**SETTINGS, **(data or {}), "fake_responses": responses}
     inventory = Inventory(([("@fake/server", host_data)], {}))
     state = State(inventory, Config())

@@ -12,9 +12,12 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "verify"))
 
 from host_rules import (  # noqa: E402
+    LIMITS_FORMAT,
     ZONE,
     ZONE_SERVICES,
+    container_limits,
     expected_zone_ports,
+    limit_mismatches,
     proxy_hosts_nginx_rejected,
     sshd_expected,
     wildcard_listeners,
@@ -167,3 +170,48 @@ def test_sshd_expectations_agree_with_what_the_deploy_writes(password_logins, ro
     settings = load_settings(data, env_file=None)
     written = expected_values(list(sshd_policy(settings, user, password).lines))
     assert sshd_expected(password_logins, root_login, user, password) == written
+# `docker inspect --format LIMITS_FORMAT pihole ollama open-webui` (Docker 20.10): pihole with 512m and one
+# CPU, ollama with 40% of a 32 GiB host and no CPU limit, Open WebUI stopped
+INSPECTED = (
+    '"/pihole" running 536870912 536870912 1000000000\n'
+    '"/ollama" running 12884901888 12884901888 0\n'
+    '"/open-webui" exited 2147483648 2147483648 2000000000\n'
+)
+PLANNED = {"pihole": (512 * 2**20, 10**9), "ollama": (12 * 2**30, 0), "open-webui": (2 * 2**30, 2 * 10**9)}
+
+
+def test_limits_format_reads_state_memory_swap_and_cpus():
+    assert "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.NanoCpus}}" in LIMITS_FORMAT
+    assert container_limits(INSPECTED + "[]\n") == {
+        "pihole": {"state": "running", "memory": 536870912, "memory_swap": 536870912, "nano_cpus": 10**9},
+        "ollama": {"state": "running", "memory": 12884901888, "memory_swap": 12884901888, "nano_cpus": 0},
+        "open-webui": {"state": "exited", "memory": 2147483648, "memory_swap": 2147483648,
+                       "nano_cpus": 2 * 10**9},
+    }
+
+
+def test_running_containers_with_the_planned_limits_pass():
+    assert limit_mismatches(PLANNED, container_limits(INSPECTED)) == []
+
+
+def test_a_32_bit_float_cpu_count_from_compose_still_matches():
+    found = container_limits('"/pihole" running 536870912 536870912 100000001\n')
+    assert limit_mismatches({"pihole": (512 * 2**20, 10**8)}, found) == []
+
+
+def test_a_kernel_that_dropped_the_swap_limit_is_no_mismatch():
+    found = container_limits('"/pihole" running 536870912 -1 1000000000\n')
+    assert limit_mismatches({"pihole": (512 * 2**20, 10**9)}, found) == []
+
+
+def test_limits_other_than_planned_are_named():
+    found = container_limits(
+        '"/pihole" running 0 0 0\n'  # deployed before limits: none
+        '"/ollama" running 12884901888 25769803776 4000000000\n'  # swap allowed, CPUs capped
+    )
+    assert limit_mismatches(PLANNED, found) == [
+        "pihole: memory limit 0 bytes, planned 536870912",
+        "pihole: 0 CPUs, planned 1",
+        "ollama: memory + swap limit 25769803776 bytes, planned 12884901888 (no swap)",
+        "ollama: 4 CPUs, planned 0",
+    ]

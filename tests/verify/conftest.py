@@ -36,6 +36,7 @@ if str(ROOT) not in sys.path:
 # the host plan (the settings, which services are placed on which host) is the deploy's own; what a
 # deployed host must look like is stated in host_rules.py, never imported from the deploy code
 from deploys.library.plan import InventoryPlan, Member, PlanError, plan_host  # noqa: E402
+from deploys.library.resources import HostResources  # noqa: E402
 from deploys.library.settings import HomelabSettings, SettingsError, settings_for_host  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -70,6 +71,7 @@ class Target:
     # how the deploy logs in: its user (root when none is named), and whether with a password
     login_user: str = "root"
     login_password: bool = False
+    plans: InventoryPlan | None = None  # the inventory's placement, for what the plan decides per host
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -123,6 +125,26 @@ class Target:
                 "image": json.loads(image), "image_id": json.loads(image_id),
             }
         return found
+
+    def planned_limits(self) -> dict[str, tuple[int, int]]:
+        """Each placed service's limits as the host plan decides them, with the host's memory and CPUs as
+        the host reports them (a limit may be a share of them): (memory bytes, nano CPUs), 0: none."""
+        if "limits" not in self._cache:
+            from facts.host import HostResources as Fact
+
+            fact = Fact()
+            found = fact.process(self.run(fact.command()).stdout.splitlines())
+            assert self.plans is not None
+            plan = plan_host(self.plans, self.name, tailscale_ip=None, gpu=None,
+                             resources=HostResources(**found) if found else None)
+            try:
+                self._cache["limits"] = {
+                    service: (plan.limits_of(service).memory_bytes or 0, plan.limits_of(service).nano_cpus)
+                    for service in plan.services
+                }
+            except ValueError as error:  # a share of the host, whose memory or CPUs could not be read
+                pytest.fail(f"{self.short_name}: {error}")
+        return self._cache["limits"]
 
     def placed(self, service: str) -> bool:
         return service in self.services
@@ -227,6 +249,7 @@ def load_targets(inventory_file: str, limit: str | None) -> list[Target]:
             proxy_ip_elsewhere=proxy_ip,
             login_user=str(each.data.get("ssh_user") or "root"),
             login_password=bool(each.data.get("ssh_password")),
+            plans=plans,
         ))
     return targets
 

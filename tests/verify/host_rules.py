@@ -207,3 +207,45 @@ def sshd_expected(password_logins: bool | None, root_login: str, login_user: str
     elif root_login == "no" and login_user != "root":
         expected["permitrootlogin"] = "no"
     return expected
+# each container's limits as Docker keeps them (one `docker inspect` for all): its state, HostConfig.Memory
+# (bytes; 0: none), MemorySwap (memory + swap; equal to Memory: no swap) and NanoCpus (CPUs x 10^9; 0: none)
+LIMITS_FORMAT = ("'{{json .Name}} {{.State.Status}} {{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} "
+                 "{{.HostConfig.NanoCpus}}'")
+# compose keeps `cpus` as a 32-bit float: 0.1 CPU may arrive as 100000001 nano CPUs
+NANO_CPUS_TOLERANCE = 10**6
+# a kernel without swap accounting (cgroup v1 without swapaccount=1): Docker drops the swap limit, keeps -1
+SWAP_LIMIT_DROPPED = -1
+
+
+def container_limits(output: str) -> dict[str, dict[str, Any]]:
+    """``docker inspect --format LIMITS_FORMAT`` lines: name -> state, memory, memory_swap, nano_cpus."""
+    found = {}
+    for line in output.splitlines():
+        words = line.split()
+        if len(words) != 5 or not words[0].startswith('"'):
+            continue
+        name = words[0].strip('"').lstrip("/")
+        try:
+            memory, swap, nano = (int(word) for word in words[2:])
+        except ValueError:
+            continue
+        found[name] = {"state": words[1], "memory": memory, "memory_swap": swap, "nano_cpus": nano}
+    return found
+
+
+def limit_mismatches(planned: dict[str, tuple[int, int]], found: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per running container whose limits are not the planned ones: ``planned`` maps a service
+    to (memory bytes, nano CPUs), 0 for no limit; a memory limit must come without swap beyond it."""
+    problems = []
+    for service, (memory, nano) in planned.items():
+        container = found.get(service)
+        if container is None or container["state"] != "running":
+            continue
+        if container["memory"] != memory:
+            problems.append(f"{service}: memory limit {container['memory']} bytes, planned {memory}")
+        elif memory and container["memory_swap"] not in (memory, SWAP_LIMIT_DROPPED):
+            problems.append(f"{service}: memory + swap limit {container['memory_swap']} bytes, planned "
+                            f"{memory} (no swap)")
+        if abs(container["nano_cpus"] - nano) > NANO_CPUS_TOLERANCE:
+            problems.append(f"{service}: {container['nano_cpus'] / 1e9:g} CPUs, planned {nano / 1e9:g}")
+    return problems

@@ -20,6 +20,7 @@ from host_rules import (
     DATA_OWNER,
     GPU_SERVICES,
     HOST_PORTS_BY_SERVICE,
+    LIMITS_FORMAT,
     NETWORK,
     NPM_API_PORT,
     OPEN_WEBUI_API,
@@ -33,8 +34,10 @@ from host_rules import (
     ZONE,
     ZONE_SERVICES,
     backup_age_problem,
+    container_limits,
     expected_zone_ports,
     image_pin,
+    limit_mismatches,
     models_not_listed,
     ollama_list_names,
     proxy_hosts_nginx_rejected,
@@ -133,6 +136,20 @@ def test_service_runs_the_image_pinned_beside_its_project(target, service):
     assert container["image"] == pin["pinned"], f"{service} runs {container['image']}, pinned {pin['pinned']}"
     held = target.run(f"docker image inspect --format '{{{{.Id}}}}' {pin['pinned']}").stdout.strip()
     assert held == container["image_id"], f"{pin['pinned']} is not the image {service} runs"
+
+
+def test_containers_run_with_the_planned_limits(target):
+    """Each running container of a service placed here has the memory limit (and no swap beyond it) and
+    the CPU limit that the host plan decides for this host (one `docker inspect` for all of them)."""
+    planned = target.planned_limits()
+    if not planned:
+        pytest.skip(f"no service is placed on {target.short_name}")
+    result = target.run(f"docker inspect --format {LIMITS_FORMAT} {' '.join(planned)} 2>/dev/null")
+    found = container_limits(result.stdout)
+    if not any(container["state"] == "running" for container in found.values()):
+        pytest.skip("none of this host's containers is running (see test_container_running_and_healthy)")
+    problems = limit_mismatches(planned, found)
+    assert not problems, "; ".join(problems)
 
 
 def test_every_other_service_placed_here_runs_healthy(target):
