@@ -1190,14 +1190,15 @@ def settings_for_host(host: Any) -> HomelabSettings:
     return load_settings(overrides_from_data(host.data), where=f"host data of {host.name}")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     """``python -m deploys.library.settings [check]``: check the settings and print them (secrets masked);
     ``… encrypt`` / ``… keygen``: settings encrypted at rest (deploys/library/secrets_at_rest.py)."""
     import sys
 
-    command = sys.argv[1:2]
+    argv = argv or []
+    command = argv[:1]
     if command in (["encrypt"], ["keygen"], ["-h"], ["--help"]):
-        return secrets_at_rest.main(sys.argv[1:])
+        return secrets_at_rest.main(argv)
     if command not in ([], ["check"]):
         print(f"unknown command {command[0]!r}: use check (the default), encrypt or keygen", file=sys.stderr)
         return 2
@@ -1214,4 +1215,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))

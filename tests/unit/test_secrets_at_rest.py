@@ -86,8 +86,7 @@ def cli(*args: str, monkeypatch, capsys) -> tuple[int, str, str]:
     """``python -m deploys.library.settings ARGS`` in this process (one subprocess test proves `-m`)."""
     from deploys.library import settings
 
-    monkeypatch.setattr(sys, "argv", ["settings.py", *args])
-    code = settings.main()
+    code = settings.main(list(args))
     out, err = capsys.readouterr()
     return code, out, err
 
