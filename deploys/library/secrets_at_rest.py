@@ -45,7 +45,11 @@ from typing import Any
 import pyrage
 from dotenv import dotenv_values
 from pydantic_settings import DotEnvSettingsSource
-from pydantic_settings.sources.utils import parse_env_vars
+
+try:  # where a .env file's variables are normalised (case, empty values) before use
+    from pydantic_settings.sources.utils import parse_env_vars
+except ImportError:  # pydantic-settings before the sources package (2.4 …)
+    from pydantic_settings.sources import parse_env_vars  # type: ignore[no-redef,attr-defined]
 
 SUFFIX = ".age"
 IDENTITY_VARIABLE = "HOMELAB_AGE_IDENTITY"
