@@ -5,7 +5,8 @@ Sources, highest priority first:
 1. pyinfra host data — per-host overrides, same names lower-case without the prefix
    (``--data domain=lab.example.org``, inventory host/group data);
 2. the environment — ``HOMELAB_<NAME>``;
-3. a git-ignored ``.env`` file at the repository root (see ``.env.example``);
+3. a git-ignored ``.env`` file at the repository root (see ``.env.example``), or instead ``.env.age``,
+   the same encrypted with age and decrypted in memory (deploys/library/secrets_at_rest.py);
 4. the defaults below.
 
 Values from pyinfra data are read as the environment's text is (``--data npm_admin_password=12345678``
@@ -33,15 +34,15 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any
 
-from dotenv import dotenv_values
 from pydantic import (
     Field,
     SecretStr,
     ValidationError,
     field_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
+from deploys.library import secrets_at_rest
 from deploys.library.catalog import CATALOG, BackupClass, Limits, Service
 from deploys.library.resources import parse_limits
 from operations.clients.ollama import DEFAULT_HOST, parse_model_name
@@ -391,6 +392,22 @@ class HomelabSettings(BaseSettings):
         frozen=True,
         validate_default=True,
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: Any,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The usual sources, with ``.env.age`` read where ``.env`` is (decrypted in memory)."""
+        try:
+            dotenv_settings = secrets_at_rest.EncryptedDotEnvSource.replacing(dotenv_settings)
+        except secrets_at_rest.EncryptedEnvError as error:
+            raise SettingsError([str(error)]) from None
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     # -- network identity --------------------------------------------------------------------
     domain: str = Field(description="Base DNS name; services answer on chat./ollama./comfy./hole.<domain>")
@@ -1137,13 +1154,18 @@ def unknown_variables(env_file: Path | None | object = _DEFAULT_ENV_FILE) -> lis
     known = {env_name(name) for name in SETTING_NAMES}
     seen: dict[str, str] = {}
     for key in os.environ:
-        if key.upper().startswith(ENV_PREFIX):
+        if key.upper().startswith(ENV_PREFIX) and key.upper() not in secrets_at_rest.VARIABLES:
             seen.setdefault(key.upper(), "the environment")
     path = REPO_ROOT / ".env" if env_file is _DEFAULT_ENV_FILE else env_file
-    if isinstance(path, str | Path) and Path(path).is_file():
-        for key in dotenv_values(path):
+    if isinstance(path, str | Path):
+        try:  # `.env`, or `.env.age` decrypted
+            values = secrets_at_rest.env_file_values(path)
+        except secrets_at_rest.EncryptedEnvError as error:
+            raise SettingsError([str(error)]) from None
+        where = str(secrets_at_rest.encrypted_path(path) if not Path(path).is_file() else path)
+        for key in values:
             if key.upper().startswith(ENV_PREFIX):
-                seen.setdefault(key.upper(), str(path))
+                seen.setdefault(key.upper(), where)
     problems = []
     for key, where in seen.items():
         if key in known or key.startswith(_NOT_SETTINGS_PREFIX):
@@ -1198,10 +1220,18 @@ def settings_for_host(host: Any) -> HomelabSettings:
     return load_settings(overrides_from_data(host.data), where=f"host data of {host.name}")
 
 
-def main() -> int:
-    """``python -m deploys.library.settings``: check the settings and print them (secrets masked)."""
+def main(argv: list[str] | None = None) -> int:
+    """``python -m deploys.library.settings [check]``: check the settings and print them (secrets masked);
+    ``… encrypt`` / ``… keygen``: settings encrypted at rest (deploys/library/secrets_at_rest.py)."""
     import sys
 
+    argv = argv or []
+    command = argv[:1]
+    if command in (["encrypt"], ["keygen"], ["-h"], ["--help"]):
+        return secrets_at_rest.main(argv)
+    if command not in ([], ["check"]):
+        print(f"unknown command {command[0]!r}: use check (the default), encrypt or keygen", file=sys.stderr)
+        return 2
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -1215,4 +1245,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    import sys
+
+    raise SystemExit(main(sys.argv[1:]))
