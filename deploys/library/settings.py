@@ -1133,6 +1133,21 @@ def _describe(name: str) -> str:
 
 
 _DEFAULT_ENV_FILE = object()
+# names another settings file (and its encrypted sibling, <file>.age) than the repository's .env
+ENV_FILE_VARIABLE = ENV_PREFIX + "ENV_FILE"
+
+
+def default_env_file() -> Path:
+    """The settings file read when none is given: ``$HOMELAB_ENV_FILE``, else the repository's ``.env``
+    (each read as ``<file>.age`` when only that exists)."""
+    named = os.environ.get(ENV_FILE_VARIABLE, "").strip()
+    if not named:
+        return REPO_ROOT / ".env"
+    path = Path(named).expanduser()
+    if not path.is_file() and not secrets_at_rest.encrypted_path(path).is_file():
+        raise SettingsError([f"{ENV_FILE_VARIABLE}={named}: neither that file nor "
+                             f"{secrets_at_rest.encrypted_path(path).name} beside it exists"])
+    return path
 # variables of the lab inventory (inventories/lab.py), not settings
 _NOT_SETTINGS_PREFIX = ENV_PREFIX + "LAB_"
 
@@ -1154,9 +1169,10 @@ def unknown_variables(env_file: Path | None | object = _DEFAULT_ENV_FILE) -> lis
     known = {env_name(name) for name in SETTING_NAMES}
     seen: dict[str, str] = {}
     for key in os.environ:
-        if key.upper().startswith(ENV_PREFIX) and key.upper() not in secrets_at_rest.VARIABLES:
+        if key.upper().startswith(ENV_PREFIX) and key.upper() not in (*secrets_at_rest.VARIABLES,
+                                                                       ENV_FILE_VARIABLE):
             seen.setdefault(key.upper(), "the environment")
-    path = REPO_ROOT / ".env" if env_file is _DEFAULT_ENV_FILE else env_file
+    path = default_env_file() if env_file is _DEFAULT_ENV_FILE else env_file
     if isinstance(path, str | Path):
         try:  # `.env`, or `.env.age` decrypted
             values = secrets_at_rest.env_file_values(path)
@@ -1186,13 +1202,16 @@ def load_settings(
 ) -> HomelabSettings:
     """Build the settings from ``overrides`` (pyinfra data), the environment and ``.env``.
 
-    ``env_file`` replaces the repository's ``.env`` (``None``: read no file). Override values are
-    read as the environment's text is (``12345678`` is a valid password, ``5`` a valid number), and
-    a ``HOMELAB_*`` variable that is no setting is a problem too (a typo would be ignored otherwise).
+    ``env_file`` replaces the repository's ``.env`` or ``$HOMELAB_ENV_FILE`` (``None``: read no file).
+    Override values are read as the environment's text is (``12345678`` is a valid password, ``5`` a
+    valid number), and a ``HOMELAB_*`` variable that is no setting is a problem too (a typo would be
+    ignored otherwise).
     Raises :class:`SettingsError` with one line per problem; secrets are never part of it.
     """
     overrides = {key: value for key, value in (overrides or {}).items() if value is not None}
-    extra: dict[str, Any] = {} if env_file is _DEFAULT_ENV_FILE else {"_env_file": env_file}
+    if env_file is _DEFAULT_ENV_FILE:
+        env_file = default_env_file()
+    extra: dict[str, Any] = {"_env_file": env_file}
     as_text = {key: _as_environment_text(value) for key, value in overrides.items()}
     unknown = unknown_variables(env_file)
     try:

@@ -402,3 +402,30 @@ def test_gitignore_keeps_env_out_and_env_age_in():
     assert ignored(".env")
     assert not ignored(".env.age")
     assert ignored("age-identity.txt")
+
+
+# -- HOMELAB_ENV_FILE: another settings file than the repository's .env ------------------------------
+def test_homelab_env_file_names_an_encrypted_settings_file_elsewhere(tmp_path, identity, monkeypatch):
+    folder = tmp_path / "owner"
+    folder.mkdir()
+    encrypted_to(folder, identity.to_public())
+    monkeypatch.setenv("HOMELAB_ENV_FILE", str(folder / ".env"))  # only .env.age exists there
+    settings = load_settings({})
+    assert settings.domain == "home.example.com" and settings.min_free_disk_gb == 75
+    assert settings.npm_admin_password.get_secret_value() == "npm-secret-value"
+
+
+def test_homelab_env_file_names_a_plain_settings_file(tmp_path, monkeypatch):
+    path = tmp_path / "site.env"
+    path.write_text(ENV_TEXT)
+    monkeypatch.setenv("HOMELAB_ENV_FILE", str(path))
+    assert load_settings({}).min_free_disk_gb == 75
+
+
+def test_homelab_env_file_naming_nothing_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOMELAB_ENV_FILE", str(tmp_path / "missing.env"))
+    with pytest.raises(SettingsError) as info:
+        load_settings({})
+    assert info.value.problems == [
+        f"HOMELAB_ENV_FILE={tmp_path / 'missing.env'}: neither that file nor missing.env.age beside it exists"
+    ]
