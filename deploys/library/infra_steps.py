@@ -23,6 +23,7 @@ from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
+from deploys.library import security_steps
 from deploys.library.catalog import MANAGED_BY, MANAGED_LABEL, NETWORK, Port
 from deploys.library.context import Distribution, HostContext, logger, supported_versions
 from deploys.library.engine import EngineChoice, choose_engine
@@ -75,6 +76,8 @@ def _packages(ctx: HostContext, names: list[str], present: bool = True):
     if all((name in installed) == present for name in names):
         return None
     what = ("Install " if present else "Remove ") + " ".join(names)
+    if present:
+        ctx.installing.update(names)
     if ctx.family == "rhel":
         return packages.packages(name=what, packages=names, manager="dnf", present=present)
     # refresh the package lists before installing (a fresh host may have none)
@@ -631,7 +634,8 @@ def network(ctx: HostContext, subnet: str):
 
 def infrastructure(ctx: HostContext) -> None:
     """The whole infrastructure tier, in order: firewalld before Docker; Docker restarted only after
-    its configuration changed, firewalld was started, or the zone change reloaded firewalld."""
+    its configuration changed, firewalld was started, or the zone change reloaded firewalld; last the
+    security updates, with the engine, the toolkit and the driver held."""
     firewall = firewalld_running(ctx)
     nvidia_toolkit(ctx)
     tailscale_node(ctx)
@@ -640,3 +644,5 @@ def infrastructure(ctx: HostContext) -> None:
     firewall_zone(ctx)
     published_ports_guard(ctx, subnet)
     network(ctx, subnet)
+    # last: the holds cover what the steps above installed (deploys/library/security_steps.py)
+    security_steps.security_updates(ctx)

@@ -63,11 +63,14 @@ DEBIAN_12 = os_release(
 
 # the operations of the last plan() whose commands explain a failure in one line (package installs)
 EXPLAINED: set[str] = set()
+# every command the last plan() ran on its `@fake` host (the fact reads), in order
+EXECUTED: list[str] = []
 
 
 def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = None) -> dict[str, list[str]]:
     """Operation name -> the commands it would run, for one `@fake` host answering ``responses``."""
     EXPLAINED.clear()
+    EXECUTED.clear()
     host_data = {**SETTINGS, **(data or {}), "fake_responses": responses}
     inventory = Inventory(([("@fake/server", host_data)], {}))
     state = State(inventory, Config())
@@ -77,6 +80,7 @@ def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = N
     connect_all(state)
     load_deploy_file(state, str(ROOT / deploy))
     (host,) = list(inventory)
+    EXECUTED.extend(host.connector.executed_commands)
     commands: dict[str, list[str]] = {}
     with ctx_host.use(host):
         for op_hash in state.get_op_order():
