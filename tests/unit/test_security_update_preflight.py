@@ -82,7 +82,8 @@ def test_nothing_to_hold_yet():
 
 def test_fedora_reads_versionlock_and_unknown_pending():
     locks = fact("updates.AutomaticUpdates", "documented-fedora41-dnf5-versionlock")
-    found = rows(updates=locks, distro=FEDORA_41, packages={"docker-ce": ["27.3.1"], "containerd.io": ["1.7"]})
+    installed = {"docker-ce": ["27.3.1"], "containerd.io": ["1.7"]}
+    found = rows(updates=locks, distro=FEDORA_41, packages=installed)
     assert row(found, "held packages") == (
         "held packages", WARN, "not held yet: containerd.io (the deploy holds them); held: docker-ce")
     unknown = fact("updates.AutomaticUpdates", "documented-rhel9-no-metadata-cache")
