@@ -561,7 +561,7 @@ def check_security_updates(obs: Observed) -> Check | None:
         reboot = ("; a reboot is pending (HOMELAB_REBOOT=never: reboot by hand)" if settings.reboot == "never"
                   else f"; a reboot is pending (HOMELAB_REBOOT={settings.reboot}: then)")
     if not settings.security_updates:
-        return Check("security updates", WARN if reboot else PASS,
+        return Check("updates", WARN if reboot else PASS,
                      f"not managed (HOMELAB_SECURITY_UPDATES=false); {said}{reboot}")
     tool = "unattended-upgrades" if manager == "apt" else "dnf-automatic"
     wanted = wanted_files(settings, found)
@@ -576,9 +576,9 @@ def check_security_updates(obs: Observed) -> Check | None:
         todo = f"{', '.join(timers_off)} not enabled and running: the deploy starts it"
     else:
         policy = "never" if settings.reboot == "never" else f"at {settings.reboot} when needed"
-        return Check("security updates", WARN if reboot else PASS,
+        return Check("updates", WARN if reboot else PASS,
                      f"security updates only ({tool}), reboot {policy}; {said}{reboot}")
-    return Check("security updates", WARN, f"{todo} (security updates only); {said}{reboot}")
+    return Check("updates", WARN, f"{todo} (security updates only); {said}{reboot}")
 
 
 def check_holds(obs: Observed) -> Check | None:
@@ -591,16 +591,16 @@ def check_holds(obs: Observed) -> Check | None:
     listed = f"held: {', '.join(held)}" if held else "nothing held"
     how = "apt-mark showhold" if manager == "apt" else "dnf versionlock list"
     if not obs.settings.hold_packages:
-        return Check("held packages", PASS, f"not managed (HOMELAB_HOLD_PACKAGES=false); {listed} ({how})")
+        return Check("holds", PASS, f"not managed (HOMELAB_HOLD_PACKAGES=false); {listed} ({how})")
     candidates = hold_candidates(obs.packages)
     missing = [name for name in candidates if name not in held]
     if not candidates:
-        return Check("held packages", PASS, f"no NVIDIA driver, container toolkit or Docker engine installed "
+        return Check("holds", PASS, f"no NVIDIA driver, container toolkit or Docker engine installed "
                      f"yet (the deploy holds them once installed); {listed}")
     if missing:
-        return Check("held packages", WARN, f"not held yet: {', '.join(missing)} (the deploy holds them); "
+        return Check("holds", WARN, f"not held yet: {', '.join(missing)} (the deploy holds them); "
                      f"{listed}")
-    return Check("held packages", PASS, f"{listed} ({how})")
+    return Check("holds", PASS, f"{listed} ({how})")
 
 
 # -- all of them -------------------------------------------------------------------------------
