@@ -126,9 +126,9 @@ def packages(packages: list[str], manager: Manager, present: bool = True, update
     else:
         # a package held at its version (deploys/library/security_steps.py) is removed all the same
         # when the deploy replaces it: apt refuses a held package's removal without this
+        held = {} if present else {"extra_uninstall_args": "--allow-change-held-packages"}
         commands = apt.packages._inner(
-            packages=packages, present=present, update=update, cache_time=cache_time,
-            extra_uninstall_args=None if present else "--allow-change-held-packages",
+            packages=packages, present=present, update=update, cache_time=cache_time, **held
         )
     for command in commands:
         text = command if isinstance(command, str) else None
