@@ -74,8 +74,9 @@ class AutomaticUpdates(FactBase[dict[str, Any]]):
 
     ``held``: ``apt-mark showhold`` (apt), or the names locked by ``dnf versionlock`` in dnf4's or
     dnf5's list (dnf). ``security``: the packages an upgrade would take from a security suite
-    (``apt-get -s upgrade``, the lists as last refreshed; held packages are not among them), or the
-    packages named by the security advisories dnf has cached (``dnf -C updateinfo list --security``).
+    (``apt-get -s upgrade``, the lists as last refreshed; held packages are not among them; ``None``
+    without package lists), or the packages named by the security advisories dnf has cached
+    (``dnf -C updateinfo list --security``; ``None`` without a metadata cache).
     ``reboot_required``: ``/var/run/reboot-required`` (apt), or a newer kernel installed than the
     one running (dnf).
     """
@@ -105,8 +106,10 @@ class AutomaticUpdates(FactBase[dict[str, Any]]):
         else:
             parts += [
                 f"echo '{_MARK}held'; apt-mark showhold 2>/dev/null",
-                f"echo '{_MARK}security'; apt-get -s -o Debug::NoLocking=1 upgrade 2>/dev/null "
-                "| grep '^Inst ' || true",
+                # no package lists (never refreshed, or cleaned): what is pending is unknown
+                f"echo '{_MARK}security'; if ls /var/lib/apt/lists/ 2>/dev/null | grep -q '_Packages'; then "
+                "apt-get -s -o Debug::NoLocking=1 upgrade 2>/dev/null | grep '^Inst '; "
+                f"else echo '{_MARK}unknown'; fi",
                 f"echo '{_MARK}reboot'; [ -f /var/run/reboot-required ] && echo required",
             ]
         return "; ".join(parts) + "; true"
@@ -133,10 +136,11 @@ class AutomaticUpdates(FactBase[dict[str, Any]]):
             found["timers"][name] = {"enabled": enabled or "not-found", "active": active or "inactive"}
         if "held" in sections:  # apt
             found["held"] = sorted({line.strip() for line in sections["held"] if line.strip()})
-            found["security"] = sorted({
-                match.group(1) for line in sections.get("security", [])
-                if (match := _APT_INST.match(line)) and "-security" in match.group(3).split("/")[-1]
-            })
+            if "unknown" not in sections:
+                found["security"] = sorted({
+                    match.group(1) for line in sections.get("security", [])
+                    if (match := _APT_INST.match(line)) and "-security" in match.group(3).split("/")[-1]
+                })
             found["reboot_required"] = "required" in [line.strip() for line in sections.get("reboot", [])]
         else:  # dnf
             found["held"] = sorted(set(_dnf4_locks(sections.get("dnf4-locks", [])))

@@ -553,7 +553,8 @@ def check_security_updates(obs: Observed) -> Check | None:
         return None
     settings, updates = obs.settings, obs.updates
     pending = updates.get("security")
-    said = ("pending security updates unknown (no package metadata cached yet)" if pending is None else
+    missing = "no package lists yet" if manager == "apt" else "no package metadata cached yet"
+    said = (f"pending security updates unknown ({missing})" if pending is None else
             f"{len(pending)} security update(s) pending: {_names(pending)}" if pending else
             "no security update pending")
     reboot = ""

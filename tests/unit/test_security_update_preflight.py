@@ -92,5 +92,12 @@ def test_fedora_reads_versionlock_and_unknown_pending():
                       "pending security updates unknown (no package metadata cached yet)")
 
 
+def test_no_package_lists_pending_unknown():
+    lists = fact("updates.AutomaticUpdates", "recorded-debian12-no-package-lists")
+    updates = row(rows(updates=lists, packages={**ENGINE, **UPGRADES}), "updates")
+    assert updates == ("updates", PASS, "security updates only (unattended-upgrades), reboot never; "
+                       "pending security updates unknown (no package lists yet)")
+
+
 def test_not_read_no_rows():
     assert not [r for r in rows() if r.check in ("security updates", "holds")]

@@ -11,7 +11,8 @@
 The lab image's Debian 12 (docker.io, containerd, runc installed; the package lists as of the recording,
 with security updates pending). Steps: the package's own setup (no holds, no file of ours), then the
 deploy's holds (operations.updates.hold_command) and its configuration file, then a pending reboot
-(/var/run/reboot-required, as Debian's update-notifier-common hook writes it). Writes
+(/var/run/reboot-required, as Debian's update-notifier-common hook writes it), then no package lists.
+Writes
 tests/facts/updates.AutomaticUpdates/recorded-debian12-*.json (read them before committing).
 """
 
@@ -75,6 +76,10 @@ def main(container: str) -> None:
     sh(container, "printf '*** System restart required ***\\n' > /var/run/reboot-required")
     write(container, "reboot-required", "deployed, with /var/run/reboot-required present")
     sh(container, "rm -f /var/run/reboot-required")
+    sh(container, "mkdir -p /tmp/lists && mv /var/lib/apt/lists/* /tmp/lists/")
+    write(container, "no-package-lists", "deployed, with the package lists taken away (as the lab image "
+          "ships: its Dockerfile removes /var/lib/apt/lists): pending security updates unknown")
+    sh(container, "mv /tmp/lists/* /var/lib/apt/lists/")
 
 
 if __name__ == "__main__":
