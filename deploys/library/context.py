@@ -119,8 +119,9 @@ class HostContext:
     distro: dict[str, Any]
     gpu: dict[str, Any]
     ssh: dict[str, Any] | None
-    # packages this run installs (infra_steps._packages): the holds of security_steps cover them too
+    # packages this run installs and removes (infra_steps._packages): the holds of security_steps follow
     installing: set[str] = field(default_factory=set, compare=False)
+    removing: set[str] = field(default_factory=set, compare=False)
 
     @property
     def settings(self) -> HomelabSettings:

@@ -76,8 +76,7 @@ def _packages(ctx: HostContext, names: list[str], present: bool = True):
     if all((name in installed) == present for name in names):
         return None
     what = ("Install " if present else "Remove ") + " ".join(names)
-    if present:
-        ctx.installing.update(names)
+    (ctx.installing if present else ctx.removing).update(names)
     if ctx.family == "rhel":
         return packages.packages(name=what, packages=names, manager="dnf", present=present)
     # refresh the package lists before installing (a fresh host may have none)

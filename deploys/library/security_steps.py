@@ -209,7 +209,7 @@ def security_updates(ctx: HostContext):
     if not settings.hold_packages:
         host.noop("package holds: not managed (HOMELAB_HOLD_PACKAGES=false); holds already placed stay")
     else:
-        expected = set(ctx.installed_packages) | ctx.installing
+        expected = (set(ctx.installed_packages) - ctx.removing) | ctx.installing
         expected |= {extra for name in ctx.installing for extra in BRINGS.get(name, ())}
         holds = hold_candidates(expected)
         if manager == "dnf" and not dnf5 and holds and DNF4_VERSIONLOCK not in ctx.installed_packages:

@@ -145,6 +145,15 @@ def test_a_first_infrastructure_run_holds_what_it_installs():
     assert names.index(name) > names.index("NVIDIA container toolkit | Install nvidia-container-toolkit")
 
 
+def test_an_engine_replaced_by_this_run_is_not_named_among_the_holds():
+    # docker.io with nothing running, HOMELAB_DOCKER_SOURCE=docker-ce: removed, docker-ce installed
+    answers = debian(**{"docker ps --format": ["### pyinfra-docker-ps exit 0"]})
+    ops = plan(INFRA, answers, {"docker_source": "docker-ce"})
+    (name,) = [name for name in ops if name.startswith("Security updates | Hold ")]
+    assert name == ("Security updates | Hold containerd.io docker-ce docker-ce-cli "
+                    "(no NVIDIA driver package installed)")
+
+
 def test_ubuntu_takes_its_security_pockets():
     ops = ours(plan(TAG, debian(release=os_release_file("documented-ubuntu-24.04"))))
     config = upload(ops[CONFIG])
