@@ -9,7 +9,8 @@ firewalld, a configured Docker subnet against the host's routes, the host ports 
 on the Tailscale IP, each service's memory and CPU limits against the host's, the image each
 deployed service runs (pinned by digest), the models
 (HOMELAB_OLLAMA_MODELS against the VRAM, the memory and the free space), and the backups (the
-repository opens, the last good backup's age). WARN is fine before the first deploy (Docker not
+repository opens, the last good backup's age), the security updates (configured as the settings ask,
+those pending, a pending reboot) and the held packages. WARN is fine before the first deploy (Docker not
 installed yet, firewalld stopped, no GPU); any FAIL ends the run with an error and a non-zero exit.
 The rules live in deploys/library/preflight.py; this file only reads the facts, one read per fact,
 at prepare time, and adds no operation.
@@ -28,7 +29,7 @@ from pyinfra.facts.rpm import RpmPackages
 from pyinfra.facts.server import LinuxDistribution, Which
 from pyinfra.facts.systemd import SystemdStatus
 
-from deploys.library import backup_steps, model_steps, preflight
+from deploys.library import backup_steps, model_steps, preflight, security_steps
 from deploys.library.catalog import CATALOG, Service
 from deploys.library.context import host_resources, inventory_plan, match_os
 from deploys.library.errors import DeployError
@@ -46,6 +47,7 @@ from facts.restic import BackupStatus, ResticRepository
 from facts.sshd import SshdSettings
 from facts.system import ComposeVersion
 from facts.tailscale import TailscaleStatus
+from facts.updates import AutomaticUpdates
 from operations.clients.ollama import parse_model_name
 from operations.sshd import drop_in_path
 
@@ -76,6 +78,10 @@ def observe() -> preflight.Observed:
     family = match_os(obs.distro).family
     if family in ("rhel", "debian"):
         obs.packages = host.get_fact(RpmPackages if family == "rhel" else DebPackages) or {}
+        # one read: holds, pending security updates, the updater's files and timers, a pending reboot
+        manager = "dnf" if family == "rhel" else "apt"
+        config_files, timers = security_steps.watched(manager)
+        obs.updates = host.get_fact(AutomaticUpdates, manager=manager, files=config_files, timers=timers)
     if obs.docker_binary:
         obs.compose_version = host.get_fact(ComposeVersion)
         obs.projects = host.get_fact(ComposeProjects)

@@ -62,8 +62,8 @@ from lab.data import LAB_DATA  # noqa: E402  (LAB-ONLY settings, see lab/data.py
 
 # LAB_SECRETS=env-file: the lab's secrets are left out of the host data, so that a deploy must read
 # them from the settings file ($HOMELAB_ENV_FILE, e.g. an .env.age): how the lab proves that file
-SECRETS_FROM_FILE = os.environ.get("LAB_SECRETS", "") == "env-file"
-LAB_SECRET_SETTINGS = ("pihole_password", "npm_admin_password", "open_webui_admin_password",
+_SECRETS_FROM_FILE = os.environ.get("LAB_SECRETS", "") == "env-file"
+_SECRET_SETTINGS = ("pihole_password", "npm_admin_password", "open_webui_admin_password",
                        "open_webui_secret_key")
 
 
@@ -86,7 +86,7 @@ def _lab_hosts():
                 f"@{CONNECTOR}/{entry['name']}",
                 {
                     **{key: value for key, value in LAB_DATA.items()
-                       if not (SECRETS_FROM_FILE and key in LAB_SECRET_SETTINGS)},
+                       if not (_SECRETS_FROM_FILE and key in _SECRET_SETTINGS)},
                     **upstream,
                     "ssh_hostname": entry.get("ssh_hostname", "127.0.0.1"),
                     "ssh_port": entry["ssh_port"],

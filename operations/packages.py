@@ -124,8 +124,11 @@ def packages(packages: list[str], manager: Manager, present: bool = True, update
     if manager == "dnf":
         commands = dnf.packages._inner(packages=packages, present=present)
     else:
+        # a package held at its version (deploys/library/security_steps.py) is removed all the same
+        # when the deploy replaces it: apt refuses a held package's removal without this
+        held = {} if present else {"extra_uninstall_args": "--allow-change-held-packages"}
         commands = apt.packages._inner(
-            packages=packages, present=present, update=update, cache_time=cache_time
+            packages=packages, present=present, update=update, cache_time=cache_time, **held
         )
     for command in commands:
         text = command if isinstance(command, str) else None

@@ -10,7 +10,7 @@ of supported distributions.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -121,6 +121,9 @@ class HostContext:
     distro: dict[str, Any]
     gpu: dict[str, Any]
     ssh: dict[str, Any] | None
+    # packages this run installs and removes (infra_steps._packages): the holds of security_steps follow
+    installing: set[str] = field(default_factory=set, compare=False)
+    removing: set[str] = field(default_factory=set, compare=False)
 
     @property
     def settings(self) -> HomelabSettings:

@@ -23,6 +23,7 @@ from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
+from deploys.library import security_steps
 from deploys.library.catalog import MANAGED_BY, MANAGED_LABEL, NETWORK, Port
 from deploys.library.context import Distribution, HostContext, logger, supported_versions
 from deploys.library.engine import EngineChoice, choose_engine
@@ -76,6 +77,7 @@ def _packages(ctx: HostContext, names: list[str], present: bool = True):
     if all((name in installed) == present for name in names):
         return None
     what = ("Install " if present else "Remove ") + " ".join(names)
+    (ctx.installing if present else ctx.removing).update(names)
     if ctx.family == "rhel":
         return packages.packages(name=what, packages=names, manager="dnf", present=present)
     # refresh the package lists before installing (a fresh host may have none)
@@ -649,7 +651,8 @@ def ssh_hardening(ctx: HostContext):
 
 def infrastructure(ctx: HostContext) -> None:
     """The whole infrastructure tier, in order: firewalld before Docker; Docker restarted only after
-    its configuration changed, firewalld was started, or the zone change reloaded firewalld."""
+    its configuration changed, firewalld was started, or the zone change reloaded firewalld; last the
+    security updates, with the engine, the toolkit and the driver held."""
     firewall = firewalld_running(ctx)
     nvidia_toolkit(ctx)
     tailscale_node(ctx)
@@ -659,3 +662,5 @@ def infrastructure(ctx: HostContext) -> None:
     published_ports_guard(ctx, subnet)
     network(ctx, subnet)
     ssh_hardening(ctx)
+    # last: the holds cover what the steps above installed (deploys/library/security_steps.py)
+    security_steps.security_updates(ctx)

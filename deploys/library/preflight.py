@@ -21,6 +21,13 @@ from deploys.library.gpu import broken_gpu
 from deploys.library.hardening import SshdPolicy
 from deploys.library.plan import tailscale_address
 from deploys.library.resources import HostResources, Limit
+from deploys.library.security_steps import (
+    file_matches,
+    hold_candidates,
+    manager_for,
+    updater_installed,
+    wanted_files,
+)
 from deploys.library.settings import (
     TAILNET_RANGES,
     DockerSource,
@@ -87,6 +94,7 @@ class Observed:
     # limits there (the host plan)
     resources: HostResources | None = None
     limits: dict[str, Limit] = field(default_factory=dict)
+    updates: dict[str, Any] | None = None  # facts.updates.AutomaticUpdates (None: not read, unsupported OS)
 
 
 # -- single checks -----------------------------------------------------------------------------
@@ -600,6 +608,72 @@ def check_limits(obs: Observed) -> list[Check]:
                   f"{_gib_bytes(host.memory)}, none above its {host.cpus} CPUs ({shown}){free}")]
 
 
+def _names(names: list[str], most: int = 8) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def check_security_updates(obs: Observed) -> Check | None:
+    """Automatic security updates as HOMELAB_SECURITY_UPDATES and HOMELAB_REBOOT ask (the files the
+    deploy writes, the updater installed, its timers running), the security updates pending, and a
+    pending reboot (WARN)."""
+    found = match_os(obs.distro)
+    manager = manager_for(found)
+    if obs.settings is None or obs.updates is None or manager is None:
+        return None
+    settings, updates = obs.settings, obs.updates
+    pending = updates.get("security")
+    missing = "no package lists yet" if manager == "apt" else "no package metadata cached yet"
+    said = (f"pending security updates unknown ({missing})" if pending is None else
+            f"{len(pending)} security update(s) pending: {_names(pending)}" if pending else
+            "no security update pending")
+    reboot = ""
+    if updates.get("reboot_required"):
+        reboot = ("; a reboot is pending (HOMELAB_REBOOT=never: reboot by hand)" if settings.reboot == "never"
+                  else f"; a reboot is pending (HOMELAB_REBOOT={settings.reboot}: then)")
+    if not settings.security_updates:
+        return Check("updates", WARN if reboot else PASS,
+                     f"not managed (HOMELAB_SECURITY_UPDATES=false); {said}{reboot}")
+    tool = "unattended-upgrades" if manager == "apt" else "dnf-automatic"
+    wanted = wanted_files(settings, found)
+    timers_off = [name for name, state in updates.get("timers", {}).items()
+                  if (state.get("enabled"), state.get("active")) != ("enabled", "active")]
+    if not updater_installed(obs.packages, manager):
+        todo = f"{tool} not installed yet: the deploy installs it"
+    elif not all(file_matches(content, (updates.get("files") or {}).get(path))
+                 for path, content in wanted.items()):
+        todo = f"{tool} installed, not configured as the settings ask yet: the deploy configures it"
+    elif timers_off:
+        todo = f"{', '.join(timers_off)} not enabled and running: the deploy starts it"
+    else:
+        policy = "never" if settings.reboot == "never" else f"at {settings.reboot} when needed"
+        return Check("updates", WARN if reboot else PASS,
+                     f"security updates only ({tool}), reboot {policy}; {said}{reboot}")
+    return Check("updates", WARN, f"{todo} (security updates only); {said}{reboot}")
+
+
+def check_holds(obs: Observed) -> Check | None:
+    """The NVIDIA driver, its container toolkit and the Docker engine held at their installed versions
+    (HOMELAB_HOLD_PACKAGES); every held package is listed."""
+    manager = manager_for(match_os(obs.distro))
+    if obs.settings is None or obs.updates is None or manager is None:
+        return None
+    held = list(obs.updates.get("held") or [])
+    listed = f"held: {', '.join(held)}" if held else "nothing held"
+    how = "apt-mark showhold" if manager == "apt" else "dnf versionlock list"
+    if not obs.settings.hold_packages:
+        return Check("holds", PASS, f"not managed (HOMELAB_HOLD_PACKAGES=false); {listed} ({how})")
+    candidates = hold_candidates(obs.packages)
+    missing = [name for name in candidates if name not in held]
+    if not candidates:
+        return Check("holds", PASS, f"no NVIDIA driver, container toolkit or Docker engine installed "
+                     f"yet (the deploy holds them once installed); {listed}")
+    if missing:
+        return Check("holds", WARN, f"not held yet: {', '.join(missing)} (the deploy holds them); "
+                     f"{listed}")
+    return Check("holds", PASS, f"{listed} ({how})")
+
+
 # -- all of them -------------------------------------------------------------------------------
 def checks(obs: Observed) -> list[Check]:
     """Every check for one host, in reading order."""
@@ -625,6 +699,7 @@ def checks(obs: Observed) -> list[Check]:
     backup = check_backup(obs)
     if backup is not None:
         rows.append(backup)
+    rows += [row for row in (check_security_updates(obs), check_holds(obs)) if row is not None]
     return rows
 
 

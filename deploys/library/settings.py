@@ -464,6 +464,16 @@ class HomelabSettings(BaseSettings):
         default=DockerSource.AUTO,
         description="Docker package source: auto (keep the installed engine), docker-ce or distro",
     )
+    # -- automatic updates (README: Security updates) -------------------------------------------
+    security_updates: bool = Field(
+        default=True, description="Install security updates automatically (unattended-upgrades/dnf-automatic)"
+    )
+    hold_packages: bool = Field(
+        default=True, description="Hold the NVIDIA driver, its container toolkit and the Docker engine"
+    )
+    reboot: str = Field(
+        default="never", description="Reboot after security updates that need it: never, or a time HH:MM"
+    )
     pihole_upstream_dns: CommaList = Field(
         default_factory=lambda: ["1.1.1.1", "1.0.0.1"], description="Pi-hole's upstream resolvers"
     )
@@ -722,6 +732,15 @@ class HomelabSettings(BaseSettings):
                 "or allow (deploy it without the GPU: Docker without its nvidia runtime, ComfyUI on the CPU)"
             )
         return str(value).strip().lower()
+
+    @field_validator("reboot")
+    @classmethod
+    def _reboot(cls, value: str) -> str:
+        text = value.strip().lower()
+        if text != "never" and not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", text):
+            raise ValueError("expected never (the default: a reboot is left to you) or a 24-hour time "
+                             "HH:MM such as 03:30 (rebooted then, when an update needs it)")
+        return text
 
     @field_validator("timezone")
     @classmethod

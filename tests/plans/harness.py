@@ -73,6 +73,8 @@ HOST_RESOURCES = ["MemTotal:       33554432 kB", "16"]
 
 # the operations of the last plan() whose commands explain a failure in one line (package installs)
 EXPLAINED: set[str] = set()
+# every command the last plan() ran on its `@fake` host (the fact reads), in order
+EXECUTED: list[str] = []
 
 
 def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = None) -> dict[str, list[str]]:
@@ -84,6 +86,7 @@ def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = N
         "meminfo" in str(key) for key in responses) else responses
     if "sshd -T" not in responses:
         responses = {**responses, "sshd -T": SSHD_STOCK}
+    EXECUTED.clear()
     host_data = {**SETTINGS, **(data or {}), "fake_responses": responses}
     inventory = Inventory(([("@fake/server", host_data)], {}))
     state = State(inventory, Config())
@@ -93,6 +96,7 @@ def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = N
     connect_all(state)
     load_deploy_file(state, str(ROOT / deploy))
     (host,) = list(inventory)
+    EXECUTED.extend(host.connector.executed_commands)
     commands: dict[str, list[str]] = {}
     with ctx_host.use(host):
         for op_hash in state.get_op_order():

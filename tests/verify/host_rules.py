@@ -249,3 +249,49 @@ def limit_mismatches(planned: dict[str, tuple[int, int]], found: dict[str, dict[
         if abs(container["nano_cpus"] - nano) > NANO_CPUS_TOLERANCE:
             problems.append(f"{service}: {container['nano_cpus'] / 1e9:g} CPUs, planned {nano / 1e9:g}")
     return problems
+
+
+# automatic updates (where HOMELAB_SECURITY_UPDATES is on): unattended-upgrades takes packages from the
+# security suites only (every origin it allows names one ending in -security), apt runs it daily; on
+# dnf hosts dnf-automatic applies updates of type security; the timer that runs it is enabled
+SECURITY_SUITE_SUFFIX = "-security"
+APT_UPGRADE_TIMER = "apt-daily-upgrade.timer"
+DNF_AUTOMATIC_CONF = "/etc/dnf/automatic.conf"
+DNF_AUTOMATIC_TIMER = "dnf-automatic.timer"
+# held at their installed versions where installed (HOMELAB_HOLD_PACKAGES): the Docker engine (either
+# source), the NVIDIA container toolkit, and the NVIDIA driver (names starting with these)
+HELD_PACKAGES = ("docker-ce", "docker-ce-cli", "containerd.io", "docker.io", "moby-engine", "containerd",
+                 "runc", "nvidia-container-toolkit", "nvidia-container-toolkit-base",
+                 "libnvidia-container-tools", "libnvidia-container1")
+HELD_PREFIXES = ("nvidia-", "libnvidia-", "libcuda", "cuda-drivers", "xorg-x11-drv-nvidia",
+                 "akmod-nvidia", "kmod-nvidia", "firmware-nvidia-")
+
+
+def apt_config_values(dump: str, key: str) -> list[str]:
+    """The values `apt-config dump` shows for ``key`` (a list's entries are ``key::``), unquoted."""
+    values = []
+    for line in dump.splitlines():
+        name, _, value = line.partition(" ")
+        if name in (key, f"{key}::") and value.strip().rstrip(";").strip('"'):
+            values.append(value.strip().rstrip(";").strip('"'))
+    return values
+
+
+def not_security_origins(dump: str) -> list[str]:
+    """The origins unattended-upgrades would take packages from that are not a security suite; a
+    configuration allowing nothing at all is reported too."""
+    patterns = apt_config_values(dump, "Unattended-Upgrade::Origins-Pattern")
+    allowed = apt_config_values(dump, "Unattended-Upgrade::Allowed-Origins")
+    if not patterns and not allowed:
+        return ["(no origin allowed at all)"]
+    wrong = [p for p in patterns if not any(
+        part.split("=", 1)[0] in ("codename", "archive", "a", "n", "suite")
+        and part.split("=", 1)[1].endswith(SECURITY_SUITE_SUFFIX) for part in p.split(","))]
+    wrong += [a for a in allowed if not a.rsplit(":", 1)[-1].endswith(SECURITY_SUITE_SUFFIX)]
+    return wrong
+
+
+def not_held(installed: list[str], held: list[str]) -> list[str]:
+    """Installed packages that should be held (HELD_PACKAGES, HELD_PREFIXES) and are not."""
+    wanted = [name for name in installed if name in HELD_PACKAGES or name.startswith(HELD_PREFIXES)]
+    return sorted(set(wanted) - set(held))

@@ -7,17 +7,22 @@ test. Run: `pytest tests/verify --inventory inventories/<name>.py` (see conftest
 
 from __future__ import annotations
 
+import configparser
 import ipaddress
 import json
 import re
+import warnings
 
 import pytest
 from host_rules import (
+    APT_UPGRADE_TIMER,
     BACKUP_LAST_SUCCESS,
     BACKUP_TIMER,
     COMFYUI_MODELS_FOLDER,
     DATA_FOLDERS,
     DATA_OWNER,
+    DNF_AUTOMATIC_CONF,
+    DNF_AUTOMATIC_TIMER,
     GPU_SERVICES,
     HOST_PORTS_BY_SERVICE,
     LIMITS_FORMAT,
@@ -33,12 +38,15 @@ from host_rules import (
     UPSTREAMS,
     ZONE,
     ZONE_SERVICES,
+    apt_config_values,
     backup_age_problem,
     container_limits,
     expected_zone_ports,
     image_pin,
     limit_mismatches,
     models_not_listed,
+    not_held,
+    not_security_origins,
     ollama_list_names,
     proxy_hosts_nginx_rejected,
     sshd_expected,
@@ -47,6 +55,7 @@ from host_rules import (
 
 from facts.firewalld import FirewalldZones
 from facts.host import ListeningSockets
+from facts.updates import AutomaticUpdates
 
 # What a deployed host must look like is stated in host_rules.py, never imported from the deploy
 # code under test; only the host plan (which services are placed where, the settings) is shared.
@@ -519,3 +528,84 @@ def test_comfyui_files_present_with_their_sha256(target, settings):
         if found != item.sha256:
             wrong.append(f"{path}: {found} (expected {item.sha256}, from {item.url})")
     assert not wrong, "; ".join(wrong)
+
+
+# -- security updates ------------------------------------------------------------------------------
+def _manager(target) -> str:
+    return "apt" if target.run("command -v apt-get").rc == 0 else "dnf"
+
+
+def test_automatic_updates_take_security_updates_only(target, settings):
+    """unattended-upgrades allows the security suites only and apt runs it daily (Debian, Ubuntu);
+    dnf-automatic applies updates of type security (Fedora, RHEL); the timer that runs it is enabled."""
+    if not settings.security_updates:
+        pytest.skip("HOMELAB_SECURITY_UPDATES=false: automatic updates are not managed")
+    if _manager(target) == "apt":
+        assert target.host.package("unattended-upgrades").is_installed, "unattended-upgrades is not installed"
+        dump = target.run("apt-config dump").stdout
+        wrong = not_security_origins(dump)
+        assert wrong == [], f"unattended-upgrades takes more than security updates: {wrong}"
+        assert apt_config_values(dump, "APT::Periodic::Unattended-Upgrade") == ["1"], "not run daily"
+        timer = target.host.service(APT_UPGRADE_TIMER)
+    else:
+        config = configparser.ConfigParser()
+        config.read_string(target.run("cat %s", DNF_AUTOMATIC_CONF).stdout)
+        assert config.get("commands", "upgrade_type", fallback="default") == "security"
+        assert config.get("commands", "apply_updates", fallback="no").lower() in ("yes", "true", "1")
+        timer = target.host.service(DNF_AUTOMATIC_TIMER)
+    assert timer.is_enabled, f"{timer.name} is not enabled"
+
+
+def test_reboot_policy_as_configured(target, settings):
+    """HOMELAB_REBOOT: never, or a reboot at that time when an update needs one."""
+    if not settings.security_updates:
+        pytest.skip("HOMELAB_SECURITY_UPDATES=false: automatic updates are not managed")
+    if _manager(target) == "apt":
+        dump = target.run("apt-config dump").stdout
+        reboot = apt_config_values(dump, "Unattended-Upgrade::Automatic-Reboot") or ["false"]
+        at = apt_config_values(dump, "Unattended-Upgrade::Automatic-Reboot-Time")
+        if settings.reboot == "never":
+            assert reboot == ["false"], reboot
+        else:
+            assert (reboot, at) == (["true"], [settings.reboot]), (reboot, at)
+    else:
+        config = configparser.ConfigParser()
+        config.read_string(target.run("cat %s", DNF_AUTOMATIC_CONF).stdout)
+        wanted = "never" if settings.reboot == "never" else "when-needed"
+        assert config.get("commands", "reboot", fallback="never") == wanted
+
+
+def _updates(target) -> dict:
+    fact = AutomaticUpdates()
+    return fact.process(target.run(fact.command(manager=_manager(target))).stdout.splitlines())
+
+
+def test_engine_toolkit_and_driver_are_held(target, settings):
+    """The Docker engine, the NVIDIA container toolkit and the NVIDIA driver, where installed, are held
+    at their versions (apt-mark showhold / dnf versionlock list)."""
+    if not settings.hold_packages:
+        pytest.skip("HOMELAB_HOLD_PACKAGES=false: holds are not managed")
+    if _manager(target) == "apt":
+        listing = target.run("dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n'").stdout
+        installed = [line.split()[1] for line in listing.splitlines() if line.startswith("ii")]
+    else:
+        installed = target.run("rpm -qa --qf '%{NAME}\\n'").stdout.split()
+    held = _updates(target)["held"]
+    missing = not_held(installed, held)
+    assert not missing, f"installed, not held: {missing} (held: {held})"
+
+
+def test_report_pending_security_updates_and_reboot(target, settings):
+    """Reported, not failed: the security updates pending (installed by the next automatic run) and a
+    pending reboot (HOMELAB_REBOOT=never leaves it to you)."""
+    updates = _updates(target)
+    pending = updates["security"]
+    if pending:
+        warnings.warn(f"{target.short_name}: {len(pending)} security update(s) pending: {', '.join(pending)}",
+                      stacklevel=1)
+    if updates["reboot_required"]:
+        warnings.warn(f"{target.short_name}: a reboot is pending (HOMELAB_REBOOT={settings.reboot})",
+                      stacklevel=1)
+    if pending is None:
+        warnings.warn(f"{target.short_name}: pending security updates unknown (no package lists / metadata "
+                      "cache yet)", stacklevel=1)
