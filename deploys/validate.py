@@ -114,7 +114,7 @@ def observe() -> preflight.Observed:
             obs.pins = {service: pins.get(directory) for service, directory in directories.items()}
         if Service.OLLAMA in obs.services and obs.settings.ollama_models:
             observe_models(obs, obs.settings)
-        obs.sshd_policy = sshd_policy(obs.settings, *login_of(host.data))
+        obs.sshd_policy = sshd_policy(obs.settings, login_of(host))
         obs.sshd = host.get_fact(SshdSettings, drop_in=drop_in_path(SSHD_DROP_IN))
         if obs.settings.backups:
             obs.backup_repository = host.get_fact(ResticRepository, env_file=backup_steps.ENV_FILE)

@@ -16,7 +16,10 @@ class SshdSettings(FactBase[dict[str, Any] | None]):
     """
     Returns sshd's effective values of the settings the hardening manages (``sshd -T``, which reads
     the configuration the daemon would load now, drop-ins included), and the text of one drop-in
-    file (``None`` when absent); ``None`` when the host has no ``sshd``.
+    file (``None`` when absent); ``None`` when the host has no ``sshd``. With ``kept`` and ``unit``,
+    ``pending`` says whether a change is still unconfirmed: the copy of the file before it (or
+    ``<kept>.none``, the mark that there was none) is there (``kept``), its revert timer is armed
+    (``timer``).
 
     .. code:: python
 
@@ -25,6 +28,7 @@ class SshdSettings(FactBase[dict[str, Any] | None]):
                           "passwordauthentication": "yes", "kbdinteractiveauthentication": "no"},
             "error": None,  # sshd -T's message when it refuses the configuration
             "drop_in": "PasswordAuthentication no\\n",
+            "pending": [],  # "kept", "timer": a change not confirmed yet
         }
 
     ``sshd -T`` prints ``without-password`` for ``prohibit-password`` (the same setting). One command.
@@ -34,13 +38,18 @@ class SshdSettings(FactBase[dict[str, Any] | None]):
     def default() -> None:
         return None
 
-    def command(self, drop_in: str) -> str:
+    def command(self, drop_in: str, kept: str = "", unit: str = "") -> str:
         pattern = "|".join(KEYS)
+        pending = (f"[ -f {shlex.quote(kept)} ] || [ -f {shlex.quote(kept + '.none')} ] && echo kept; "
+                   if kept else "") + (
+            f"systemctl is-active --quiet {shlex.quote(unit)} 2>/dev/null && echo timer; " if unit else "")
         return (
-            "command -v sshd >/dev/null 2>&1 || exit 0; "
-            f"echo '{_MARK}effective'; out=$(sshd -T 2>&1) && "
+            # sshd lives in /usr/sbin, which an ordinary user's PATH may lack
+            "sshd=$(command -v sshd || { [ -x /usr/sbin/sshd ] && echo /usr/sbin/sshd; }) || exit 0; "
+            f"echo '{_MARK}effective'; out=$(\"$sshd\" -T 2>&1) && "
             f"printf '%s\\n' \"$out\" | grep -E '^({pattern}) ' "
             "|| printf 'error %s\\n' \"$out\" | head -n 3; "
+            f"echo '{_MARK}pending'; {pending}"
             f"echo '{_MARK}drop-in'; [ -f {shlex.quote(drop_in)} ] && "
             f"{{ echo present; cat {shlex.quote(drop_in)}; }}; true"
         )
@@ -50,6 +59,7 @@ class SshdSettings(FactBase[dict[str, Any] | None]):
         effective: dict[str, str] = {}
         errors: list[str] = []
         drop_in: list[str] | None = None
+        pending: list[str] = []
         for line in output:
             if line.startswith(_MARK):
                 section = line[len(_MARK):].strip()
@@ -60,6 +70,9 @@ class SshdSettings(FactBase[dict[str, Any] | None]):
                     errors.append(value.strip())
                 elif key in KEYS:
                     effective.setdefault(key, value.strip())
+            elif section == "pending":
+                if line.strip() in ("kept", "timer"):
+                    pending.append(line.strip())
             elif section == "drop-in":
                 if drop_in is None:
                     drop_in = [] if line == "present" else [line]
@@ -71,4 +84,5 @@ class SshdSettings(FactBase[dict[str, Any] | None]):
             "effective": effective,
             "error": " ".join(error for error in errors if error) or None,
             "drop_in": None if drop_in is None else "".join(f"{line}\n" for line in drop_in),
+            "pending": pending,
         }

@@ -15,7 +15,9 @@ _MARK = "### homelab-updates "
 DNF4_LOCKS = "/etc/dnf/plugins/versionlock.list"
 DNF5_LOCKS = "/etc/dnf/versionlock.toml"
 # `apt-get -s upgrade`: "Inst NAME [OLD] (NEW ORIGIN:RELEASE/SUITE [ARCH])"; security suites end in -security
-_APT_INST = re.compile(r"^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) (\S+) \[[^\]]*\]\)")
+# (several origins come comma-separated: "(NEW Ubuntu:22.04/jammy-updates, Ubuntu:22.04/jammy-security
+# [amd64])"; a package counts when any of them is a security suite)
+_APT_INST = re.compile(r"^Inst (\S+) (?:\[[^\]]*\] )?\((\S+) (.+?) \[[^\]]*\]\)")
 _NEVRA = re.compile(r"^(?P<name>.+)-(?:\d+:)?[^-]+-[^-]+\.[^.]+$")
 
 
@@ -139,7 +141,9 @@ class AutomaticUpdates(FactBase[dict[str, Any]]):
             if "unknown" not in sections:
                 found["security"] = sorted({
                     match.group(1) for line in sections.get("security", [])
-                    if (match := _APT_INST.match(line)) and "-security" in match.group(3).split("/")[-1]
+                    if (match := _APT_INST.match(line)) and any(
+                        origin.strip().split("/")[-1].endswith("-security")
+                        for origin in match.group(3).split(","))
                 })
             found["reboot_required"] = "required" in [line.strip() for line in sections.get("reboot", [])]
         else:  # dnf

@@ -102,7 +102,7 @@ def explained(command: str, manager: Manager, packages: list[str], present: bool
 
 @operation()
 def packages(packages: list[str], manager: Manager, present: bool = True, update: bool = False,
-             cache_time: int | None = None):
+             cache_time: int | None = None, release_holds: bool = False):
     """
     Install or remove packages with apt or dnf (pyinfra's ``apt.packages`` / ``dnf.packages``); a
     failure ends with one line naming the packages and the likely cause.
@@ -112,6 +112,8 @@ def packages(packages: list[str], manager: Manager, present: bool = True, update
     + present: whether the packages should be installed
     + update: refresh the package lists first (apt, only when they are older than ``cache_time``)
     + cache_time: seconds the apt package lists count as fresh
+    + release_holds: when removing, first release these packages (and only these) from a hold
+      (``apt-mark unhold`` / ``dnf versionlock delete``): apt and dnf refuse to touch a held package
 
     **Example:**
 
@@ -122,14 +124,14 @@ def packages(packages: list[str], manager: Manager, present: bool = True, update
     if manager not in CAUSES:
         raise OperationValueError(f"manager: expected one of {', '.join(CAUSES)}, got {manager!r}")
     if manager == "dnf":
-        commands = dnf.packages._inner(packages=packages, present=present)
+        commands = list(dnf.packages._inner(packages=packages, present=present))
     else:
-        # a package held at its version (deploys/library/security_steps.py) is removed all the same
-        # when the deploy replaces it: apt refuses a held package's removal without this
-        held = {} if present else {"extra_uninstall_args": "--allow-change-held-packages"}
-        commands = apt.packages._inner(
-            packages=packages, present=present, update=update, cache_time=cache_time, **held
-        )
+        commands = list(apt.packages._inner(packages=packages, present=present, update=update,
+                                            cache_time=cache_time))
+    if release_holds and not present and commands:
+        names = " ".join(shlex.quote(name) for name in packages)
+        yield (f"apt-mark unhold {names} >/dev/null" if manager == "apt"
+               else f"dnf versionlock delete {names} >/dev/null 2>&1 || true")
     for command in commands:
         text = command if isinstance(command, str) else None
         if isinstance(command, StringCommand):

@@ -54,11 +54,15 @@ def _paths(name: str) -> tuple[str, str]:
     return path, f"/etc/ssh/{name}.before-homelab"  # outside the folder sshd includes
 
 
+def _restore(name: str) -> str:
+    path, kept = _paths(name)
+    return f"if [ -f {kept} ]; then mv -f {kept} {path}; else rm -f {path}; fi; rm -f {kept}.none"
+
+
 def restore_command(name: str) -> str:
     """Shell that puts the drop-in back as it was before the change (or removes it) and reloads sshd."""
-    path, kept = _paths(name)
     return (
-        f"if [ -f {kept} ]; then mv -f {kept} {path}; else rm -f {path}; fi; "
+        f"{_restore(name)}; "
         "systemctl reload ssh.service 2>/dev/null || systemctl reload sshd.service"
     )
 
@@ -68,7 +72,7 @@ def apply_command(name: str, lines: list[str], revert_after: int) -> str:
     refuses or what another file overrides (putting the old one back), arms the revert timer and
     reloads sshd. Connections already open stay open through a reload."""
     path, kept = _paths(name)
-    restore = f"if [ -f {kept} ]; then mv -f {kept} {path}; else rm -f {path}; fi"
+    restore = _restore(name)
     text = drop_in_text(lines)
     if text is not None:
         write = (f"printf %s {shlex.quote(text)} > {path}.new && chmod 644 {path}.new "
@@ -76,8 +80,8 @@ def apply_command(name: str, lines: list[str], revert_after: int) -> str:
     else:
         write = f"rm -f {path}"
     checks = " ".join(
-        f'v=$(printf "%s\\n" "$now" | sed -n "s/^{key} //p" | head -n 1); '
-        f'[ "$v" = {shlex.quote(value)} ] || bad="$bad {key} is ${{v:-unset}} (wanted {value});";'
+        f'v=$(printf "%s\\n" "$now" | sed -n "s/^{key} //p" | head -n 1); w={shlex.quote(value)}; '
+        f'[ "$v" = "$w" ] || bad="$bad {key} is ${{v:-unset}} (wanted $w);";'
         for key, value in expected_values(lines).items()
     )
     return (
@@ -85,12 +89,16 @@ def apply_command(name: str, lines: list[str], revert_after: int) -> str:
         "change could not be made revertible; nothing was changed' >&2; exit 1; }; "
         f"systemctl stop {REVERT_UNIT}.timer 2>/dev/null; systemctl reset-failed {REVERT_UNIT}.service "
         "2>/dev/null; "
-        f"if [ -f {path} ]; then cp -p {path} {kept}; else rm -f {kept}; fi; "
+        # the state before the change: a copy of the file, or a mark that there was none; one that a run
+        # left unconfirmed is kept, so that going back goes back to before that run
+        f"if [ -f {kept} ] || [ -f {kept}.none ]; then :; elif [ -f {path} ]; then cp -p {path} {kept} "
+        f"|| exit 1; else : > {kept}.none || exit 1; fi; "
         f"{write} || exit 1; "
-        f"if ! out=$(sshd -t 2>&1); then {restore}; "
+        "sshd=$(command -v sshd || echo /usr/sbin/sshd); "
+        f'if ! out=$("$sshd" -t 2>&1); then {restore}; '
         'echo "sshd refuses the new configuration, so it was not applied (the one before is back): '
         '$(printf "%s" "$out" | tr -s "\\n" " ")" >&2; exit 1; fi; '
-        'now=$(sshd -T 2>/dev/null); bad=; '
+        'now=$("$sshd" -T 2>/dev/null); bad=; '
         f"{checks} "
         f'if [ -n "$bad" ]; then {restore}; '
         f'echo "sshd does not use {path}:$bad an earlier file in {DROP_IN_DIR} or /etc/ssh/sshd_config '
@@ -103,9 +111,15 @@ def apply_command(name: str, lines: list[str], revert_after: int) -> str:
 
 
 def confirm_command(name: str) -> str:
-    """Shell that keeps the change: stops the revert timer and drops the copy of the file before."""
+    """Shell that keeps the change: stops the revert timer and drops the copy of the file before; fails
+    when the timer is no longer armed (it has put the file before back already)."""
     _, kept = _paths(name)
-    return f"systemctl stop {REVERT_UNIT}.timer 2>/dev/null; rm -f {kept}; true"
+    timer = f"{REVERT_UNIT}.timer"
+    return (
+        f"systemctl is-active --quiet {timer} || {{ echo 'sshd: the revert timer has already put the "
+        "configuration before back; run the deploy again' >&2; exit 1; }; "
+        f"systemctl stop {timer} && rm -f {kept} {kept}.none"
+    )
 
 
 # sshd re-executes itself on a reload: a connection in that moment is reset, so a login that fails
@@ -113,12 +127,34 @@ def confirm_command(name: str) -> str:
 RELOAD_SETTLE = 15.0
 
 
+class _QuietParamiko:
+    """paramiko's logger silenced while any host's second login runs (hosts run at once, in greenlets:
+    the level before is put back by the last one out)."""
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.level = logging.NOTSET
+
+    def enter(self) -> None:
+        logger = logging.getLogger("paramiko")
+        if self.inside == 0:
+            self.level = logger.level
+            logger.setLevel(logging.CRITICAL)
+        self.inside += 1
+
+    def leave(self) -> None:
+        self.inside -= 1
+        if self.inside == 0:
+            logging.getLogger("paramiko").setLevel(self.level)
+
+
+_QUIET = _QuietParamiko()
+
+
 def _connect_again(state: Any, host: Any) -> Any:
     """A new connection made exactly as the deploy's own (its connector, its host data)."""
     deadline = time.monotonic() + RELOAD_SETTLE
-    quiet = logging.getLogger("paramiko")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)  # paramiko logs each reset with a traceback
+    _QUIET.enter()  # paramiko logs each reset with a traceback
     try:
         while True:
             second = type(host.connector)(state, host)
@@ -130,7 +166,16 @@ def _connect_again(state: Any, host: Any) -> Any:
                     raise
             gevent.sleep(0.5)
     finally:
-        quiet.setLevel(level)
+        _QUIET.leave()
+
+
+def _run(host: Any, command: str, connector_arguments: Any) -> bool:
+    """Run over the deploy's own connection; ``False`` when it fails or the connection is gone."""
+    try:
+        status, _ = host.run_shell_command(StringCommand(command), **connector_arguments)
+    except Exception:  # noqa: BLE001 - a lost connection: the revert timer does the rest
+        return False
+    return bool(status)
 
 
 class _SecondLogin(FunctionCommand):
@@ -148,9 +193,8 @@ class _SecondLogin(FunctionCommand):
             second = _connect_again(state, host)
         except ConnectError as error:
             reason = " ".join(str(error).split()) or type(error).__name__
-            back, _ = host.run_shell_command(
-                StringCommand(f"systemctl stop {REVERT_UNIT}.timer 2>/dev/null; {restore_command(name)}"),
-                **connector_arguments)
+            back = _run(host, f"systemctl stop {REVERT_UNIT}.timer 2>/dev/null; {restore_command(name)}",
+                        connector_arguments)
             done = ("it was put back" if back
                     else f"putting it back failed: {REVERT_UNIT}.timer does it shortly")
             return report(host,
@@ -158,10 +202,11 @@ class _SecondLogin(FunctionCommand):
         client = getattr(second, "client", None)
         if client is not None:
             client.close()
-        kept, _ = host.run_shell_command(StringCommand(confirm_command(name)), **connector_arguments)
+        kept = _run(host, confirm_command(name), connector_arguments)
         if not kept:
-            return report(host, "sshd: the change works, but its revert timer could not be stopped, so it "
-                                f"puts the configuration before back shortly ({REVERT_UNIT}.timer)")
+            return report(host, "sshd: the second login worked, but the change could not be kept: its revert "
+                                f"timer ({REVERT_UNIT}.timer) had fired or could not be stopped; run the "
+                                "deploy again")
         return True
 
 
@@ -172,7 +217,7 @@ def drop_in(file: str, lines: list[str], revert_after: int = 120):
     ever locking the deploy out.
 
     + file: the file name (``*.conf``); sshd takes the first value it reads, and reads the folder's
-      files in name order before ``sshd_config`` itself, so a low number wins (``10-homelab.conf``)
+      files in name order before ``sshd_config`` itself, so a low number wins (``00-homelab.conf``)
     + lines: sshd settings, one ``Keyword value`` per line
     + revert_after: seconds after which the change is put back unless a second login confirmed it
 
@@ -188,7 +233,7 @@ def drop_in(file: str, lines: list[str], revert_after: int = 120):
 
     .. code:: python
 
-        sshd.drop_in(name="No password logins", file="10-homelab.conf", lines=["PasswordAuthentication no"])
+        sshd.drop_in(name="No password logins", file="00-homelab.conf", lines=["PasswordAuthentication no"])
     """
     if not _NAME.match(file):
         raise OperationValueError(f"file: {file!r} is not a file name ending in .conf")
@@ -197,15 +242,17 @@ def drop_in(file: str, lines: list[str], revert_after: int = 120):
             raise OperationValueError(f"lines: {line!r} is not one sshd setting (`Keyword value`)")
     if not 10 <= revert_after <= 3600:
         raise OperationValueError(f"revert_after: {revert_after!r} must be 10 to 3600 seconds")
-    path, _ = _paths(file)
-    current = host.get_fact(SshdSettings, drop_in=path)
+    path, kept = _paths(file)
+    current = host.get_fact(SshdSettings, drop_in=path, kept=kept, unit=f"{REVERT_UNIT}.timer")
     if current is None:
         if lines:
             yield from refuse("sshd: not installed on this host, so it cannot be configured")
             return
         host.noop("no sshd on this host")
         return
-    if current["drop_in"] == drop_in_text(lines):
+    # a change a run left unconfirmed (its copy of the file before, or its timer, still there) is made
+    # again: its timer would put it back, or sshd would load it unproven at its next start
+    if current["drop_in"] == drop_in_text(lines) and not current.get("pending"):
         host.noop(f"{path} is as wanted" if lines else f"no {path}")
         return
     yield apply_command(file, lines, revert_after)

@@ -51,7 +51,7 @@ DOCKER_CE_PACKAGES = ["docker-ce", "docker-ce-cli", "containerd.io", "docker-bui
 CONFLICTS = {
     ("debian", DockerSource.DOCKER_CE): ["docker.io", "docker-doc", "docker-compose", "podman-docker",
                                          "containerd", "runc"],
-    ("debian", DockerSource.DISTRO): ["docker-ce", "docker-ce-cli", "podman-docker"],
+    ("debian", DockerSource.DISTRO): ["docker-ce", "docker-ce-cli", "containerd.io", "podman-docker"],
     ("rhel", DockerSource.DOCKER_CE): ["podman-docker", "moby-engine", "docker", "docker-client",
                                        "docker-common", "docker-latest", "docker-engine"],
     ("rhel", DockerSource.DISTRO): ["podman-docker", "docker-ce", "docker-ce-cli"],
@@ -76,13 +76,16 @@ def _packages(ctx: HostContext, names: list[str], present: bool = True):
     installed = ctx.installed_packages
     if all((name in installed) == present for name in names):
         return None
+    if not present:  # only what is there: the holds released are exactly the packages removed
+        names = [name for name in names if name in installed]
     what = ("Install " if present else "Remove ") + " ".join(names)
     (ctx.installing if present else ctx.removing).update(names)
     if ctx.family == "rhel":
-        return packages.packages(name=what, packages=names, manager="dnf", present=present)
+        return packages.packages(name=what, packages=names, manager="dnf", present=present,
+                                 release_holds=not present)
     # refresh the package lists before installing (a fresh host may have none)
     return packages.packages(name=what, packages=names, manager="apt", present=present, update=present,
-                             cache_time=3600)
+                             cache_time=3600, release_holds=not present)
 
 
 def _require_family(ctx: HostContext) -> Distribution:
@@ -636,7 +639,7 @@ def network(ctx: HostContext, subnet: str):
 def ssh_hardening(ctx: HostContext):
     """sshd as deploys/library/hardening.py decides, through one drop-in that a second login confirms
     (put back by itself otherwise: the operation never locks the deploy out)."""
-    policy = sshd_policy(ctx.settings, *login_of(host.data))
+    policy = sshd_policy(ctx.settings, login_of(host))
     for warning in policy.warnings:
         if not host.state.is_executing:
             logger.warning(f"{host.name}: {warning}")

@@ -45,8 +45,9 @@ TOOLKIT_PACKAGES = frozenset({"nvidia-container-toolkit", "nvidia-container-tool
 # (nvidia-driver-NNN, nvidia-dkms-NNN, libnvidia-compute-NNN), RPM Fusion (akmod-nvidia,
 # xorg-x11-drv-nvidia*) and NVIDIA's CUDA repository (nvidia-driver*, kmod-nvidia-latest-dkms,
 # cuda-drivers) name it. Ubuntu's prebuilt linux-modules-nvidia-* follow the kernel and stay unheld.
-DRIVER = re.compile(r"^(nvidia-|libnvidia-|libcuda|cuda-drivers|xorg-x11-drv-nvidia|akmod-nvidia|kmod-nvidia"
-                    r"|firmware-nvidia-)")
+DRIVER = re.compile(r"^(?!nvidia-gpu-firmware$)(nvidia-|libnvidia-|libcuda|cuda-drivers|xorg-x11-drv-nvidia"
+                    r"|akmod-nvidia|kmod-nvidia|firmware-nvidia-)")
+# (Fedora's nvidia-gpu-firmware is a linux-firmware subpackage on every host, GPU or not: not held)
 # what installing one of ours brings along that is held too (only the installed ones are held)
 BRINGS = {
     "docker.io": ("containerd", "runc"),

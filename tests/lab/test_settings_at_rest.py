@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-from labkit import ROOT, assert_clean, run_pyinfra_cli
+from labkit import ROOT, assert_clean, run_pyinfra_cli, ssh
 
 from lab.data import LAB_DATA  # noqa: E402
 
@@ -45,11 +45,17 @@ def test_a_deploy_reads_its_secrets_from_an_encrypted_settings_file(lab_hosts, t
 
     env = {"LAB_SECRETS": "env-file", "HOMELAB_ENV_FILE": str(plain), "HOMELAB_AGE_IDENTITY": str(identity)}
     run_pyinfra_cli("deploys/validate.py", limit=host["name"], env=env)
+    run_pyinfra_cli("deploys/pihole.py", limit=host["name"], env=env)
     assert run_pyinfra_cli("deploys/pihole.py", limit=host["name"], env=env).changed == 0
+    # the password the deploy wrote for Pi-hole is the one from the encrypted file
+    written = ssh(host, "cat /opt/homelab/pihole/.env").stdout
+    assert SECRETS["pihole_password"] in written
 
-    # nothing decrypted was left on the controller
-    leaked = subprocess.run(["grep", "-rlF", SECRETS["pihole_password"], str(tmp_path)],
-                            capture_output=True, text=True)
+    # nothing decrypted was left on the controller: not beside the encrypted file, not in the checkout
+    # (a decrypted line as the plain file held it: `HOMELAB_PIHOLE_PASSWORD=…`)
+    line = f"HOMELAB_PIHOLE_PASSWORD={SECRETS['pihole_password']}"
+    leaked = subprocess.run(["grep", "-rlF", "--exclude-dir=.git", "--exclude-dir=.venv", line, str(tmp_path),
+                             str(ROOT)], capture_output=True, text=True)
     assert leaked.stdout == "", leaked.stdout
 
     # without the secrets in the host data, a stranger's identity stops the run before any host

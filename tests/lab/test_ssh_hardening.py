@@ -22,7 +22,7 @@ from labkit import assert_clean, run_pyinfra_cli, ssh
 
 INFRA = "deploys/infrastructure.py"
 LINES = "tests/lab/deploys/sshd_lines.py"
-DROP_IN = "/etc/ssh/sshd_config.d/10-homelab.conf"
+DROP_IN = "/etc/ssh/sshd_config.d/00-homelab.conf"
 TEST_DROP_IN = "/etc/ssh/sshd_config.d/05-lab-test.conf"
 ROOT_PASSWORD = "lab-only-root-password"  # set here, on a lab host only
 PW_USER, PW_PASSWORD = "homelab-pw", "lab-only-sudo-password"  # lab/images/host/Dockerfile
@@ -77,7 +77,7 @@ def _output(result) -> str:
 def test_password_logins_end_and_key_logins_stay(host):
     name = host["name"]
     ssh(host, f"echo 'root:{ROOT_PASSWORD}' | chpasswd; "
-              "printf 'PermitRootLogin yes\\n' > /etc/ssh/sshd_config.d/00-lab-root-password.conf; "
+              "printf 'PermitRootLogin yes\\n' > /etc/ssh/sshd_config.d/0-lab-root-password.conf; "
               f"rm -f {DROP_IN}; systemctl reload ssh")
     try:
         assert _password_login(host, PW_USER, PW_PASSWORD)  # the check below can fail
@@ -90,7 +90,7 @@ def test_password_logins_end_and_key_logins_stay(host):
                 in _output(refused))
         assert ssh(host, f"test -e {DROP_IN}", check=False).returncode != 0  # put back: there was none
     finally:
-        ssh(host, "rm -f /etc/ssh/sshd_config.d/00-lab-root-password.conf; systemctl reload ssh")
+        ssh(host, "rm -f /etc/ssh/sshd_config.d/0-lab-root-password.conf; systemctl reload ssh")
     done = run_pyinfra_cli(INFRA, limit=name)
     assert any(op.startswith("SSH | sshd: PasswordAuthentication no") for op in done.changed_operations())
     assert _effective(host) == {"passwordauthentication": "no", "kbdinteractiveauthentication": "no",

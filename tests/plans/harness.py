@@ -63,9 +63,10 @@ DEBIAN_12 = os_release(
 
 # sshd as a lab host runs it, without the deploy's drop-in (tests/facts/sshd.SshdSettings), for a
 # plan whose responses do not say otherwise
+SSHD_FACT = "command -v sshd"  # how a plan's responses name the answer to facts.sshd.SshdSettings
 SSHD_STOCK = [
     "### effective", "port 22", "permitrootlogin without-password", "passwordauthentication yes",
-    "kbdinteractiveauthentication no", "### drop-in",
+    "kbdinteractiveauthentication no", "### pending", "### drop-in",
 ]
 
 # a 32 GiB, 16-CPU host, as facts.host.HostResources reads it
@@ -84,8 +85,8 @@ def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = N
     # first matching response wins
     responses = {**responses, "/proc/meminfo": HOST_RESOURCES} if not any(
         "meminfo" in str(key) for key in responses) else responses
-    if "sshd -T" not in responses:
-        responses = {**responses, "sshd -T": SSHD_STOCK}
+    if SSHD_FACT not in responses:
+        responses = {**responses, SSHD_FACT: SSHD_STOCK}
     EXECUTED.clear()
     host_data = {**SETTINGS, **(data or {}), "fake_responses": responses}
     inventory = Inventory(([("@fake/server", host_data)], {}))

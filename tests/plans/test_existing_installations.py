@@ -92,11 +92,13 @@ def test_debian_docker_io_with_running_containers_and_explicit_docker_ce_is_refu
 def test_debian_docker_io_with_explicit_docker_ce_and_nothing_running_is_replaced(caplog):
     with caplog.at_level(logging.WARNING):
         ops = plan(INFRA, debian_with_docker_io(running=()), {"docker_source": "docker-ce"})
-    removal = "Docker engine | Remove docker.io docker-doc docker-compose podman-docker containerd runc"
+    removal = "Docker engine | Remove docker.io containerd runc"  # what is installed of the conflicts
     assert ops[removal] == [
+        # held by an earlier deploy (security_steps): released first, exactly these, then removed
+        "apt-mark unhold docker.io containerd runc >/dev/null",
         "DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::=\"--force-confdef\" "
-        "-o Dpkg::Options::=\"--force-confold\" remove --allow-change-held-packages docker.io containerd runc"
-    ]  # held by an earlier deploy (security_steps): removed all the same
+        "-o Dpkg::Options::=\"--force-confold\" remove docker.io containerd runc",
+    ]
     assert removal in EXPLAINED  # a failed removal ends with one line naming the packages and the cause
     assert ops["Docker engine | Install docker-ce docker-ce-cli containerd.io docker-buildx-plugin "
                "docker-compose-plugin"][-1].endswith(

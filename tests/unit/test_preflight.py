@@ -532,11 +532,11 @@ def test_an_install_from_before_pins_warns_and_nothing_deployed_says_nothing():
 
 # -- sshd -------------------------------------------------------------------------------------------
 def _sshd(case: str, user: str = "homelab", password: bool = False, **changes):
-    from deploys.library.hardening import sshd_policy
+    from deploys.library.hardening import Login, sshd_policy
 
     config = settings(**changes)
     return check_sshd(observed(settings=changes, sshd=fact("sshd.SshdSettings", case),
-                               sshd_policy=sshd_policy(config, user, password)))
+                               sshd_policy=sshd_policy(config, Login(True, user, password))))
 
 
 def test_sshd_stock_warns_what_the_next_deploy_sets():

@@ -157,9 +157,10 @@ def test_backup_rules_are_stated_literally_and_the_age_is_checked():
 
 @pytest.mark.parametrize("password_logins", [None, True, False])
 @pytest.mark.parametrize("root_login", ["auto", "no", "prohibit-password", "unchanged"])
-@pytest.mark.parametrize(("user", "password"), [("root", False), ("admin", False), ("admin", True)])
+@pytest.mark.parametrize(("user", "password"), [("root", False), ("root", True), ("admin", False),
+                                               ("admin", True)])
 def test_sshd_expectations_agree_with_what_the_deploy_writes(password_logins, root_login, user, password):
-    from deploys.library.hardening import sshd_policy
+    from deploys.library.hardening import Login, sshd_policy
     from deploys.library.settings import load_settings
     from operations.sshd import expected_values
 
@@ -168,7 +169,7 @@ def test_sshd_expectations_agree_with_what_the_deploy_writes(password_logins, ro
     if password_logins is not None:
         data["ssh_password_logins"] = password_logins
     settings = load_settings(data, env_file=None)
-    written = expected_values(list(sshd_policy(settings, user, password).lines))
+    written = expected_values(list(sshd_policy(settings, Login(True, user, password)).lines))
     assert sshd_expected(password_logins, root_login, user, password) == written
 # `docker inspect --format LIMITS_FORMAT pihole ollama open-webui` (Docker 20.10): pihole with 512m and one
 # CPU, ollama with 40% of a 32 GiB host and no CPU limit, Open WebUI stopped

@@ -202,7 +202,7 @@ def sshd_expected(password_logins: bool | None, root_login: str, login_user: str
         expected |= {"passwordauthentication": "no", "kbdinteractiveauthentication": "no"}
     if root_login == "auto":
         root_login = "prohibit-password" if login_user == "root" else "no"
-    if root_login == "prohibit-password":
+    if root_login == "prohibit-password" and not (login_user == "root" and login_password):
         expected["permitrootlogin"] = "without-password"
     elif root_login == "no" and login_user != "root":
         expected["permitrootlogin"] = "no"
@@ -265,6 +265,8 @@ HELD_PACKAGES = ("docker-ce", "docker-ce-cli", "containerd.io", "docker.io", "mo
                  "libnvidia-container-tools", "libnvidia-container1")
 HELD_PREFIXES = ("nvidia-", "libnvidia-", "libcuda", "cuda-drivers", "xorg-x11-drv-nvidia",
                  "akmod-nvidia", "kmod-nvidia", "firmware-nvidia-")
+# Fedora's linux-firmware subpackage, on every host: firmware, not the driver
+NOT_HELD = ("nvidia-gpu-firmware",)
 
 
 def apt_config_values(dump: str, key: str) -> list[str]:
@@ -293,5 +295,6 @@ def not_security_origins(dump: str) -> list[str]:
 
 def not_held(installed: list[str], held: list[str]) -> list[str]:
     """Installed packages that should be held (HELD_PACKAGES, HELD_PREFIXES) and are not."""
-    wanted = [name for name in installed if name in HELD_PACKAGES or name.startswith(HELD_PREFIXES)]
+    wanted = [name for name in installed if name in HELD_PACKAGES
+              or (name.startswith(HELD_PREFIXES) and name not in NOT_HELD)]
     return sorted(set(wanted) - set(held))
