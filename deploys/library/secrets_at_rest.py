@@ -57,6 +57,8 @@ PASSPHRASE_VARIABLE = "HOMELAB_AGE_PASSPHRASE"  # noqa: S105 (a variable's name)
 # environment variables of this module: they start with HOMELAB_ but are no settings
 VARIABLES = frozenset({IDENTITY_VARIABLE, PASSPHRASE_VARIABLE})
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# names another settings file (and its encrypted sibling, <file>.age) than the repository's .env
+ENV_FILE_VARIABLE = "HOMELAB_ENV_FILE"
 
 _MAGIC = b"age-encryption.org/v1\n"
 _ARMOR_BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
@@ -422,7 +424,8 @@ def main(argv: list[str]) -> int:
     enc.add_argument("--passphrase", "-p", action="store_true",
                      help=f"encrypt with a passphrase (asked twice, or {PASSPHRASE_VARIABLE})")
     enc.add_argument("--force", action="store_true", help="replace an existing .env.age")
-    enc.add_argument("--env-file", default=str(REPO_ROOT / ".env"),
+    enc.add_argument("--env-file",
+                     default=os.environ.get(ENV_FILE_VARIABLE, "").strip() or str(REPO_ROOT / ".env"),
                      help="the file to encrypt, into FILE.age (default: %(default)s)")
     key = commands.add_parser("keygen", help="make an age identity (outside the repository)")
     key.add_argument("--output", "-o", default=str(default_identity()), help="default: %(default)s")

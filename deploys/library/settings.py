@@ -1152,8 +1152,7 @@ def _describe(name: str) -> str:
 
 
 _DEFAULT_ENV_FILE = object()
-# names another settings file (and its encrypted sibling, <file>.age) than the repository's .env
-ENV_FILE_VARIABLE = ENV_PREFIX + "ENV_FILE"
+ENV_FILE_VARIABLE = secrets_at_rest.ENV_FILE_VARIABLE
 
 
 def default_env_file() -> Path:
@@ -1163,6 +1162,9 @@ def default_env_file() -> Path:
     if not named:
         return REPO_ROOT / ".env"
     path = Path(named).expanduser()
+    if path.suffix == ".age":
+        raise SettingsError([f"{ENV_FILE_VARIABLE}={named}: name the plain file's path "
+                             f"({path.with_suffix('')}); its .age beside it is read when only that exists"])
     if not path.is_file() and not secrets_at_rest.encrypted_path(path).is_file():
         raise SettingsError([f"{ENV_FILE_VARIABLE}={named}: neither that file nor "
                              f"{secrets_at_rest.encrypted_path(path).name} beside it exists"])

@@ -429,3 +429,13 @@ def test_homelab_env_file_naming_nothing_is_one_line(tmp_path, monkeypatch):
     assert info.value.problems == [
         f"HOMELAB_ENV_FILE={tmp_path / 'missing.env'}: neither that file nor missing.env.age beside it exists"
     ]
+
+
+def test_homelab_env_file_naming_the_encrypted_file_itself_says_to_name_the_plain_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOMELAB_ENV_FILE", str(tmp_path / "site.env.age"))
+    with pytest.raises(SettingsError) as info:
+        load_settings({})
+    assert info.value.problems == [
+        f"HOMELAB_ENV_FILE={tmp_path / 'site.env.age'}: name the plain file's path "
+        f"({tmp_path / 'site.env'}); its .age beside it is read when only that exists"
+    ]
