@@ -11,6 +11,9 @@ deploy there is a no-change run when an earlier module deployed it already.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from pathlib import Path
+
 import pytest
 from labkit import run_pyinfra_cli, ssh
 
@@ -65,9 +68,36 @@ def test_the_engine_is_held_and_the_hold_says_there_is_no_driver(deployed):
     assert HOLD in names, names
 
 
+def _outer_nameserver() -> str | None:
+    """The resolver of the machine running the lab (not a loopback one, which a lab host cannot reach)."""
+    for line in Path("/etc/resolv.conf").read_text().splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "nameserver" and not words[1].startswith("127."):
+            return words[1]
+    return None
+
+
+@contextmanager
+def names_resolved(host):
+    """LAB ONLY: a lab host resolves names through Docker's embedded DNS (127.0.0.11), reached through NAT
+    rules in its own netfilter tables, which the deploy's start of firewalld and of the inner Docker engine
+    flush; a real server's resolver is not behind such rules. For this block the host asks the resolver of
+    the machine running the lab instead, so that apt can fetch what a dry run downloads."""
+    server = _outer_nameserver()
+    if server is None:
+        pytest.skip("the machine running the lab has only a loopback resolver, which a lab host cannot reach")
+    ssh(host, "cp /etc/resolv.conf /etc/resolv.conf.lab-kept && "
+              f"echo 'nameserver {server}' > /etc/resolv.conf")
+    try:
+        yield
+    finally:
+        ssh(host, "cat /etc/resolv.conf.lab-kept > /etc/resolv.conf && rm -f /etc/resolv.conf.lab-kept")
+
+
 def test_unattended_upgrade_dry_run_succeeds_with_the_holds_and_skips_them(deployed):
     host = deployed["host"]
-    run = ssh(host, "unattended-upgrade --dry-run -d 2>&1", check=False)
+    with names_resolved(host):
+        run = ssh(host, "unattended-upgrade --dry-run -d 2>&1", check=False)
     assert run.returncode == 0, run.stdout[-3000:]
     assert ("Allowed origins are: origin=Debian,codename=bookworm-security,label=Debian-Security"
             in run.stdout), run.stdout[-3000:]
