@@ -8,6 +8,8 @@ from typing import Any
 
 from pyinfra.api import FactBase
 
+from facts.sections import split_sections
+
 QUERY_FIELDS = "index,name,uuid,memory.total,memory.used,driver_version"
 
 # Section markers: one shell command prints every part, process() splits on these.
@@ -23,17 +25,6 @@ def _value(text: str) -> str | None:
 def _int_value(text: str) -> int | None:
     value = _value(text)
     return int(value) if value is not None and value.isdigit() else None
-
-
-def _sections(output: list[str]) -> dict[str, list[str]]:
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in output:
-        if line.startswith(_MARK):
-            current = sections.setdefault(line[len(_MARK) :].strip(), [])
-        elif current is not None:
-            current.append(line)
-    return sections
 
 
 def _parse_gpu_line(line: str) -> dict[str, Any]:
@@ -163,7 +154,7 @@ class NvidiaGpus(FactBase[dict[str, Any]]):
         }
 
     def process(self, output: list[str]) -> dict[str, Any]:
-        sections = _sections(output)
+        sections = split_sections(output, _MARK)
         exit_lines = [name for name in sections if name.startswith("query-exit ")]
         exit_status = exit_lines[0].split(" ", 1)[1] if exit_lines else None
         gpus, error = ([], None) if exit_status is None else _parse_gpus(sections["query"], exit_status)

@@ -8,6 +8,8 @@ from typing import Any
 
 from pyinfra.api import FactBase
 
+from facts.sections import split_sections
+
 _MARK = "### pyinfra-nft "
 _COMMENT = re.compile(r'^\s*comment "(.*)"\s*$')
 _SHA1 = re.compile(r"^[0-9a-f]{40}$")
@@ -43,13 +45,7 @@ class NftablesTable(FactBase[dict[str, Any]]):
                 "enabled": None, "active": None}
 
     def process(self, output: list[str]) -> dict[str, Any]:
-        sections: dict[str, list[str]] = {}
-        current: list[str] | None = None
-        for line in output:
-            if line.startswith(_MARK):
-                current = sections.setdefault(line[len(_MARK):].strip(), [])
-            elif current is not None and line.strip():
-                current.append(line)
+        sections = split_sections(output, _MARK, skip_blank=True)
         table = sections.get("table", [])
         comment = None
         for line in table[1:2]:

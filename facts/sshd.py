@@ -7,9 +7,11 @@ from typing import Any
 
 from pyinfra.api import FactBase
 
+from facts.sections import split_sections
+
 # the effective settings read back from `sshd -T` (lower-case, as it prints them)
 KEYS = ("port", "permitrootlogin", "passwordauthentication", "kbdinteractiveauthentication")
-_MARK = "### "
+_MARK = "### homelab-sshd "
 
 
 class SshdSettings(FactBase[dict[str, Any] | None]):
@@ -55,34 +57,23 @@ class SshdSettings(FactBase[dict[str, Any] | None]):
         )
 
     def process(self, output: list[str]) -> dict[str, Any] | None:
-        section = None
+        sections = split_sections(output, _MARK)
+        if not sections:
+            return None
         effective: dict[str, str] = {}
         errors: list[str] = []
-        drop_in: list[str] | None = None
-        pending: list[str] = []
-        for line in output:
-            if line.startswith(_MARK):
-                section = line[len(_MARK):].strip()
-                continue
-            if section == "effective":
-                key, _, value = line.partition(" ")
-                if key == "error":
-                    errors.append(value.strip())
-                elif key in KEYS:
-                    effective.setdefault(key, value.strip())
-            elif section == "pending":
-                if line.strip() in ("kept", "timer"):
-                    pending.append(line.strip())
-            elif section == "drop-in":
-                if drop_in is None:
-                    drop_in = [] if line == "present" else [line]
-                else:
-                    drop_in.append(line)
-        if section is None:
-            return None
+        for line in sections.get("effective", []):
+            key, _, value = line.partition(" ")
+            if key == "error":
+                errors.append(value.strip())
+            elif key in KEYS:
+                effective.setdefault(key, value.strip())
+        drop_in = sections.get("drop-in", [])
         return {
             "effective": effective,
             "error": " ".join(error for error in errors if error) or None,
-            "drop_in": None if drop_in is None else "".join(f"{line}\n" for line in drop_in),
-            "pending": pending,
+            # the file's lines follow the word "present" (a file can be empty)
+            "drop_in": "".join(f"{line}\n" for line in drop_in[1:]) if drop_in[:1] == ["present"] else None,
+            "pending": [word for word in (line.strip() for line in sections.get("pending", []))
+                        if word in ("kept", "timer")],
         }

@@ -10,6 +10,8 @@ from typing import Any
 
 from pyinfra.api import FactBase
 
+from facts.sections import split_sections
+
 _MARK = "### homelab-updates "
 # dnf's versionlock lists: dnf4's plugin (python3-dnf-plugin-versionlock) and dnf5's own
 DNF4_LOCKS = "/etc/dnf/plugins/versionlock.list"
@@ -121,13 +123,7 @@ class AutomaticUpdates(FactBase[dict[str, Any]]):
         return {"held": [], "security": None, "files": {}, "timers": {}, "reboot_required": None}
 
     def process(self, output: list[str]) -> dict[str, Any]:
-        sections: dict[str, list[str]] = {}
-        current: list[str] | None = None
-        for line in output:
-            if line.startswith(_MARK):
-                current = sections.setdefault(line[len(_MARK):].strip(), [])
-            elif current is not None:
-                current.append(line)
+        sections = split_sections(output, _MARK)
         found = self.default()
         for line in sections.get("files", []):
             digest, mode, path = (line.split(" ", 2) + ["", ""])[:3]

@@ -102,28 +102,30 @@ def test_password_logins_end_and_key_logins_stay(host):
     assert run_pyinfra_cli(INFRA, limit=name).changed == 0
 
 
-def test_a_drop_in_sshd_refuses_is_put_back_and_the_session_goes_on(host):
-    before = ssh(host, f"cat {DROP_IN}").stdout
-    failed = run_pyinfra_cli(LINES, "--data", "sshd_lines=PermitRootLogin maybe", limit=host["name"],
-                             check=False)
+def _refused(host, lines: str) -> str:
+    """The output of the test deploy with these sshd lines, which must fail cleanly and leave no test
+    drop-in behind."""
+    failed = run_pyinfra_cli(LINES, "--data", f"sshd_lines={lines}", limit=host["name"], check=False)
     assert failed.returncode != 0
     assert_clean(failed)
-    assert "sshd refuses the new configuration, so it was not applied" in _output(failed)
-    assert 'unsupported option "maybe"' in _output(failed)
     assert ssh(host, f"test -e {TEST_DROP_IN}", check=False).returncode != 0
+    return _output(failed)
+
+
+def test_a_drop_in_sshd_refuses_is_put_back_and_the_session_goes_on(host):
+    before = ssh(host, f"cat {DROP_IN}").stdout
+    output = _refused(host, "PermitRootLogin maybe")
+    assert "sshd refuses the new configuration, so it was not applied" in output
+    assert 'unsupported option "maybe"' in output
     assert ssh(host, f"cat {DROP_IN}").stdout == before
     assert ssh(host, "systemctl is-active ssh").stdout.strip() == "active"
     assert _key_login(host, "homelab")
 
 
 def test_a_drop_in_that_locks_the_deploy_out_is_put_back_at_once(host):
-    failed = run_pyinfra_cli(LINES, "--data", "sshd_lines=DenyUsers homelab homelab-pw", limit=host["name"],
-                             check=False)
-    assert failed.returncode != 0
-    assert_clean(failed)
-    assert "sshd: a second login as homelab failed after the change" in _output(failed)
-    assert "so it was put back" in _output(failed)
-    assert ssh(host, f"test -e {TEST_DROP_IN}", check=False).returncode != 0
+    output = _refused(host, "DenyUsers homelab homelab-pw")
+    assert "sshd: a second login as homelab failed after the change" in output
+    assert "so it was put back" in output
     assert _key_login(host, "homelab")
     # the revert timer was stopped too: nothing fires later
     assert "homelab-sshd-revert" not in ssh(host, "systemctl list-timers --all --no-legend").stdout

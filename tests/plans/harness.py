@@ -65,8 +65,8 @@ DEBIAN_12 = os_release(
 # plan whose responses do not say otherwise
 SSHD_FACT = "command -v sshd"  # how a plan's responses name the answer to facts.sshd.SshdSettings
 SSHD_STOCK = [
-    "### effective", "port 22", "permitrootlogin without-password", "passwordauthentication yes",
-    "kbdinteractiveauthentication no", "### pending", "### drop-in",
+    "### homelab-sshd effective", "port 22", "permitrootlogin without-password", "passwordauthentication yes",
+    "kbdinteractiveauthentication no", "### homelab-sshd pending", "### homelab-sshd drop-in",
 ]
 
 # a 32 GiB, 16-CPU host, as facts.host.HostResources reads it

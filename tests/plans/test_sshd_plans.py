@@ -16,8 +16,9 @@ INFRA = "deploys/infrastructure.py"
 HOST = {"ls -pdL *-release": DEBIAN_12, "uname -m": "x86_64",
         "SSH_CONNECTION": "192.0.2.9 40000 192.0.2.1 22"}
 DROP_IN = "/etc/ssh/sshd_config.d/00-homelab.conf"
-HARDENED = ["### effective", "port 22", "permitrootlogin no", "passwordauthentication no",
-            "kbdinteractiveauthentication no", "### pending", "### drop-in", "present",
+HARDENED = ["### homelab-sshd effective", "port 22", "permitrootlogin no", "passwordauthentication no",
+            "kbdinteractiveauthentication no", "### homelab-sshd pending", "### homelab-sshd drop-in",
+            "present",
             "# Managed by homelab-pyinfra: sshd settings (changed only with a second login confirming them)",
             "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin no"]
 EXPLICIT = {"ssh_password_logins": False, "ssh_root_login": "no"}
