@@ -216,3 +216,22 @@ def test_limits_other_than_planned_are_named():
         "ollama: memory + swap limit 25769803776 bytes, planned 12884901888 (no swap)",
         "ollama: 4 CPUs, planned 0",
     ]
+
+
+def test_limit_safety_is_stated_here_not_taken_from_the_plan():
+    from host_rules import container_limits, limit_safety_problems
+
+    gib = 2**30
+    found = container_limits("\n".join([
+        f'"/pihole" running {gib // 2} {gib // 2} 1000000000',
+        '"/ollama" running 0 0 0',  # no memory limit
+        f'"/comfyui" running {32 * gib} {32 * gib} 0',  # the host's whole memory: limits nothing
+        f'"/open-webui" running {2 * gib} {4 * gib} 2000000000',  # swap beyond its limit
+        f'"/nginx-proxy-manager" running {gib} -1 1000000000',  # no swap accounting: accepted
+    ]))
+    assert limit_safety_problems(found, 32 * gib, lifted=()) == [
+        "ollama: runs without a memory limit",
+        f"comfyui: memory limit {32 * gib} bytes is not below the host's {32 * gib}",
+        f"open-webui: may swap beyond its memory limit ({4 * gib} bytes)",
+    ]
+    assert limit_safety_problems(found, 32 * gib, lifted=("ollama", "comfyui", "open-webui")) == []

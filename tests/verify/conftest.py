@@ -126,6 +126,12 @@ class Target:
             }
         return found
 
+    @property
+    def host_memory(self) -> int | None:
+        """The host's memory in bytes, as it reports it (read with the planned limits)."""
+        self.planned_limits()
+        return self._cache.get("host_memory")
+
     def planned_limits(self) -> dict[str, tuple[int, int]]:
         """Each placed service's limits as the host plan decides them, with the host's memory and CPUs as
         the host reports them (a limit may be a share of them): (memory bytes, nano CPUs), 0: none."""
@@ -134,6 +140,7 @@ class Target:
 
             fact = Fact()
             found = fact.process(self.run(fact.command()).stdout.splitlines())
+            self._cache["host_memory"] = found["memory"] if found else None
             assert self.plans is not None
             plan = plan_host(self.plans, self.name, tailscale_ip=None, gpu=None,
                              resources=HostResources(**found) if found else None)

@@ -298,3 +298,28 @@ def not_held(installed: list[str], held: list[str]) -> list[str]:
     wanted = [name for name in installed if name in HELD_PACKAGES
               or (name.startswith(HELD_PREFIXES) and name not in NOT_HELD)]
     return sorted(set(wanted) - set(held))
+
+
+# every one of the five runs with a memory limit below the host's memory and no swap beyond it, unless
+# HOMELAB_LIMITS lifts that service's memory limit (`none`); a limit at or above the host's memory
+# limits nothing
+MEMORY_LIMITED = SERVICES
+
+
+def limit_safety_problems(found: dict[str, dict[str, Any]], host_memory: int | None,
+                          lifted: Iterable[str]) -> list[str]:
+    """One line per running container of MEMORY_LIMITED that breaks the rule above (``found``: as
+    :func:`container_limits` reads them; ``lifted``: the services whose memory limit the settings lift)."""
+    problems = []
+    for service in MEMORY_LIMITED:
+        container = found.get(service)
+        if container is None or container["state"] != "running" or service in lifted:
+            continue
+        memory = container["memory"]
+        if memory <= 0:
+            problems.append(f"{service}: runs without a memory limit")
+        elif host_memory is not None and memory >= host_memory:
+            problems.append(f"{service}: memory limit {memory} bytes is not below the host's {host_memory}")
+        elif container["memory_swap"] not in (memory, SWAP_LIMIT_DROPPED):
+            problems.append(f"{service}: may swap beyond its memory limit ({container['memory_swap']} bytes)")
+    return problems

@@ -44,6 +44,7 @@ from host_rules import (
     expected_zone_ports,
     image_pin,
     limit_mismatches,
+    limit_safety_problems,
     models_not_listed,
     not_held,
     not_security_origins,
@@ -157,7 +158,9 @@ def test_containers_run_with_the_planned_limits(target):
     found = container_limits(result.stdout)
     if not any(container["state"] == "running" for container in found.values()):
         pytest.skip("none of this host's containers is running (see test_container_running_and_healthy)")
-    problems = limit_mismatches(planned, found)
+    lifted = [service for service, limits in target.settings.limits.items() if limits.memory == "none"]
+    # the rule stated here (host_rules), then the exact values the plan decided
+    problems = limit_safety_problems(found, target.host_memory, lifted) + limit_mismatches(planned, found)
     assert not problems, "; ".join(problems)
 
 
