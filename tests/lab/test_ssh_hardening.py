@@ -18,7 +18,8 @@ import time
 
 import paramiko
 import pytest
-from labkit import assert_clean, run_pyinfra_cli, ssh
+from labkit import assert_clean, run_pyinfra_cli
+from labkit import ssh as lab_ssh
 
 INFRA = "deploys/infrastructure.py"
 LINES = "tests/lab/deploys/sshd_lines.py"
@@ -68,6 +69,20 @@ def _effective(host) -> dict[str, str]:
     out = ssh(host, "sshd -T").stdout.splitlines()
     return dict(line.split(" ", 1) for line in out if line.split(" ", 1)[0] in
                 ("passwordauthentication", "permitrootlogin", "kbdinteractiveauthentication"))
+
+
+def ssh(host, command: str, check: bool = True):
+    """labkit's ssh, tried again while sshd re-executes itself after a reload (ssh exits 255 when its
+    connection is reset in that moment)."""
+    deadline = time.monotonic() + 15
+    while True:
+        done = lab_ssh(host, command, check=False)
+        if done.returncode != 255 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if check:
+        assert done.returncode == 0, f"ssh {host['name']} {command!r}: {done.returncode}\n{done.stderr}"
+    return done
 
 
 def _output(result) -> str:
