@@ -52,3 +52,26 @@ LAB_DATA = {
     "image_comfyui": LAB_IMAGES["comfyui"],
     "image_open_webui": LAB_IMAGES["open-webui"],
 }
+
+# HTTPS by DNS-01 in the lab (LAB_TLS=dns in the lab inventory; lab/world.py): the world runs bind9,
+# authoritative for the lab's domain on ACME_DNS_PORT, taking RFC 2136 updates signed with this TSIG key,
+# and pebble, an ACME server on ACME_PORT that checks the challenges' TXT records at that bind9.
+# LAB-ONLY key: it signs updates to a zone that exists only in the lab.
+LAB_DOMAIN = LAB_DATA["domain"]
+ACME_DNS_PORT = 5353
+ACME_PORT = 14000
+ACME_MANAGEMENT_PORT = 15000
+TSIG_KEY_NAME = "homelab-lab-acme"
+TSIG_ALGORITHM = "hmac-sha256"
+TSIG_SECRET = "3cTS/5/e1Rkx2OpeV1ZzdqCpRM2O26aBuu20ZgibjVc="  # noqa: S105 - LAB ONLY
+
+
+def rfc2136_credentials(server: str, secret: str = TSIG_SECRET) -> str:
+    """certbot-dns-rfc2136's credentials file for the lab's bind9 at ``server`` (its lab address)."""
+    return (
+        f"dns_rfc2136_server = {server}\n"
+        f"dns_rfc2136_port = {ACME_DNS_PORT}\n"
+        f"dns_rfc2136_name = {TSIG_KEY_NAME}\n"
+        f"dns_rfc2136_secret = {secret}\n"
+        f"dns_rfc2136_algorithm = {TSIG_ALGORITHM.upper()}\n"
+    )

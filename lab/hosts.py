@@ -32,7 +32,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from lab import images, registry, state
+from lab import acme, images, registry, state
 from lab.data import LAB_REGISTRY
 from lab.docker import docker, engine_ok, image_id, log
 
@@ -215,7 +215,18 @@ def ensure_world(certs: registry.Certificates) -> dict:
     published = docker("port", WORLD_NAME, "443/tcp", capture=True).stdout.split()[0]
     port = int(published.rpartition(":")[2])
     registry.wait_ready(port, certs)
-    return {"name": WORLD_NAME, "address": address, "gateway": gateway, "registry_port": port}
+    return {"name": WORLD_NAME, "address": address, "gateway": gateway, "registry_port": port,
+            "acme_directory": acme.directory_url(address), "tls_roots": str(_save_acme_roots())}
+
+
+def _save_acme_roots() -> Path:
+    """What a client of the world's ACME server trusts (lab.acme.roots: the directory's CA and pebble's
+    root, which pebble makes anew at every start), kept current in the lab's state folder."""
+    roots = docker("exec", WORLD_NAME, "python3", "-m", "lab.acme", "roots", capture=True).stdout
+    path = state.STATE_DIR / "acme-roots.pem"
+    if not path.exists() or path.read_text() != roots:
+        path.write_text(roots)
+    return path
 
 
 def _cert_hash(certs: registry.Certificates) -> str:

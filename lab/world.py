@@ -13,6 +13,8 @@ so one more container on the lab network plays it, reached only at its lab-netwo
   HTTP) and plain HTTP files (`http://<address>:5000/files/tiny-checkpoint.safetensors`, a ComfyUI
   checkpoint). The lab's containers reach the world at its address, not by a name: the name
   `world.lab.test` resolves only through Pi-hole, which the Ollama container does not ask;
+- the lab's DNS-01 world (lab.acme): bind9, authoritative for the lab's domain and taking RFC 2136
+  updates, and pebble, an ACME server checking its challenges at that bind9;
 - the lab's image registry on port 443 with TLS: Debian's `docker-registry`, the real Distribution
   registry, under the LAB-ONLY name `registry.world.lab.test`. It holds the stand-in service images
   under the real images' repository paths and tags (lab/data.py LAB_IMAGES, plus the ComfyUI
@@ -41,6 +43,7 @@ import sys
 import time
 from pathlib import Path
 
+from lab import acme
 from lab.doubles import model_registry
 from lab.standin import http_server, say, start
 
@@ -80,7 +83,8 @@ def main() -> int:
     address = own_address()
     say(f"LAB STAND-IN for the internet at {address}: DNS for {ZONE} (dnsmasq), HTTP on {HTTP_PORT}, "
         f"a model registry and files on {model_registry.PORT}, the lab image registry (docker-registry) "
-        f"on {REGISTRY_PORT}")
+        f"on {REGISTRY_PORT}, bind9 for {acme.LAB_DOMAIN} on {acme.ACME_DNS_PORT}, "
+        f"pebble on {acme.ACME_PORT}")
     config = Path(REGISTRY_TLS) / "config.yml"
     config.write_text(REGISTRY_CONFIG)
     children = {
@@ -89,6 +93,7 @@ def main() -> int:
             "--user=root", "--port=53", f"--address=/{ZONE}/{address}", "--log-queries", "--log-facility=-",
         ]),
         "docker-registry": subprocess.Popen(["docker-registry", "serve", str(config)]),
+        **acme.start(address),
     }
     start(http_server(HTTP_PORT, {}, default=(200, ANSWER)))
     start(model_registry.serve("0.0.0.0", model_registry.PORT))  # noqa: S104 - the lab network only

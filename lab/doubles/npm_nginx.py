@@ -8,8 +8,12 @@ so a request to port 80 with a proxy host's name reaches its upstream, as throug
 Served: ``server_name`` = domain_names, ``proxy_pass`` forward_scheme://forward_host:forward_port (the
 upstream's name resolved at request time through the container's resolver, as NPM's template does
 with variables), the websocket upgrade headers when allow_websocket_upgrade, advanced_config inside
-the server block. Not served: certificates and port 443, access lists, custom locations, redirection
-and 404 hosts, streams. A name no proxy host holds gets the default server's placeholder page.
+the server block. A host with a certificate (``certificate_id``) is served on 443 too, with certbot's
+files for it (/etc/letsencrypt/live/npm-<id>/; missing files fail ``nginx -t``, as in NPM), HTTP/2 when
+http2_support, a redirect of plain HTTP when ssl_forced and HSTS when hsts_enabled (with ssl_forced,
+as NPM's template has it). Not served: access lists, custom locations, redirection and 404 hosts,
+streams. A name no proxy host holds gets the default server's placeholder page on 80; on 443 the
+handshake is refused (no certificate for it), as NPM's default site does without one.
 
 The double (lab.doubles.npm_double) calls ``configure`` where NPM regenerates a host's config and
 ``remove`` where NPM deletes it; its failure switches (``nginx_reject``) decide before nginx is asked:
@@ -26,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 PLACEHOLDER = "Congratulations! (lab stand-in for NPM)"
+LETSENCRYPT = Path("/etc/letsencrypt")  # certbot's folder in NPM's container (its letsencrypt volume)
 
 
 def resolvers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
@@ -47,7 +52,7 @@ def resolvers(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
     return found
 
 
-def main_config(proxy_dir: Path, nameservers: list[str], port: int = 80) -> str:
+def main_config(proxy_dir: Path, nameservers: list[str], port: int = 80, ssl_port: int = 443) -> str:
     """nginx.conf: the default server (the placeholder for unknown names) and every proxy host file."""
     resolver = f"    resolver {' '.join(nameservers)} valid=10s ipv6=off;\n" if nameservers else ""
     return (
@@ -69,6 +74,11 @@ def main_config(proxy_dir: Path, nameservers: list[str], port: int = 80) -> str:
         "        add_header X-Lab-Standin 1 always;\n"
         f'        return 200 "{PLACEHOLDER}";\n'
         "    }\n"
+        "    server {\n"
+        f"        listen {ssl_port} ssl default_server;\n"
+        "        server_name _;\n"
+        "        ssl_reject_handshake on;\n"
+        "    }\n"
         f"    include {proxy_dir}/*.conf;\n"
         "}\n"
     )
@@ -79,8 +89,14 @@ def _quoted(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def proxy_host_config(host: dict[str, Any], port: int = 80) -> str:
-    """One proxy host's server block, after NPM's proxy_host template (HTTP only)."""
+def _on(host: dict[str, Any], key: str) -> bool:
+    return host.get(key) in (True, 1)
+
+
+def proxy_host_config(host: dict[str, Any], port: int = 80, ssl_port: int = 443,
+                      letsencrypt: Path = LETSENCRYPT) -> str:
+    """One proxy host's server block, after NPM's proxy_host template."""
+    cert_id = int(host.get("certificate_id") or 0)
     lines = [
         f"# LAB STAND-IN: proxy host {host['id']} of the NPM double ({', '.join(host['domain_names'])})",
         "server {",
@@ -88,8 +104,21 @@ def proxy_host_config(host: dict[str, Any], port: int = 80) -> str:
         f"    set $server {_quoted(host['forward_host'])};",
         f"    set $port {int(host['forward_port'])};",
         f"    listen {port};",
-        f"    server_name {' '.join(host['domain_names'])};",
     ]
+    if cert_id:
+        live = letsencrypt / "live" / f"npm-{cert_id}"
+        lines += [
+            f"    listen {ssl_port} ssl{' http2' if _on(host, 'http2_support') else ''};",
+            f"    ssl_certificate {live}/fullchain.pem;",
+            f"    ssl_certificate_key {live}/privkey.pem;",
+        ]
+    lines.append(f"    server_name {' '.join(host['domain_names'])};")
+    if cert_id and _on(host, "ssl_forced"):
+        if _on(host, "hsts_enabled"):
+            subdomains = " includeSubDomains;" if _on(host, "hsts_subdomains") else ""
+            hsts = f"max-age=63072000;{subdomains} preload"
+            lines.append(f'    add_header Strict-Transport-Security "{hsts}" always;')
+        lines += ['    if ($scheme = "http") {', "        return 301 https://$host$request_uri;", "    }"]
     if host.get("advanced_config"):
         lines.append(str(host["advanced_config"]))
     lines += [
@@ -120,11 +149,13 @@ class NpmNginx:
     (``start``); ``nginx`` is the command (a list), replaceable in unit tests."""
 
     def __init__(self, proxy_dir: Path, main_conf: Path, nginx: list[str] | None = None,
-                 port: int = 80) -> None:
+                 port: int = 80, ssl_port: int = 443, letsencrypt: Path = LETSENCRYPT) -> None:
         self.proxy_dir = proxy_dir
         self.main_conf = main_conf
         self.nginx = nginx or ["nginx"]
         self.port = port
+        self.ssl_port = ssl_port
+        self.letsencrypt = letsencrypt
         self.process: subprocess.Popen | None = None
 
     def _paths(self, host: dict[str, Any]) -> tuple[Path, Path]:
@@ -135,7 +166,7 @@ class NpmNginx:
         self.proxy_dir.mkdir(parents=True, exist_ok=True)
         self.main_conf.parent.mkdir(parents=True, exist_ok=True)
         found = resolvers() if nameservers is None else nameservers
-        self.main_conf.write_text(main_config(self.proxy_dir, found, self.port))
+        self.main_conf.write_text(main_config(self.proxy_dir, found, self.port, self.ssl_port))
 
     def test(self) -> str | None:
         """``nginx -t``: None when the configuration passes, else nginx's own words."""
@@ -156,7 +187,7 @@ class NpmNginx:
                 self.reload()
             return rejected
         self.proxy_dir.mkdir(parents=True, exist_ok=True)
-        text = proxy_host_config(host, self.port)
+        text = proxy_host_config(host, self.port, self.ssl_port, self.letsencrypt)
         if rejected is not None:
             err.write_text(text)
             if reload:
