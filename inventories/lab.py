@@ -22,6 +22,13 @@ Two ways to group the hosts:
     python -m lab up --hosts 2
     LAB_GROUPS=core,gpu pyinfra inventories/lab.py deploys/server.py -y
 
+HTTPS as a tailnet-only owner gets it, by DNS-01: `LAB_TLS=dns` turns the deploy's TLS on against the
+lab's own world (lab/acme.py): pebble as the ACME server, bind9 as the DNS provider (rfc2136 with the
+lab's TSIG key), trusting the roots `python -m lab up` saved (HOMELAB_TLS_CA_FILE). `LAB_TLS=dns-wrong-key`
+does the same with a TSIG secret bind9 does not know, so the certificate request fails.
+
+    LAB_TLS=dns pyinfra inventories/lab.py deploys/server.py -y
+
 The hosts file is `.lab/hosts.json`, or `$LAB_STATE_DIR/hosts.json` when LAB_STATE_DIR is set (as
 for `python -m lab`).
 
@@ -58,13 +65,40 @@ HOSTS_FILE = Path(_STATE_DIR) / "hosts.json"
 # LAB_GROUPS: one entry per lab host, in order, each naming its groups joined by `+`
 _GROUP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
-from lab.data import LAB_DATA  # noqa: E402  (LAB-ONLY settings, see lab/data.py)
+from lab.data import LAB_DATA, rfc2136_credentials  # noqa: E402  (LAB-ONLY settings, see lab/data.py)
 
 # LAB_SECRETS=env-file: the lab's secrets are left out of the host data, so that a deploy must read
 # them from the settings file ($HOMELAB_ENV_FILE, e.g. an .env.age): how the lab proves that file
 _SECRETS_FROM_FILE = os.environ.get("LAB_SECRETS", "") == "env-file"
 _SECRET_SETTINGS = ("pihole_password", "npm_admin_password", "open_webui_admin_password",
                        "open_webui_secret_key")
+
+
+# LAB_TLS=dns: HTTPS by DNS-01 against the lab's world (lab/acme.py): its pebble as the ACME server,
+# its bind9 as the DNS provider (rfc2136, the lab's TSIG key), trusting the roots `up` saved. And
+# LAB_TLS=dns-wrong-key: the same with a TSIG secret that bind9 does not know (LAB ONLY)
+_TLS = os.environ.get("LAB_TLS", "")
+_TLS_MODES = ("", "off", "dns", "dns-wrong-key")
+if _TLS not in _TLS_MODES:
+    sys.stderr.write(f"inventories/lab.py: LAB_TLS={_TLS!r}: expected one of {', '.join(_TLS_MODES[1:])}\n")
+    raise SystemExit(2)
+_WRONG_TSIG_SECRET = "bm90LXRoZS1sYWItdHNpZy1rZXktbm90LXRoZS1sYWI="  # noqa: S105 - LAB ONLY, wrong on purpose
+
+
+def _tls(world: dict) -> dict:
+    if _TLS in ("", "off"):
+        return {}
+    if not world.get("acme_directory"):
+        _refuse(f"LAB_TLS={_TLS}: the lab's world has no ACME server on record; run `python -m lab up` again")
+    secret = {"secret": _WRONG_TSIG_SECRET} if _TLS == "dns-wrong-key" else {}
+    return {
+        "tls": "dns",
+        "tls_dns_provider": "rfc2136",
+        "tls_dns_credentials": rfc2136_credentials(world["address"], **secret),
+        "tls_propagation_seconds": 1,  # the lab's bind9 is the only server: nothing to wait for
+        "tls_acme_server": world["acme_directory"],
+        "tls_ca_file": world["tls_roots"],
+    }
 
 
 def _lab_hosts():
@@ -79,6 +113,7 @@ def _lab_hosts():
     # query ever leaves this machine
     world = recorded.get("world") or {}
     upstream = {"pihole_upstream_dns": world["address"]} if world.get("address") else {}
+    tls = _tls(world)
     hosts = []
     for entry in recorded["hosts"]:
         hosts.append(
@@ -88,6 +123,7 @@ def _lab_hosts():
                     **{key: value for key, value in LAB_DATA.items()
                        if not (_SECRETS_FROM_FILE and key in _SECRET_SETTINGS)},
                     **upstream,
+                    **tls,
                     "ssh_hostname": entry.get("ssh_hostname", "127.0.0.1"),
                     "ssh_port": entry["ssh_port"],
                     **LOGINS[LOGIN],

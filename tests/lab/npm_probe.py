@@ -6,6 +6,7 @@ keeps the tunnel simple. Reads the lab-only password from $NPM_PASSWORD.
 
     python tests/lab/npm_probe.py HOSTS_JSON_ENTRY list
     python tests/lab/npm_probe.py HOSTS_JSON_ENTRY set-forward-port DOMAIN PORT
+    python tests/lab/npm_probe.py HOSTS_JSON_ENTRY certificates
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ def main(argv: list[str]) -> int:
         try:
             if action == "list":
                 print(json.dumps(client.list_proxy_hosts()))
+            elif action == "certificates":
+                print(json.dumps(client.list_certificates()))
             elif action == "set-forward-port":
                 domain, port = rest
                 found = next(h for h in client.list_proxy_hosts() if h["domain_names"] == [domain])

@@ -139,3 +139,32 @@ def test_a_restart_writes_every_stored_host_again(nginx: NpmNginx) -> None:
     (nginx.proxy_dir / f"{created['id']}.conf").unlink()
     double.configure_all()
     assert sorted(p.name for p in nginx.proxy_dir.iterdir()) == [f"{created['id']}.conf"]
+
+
+def test_a_host_with_a_certificate_is_served_on_443_with_certbots_files_http2_redirect_and_hsts() -> None:
+    host = {**HOST, "id": 3, "certificate_id": 7, "ssl_forced": True, "http2_support": True,
+            "hsts_enabled": True, "hsts_subdomains": False}
+    text = proxy_host_config(host, letsencrypt=Path("/etc/letsencrypt"))
+    assert "    listen 80;" in text
+    assert "    listen 443 ssl http2;" in text
+    assert "    ssl_certificate /etc/letsencrypt/live/npm-7/fullchain.pem;" in text
+    assert "    ssl_certificate_key /etc/letsencrypt/live/npm-7/privkey.pem;" in text
+    assert 'add_header Strict-Transport-Security "max-age=63072000; preload" always;' in text
+    assert "return 301 https://$host$request_uri;" in text
+
+
+def test_ssl_flags_follow_the_row_and_hsts_needs_force_ssl_as_in_npms_template() -> None:
+    base = {**HOST, "id": 3, "certificate_id": 7}
+    plain = proxy_host_config({**base, "ssl_forced": False, "http2_support": False, "hsts_enabled": True})
+    assert "    listen 443 ssl;" in plain
+    assert "return 301" not in plain and "Strict-Transport-Security" not in plain
+    subdomains = proxy_host_config({**base, "ssl_forced": 1, "hsts_enabled": 1, "hsts_subdomains": 1})
+    assert '"max-age=63072000; includeSubDomains; preload"' in subdomains
+
+
+def test_a_host_without_a_certificate_is_plain_http_and_443_refuses_unknown_names() -> None:
+    text = proxy_host_config({**HOST, "id": 3, "certificate_id": 0, "ssl_forced": True})
+    assert "443" not in text and "ssl_" not in text and "return 301" not in text
+    main = main_config(Path("/data/nginx/proxy_host"), [])
+    assert "listen 443 ssl default_server;" in main
+    assert "ssl_reject_handshake on;" in main
