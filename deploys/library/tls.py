@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import ssl
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
 
@@ -72,3 +73,23 @@ def ca_bundle_problem(text: str) -> str | None:
         reason = getattr(error, "reason", None) or type(error).__name__
         return f"a certificate in it cannot be read ({reason})"
     return None
+
+
+@dataclass(frozen=True)
+class TlsPlan:
+    """What HTTPS means on a host running NPM (``HostPlan.tls``): the certificate's names, the flags every
+    managed proxy host gets, and NPM's environment (``acme_server`` as ``LE_SERVER``; ``ca_bundle``, the
+    bundle's path in the container, as ``REQUESTS_CA_BUNDLE`` when a private CA is trusted)."""
+
+    names: tuple[str, str]
+    force_ssl: bool
+    http2: bool
+    hsts: bool
+    hsts_subdomains: bool
+    acme_server: str
+    ca_bundle: str | None
+
+    def ssl(self) -> dict:
+        """The ``ssl`` argument of ``npm.proxy_host``: the wildcard, named by its domain names."""
+        return {"certificate": list(self.names), "force_ssl": self.force_ssl, "http2": self.http2,
+                "hsts": self.hsts, "hsts_subdomains": self.hsts_subdomains}
