@@ -29,7 +29,7 @@ from pyinfra.facts.rpm import RpmPackages
 from pyinfra.facts.server import LinuxDistribution, Which
 from pyinfra.facts.systemd import SystemdStatus
 
-from deploys.library import backup_steps, model_steps, preflight, security_steps
+from deploys.library import backup_steps, model_steps, preflight, security_steps, tunnel
 from deploys.library.catalog import CATALOG, Service
 from deploys.library.context import host_resources, inventory_plan, match_os
 from deploys.library.errors import DeployError
@@ -48,6 +48,8 @@ from facts.sshd import SshdSettings
 from facts.system import ComposeVersion
 from facts.tailscale import TailscaleStatus
 from facts.updates import AutomaticUpdates
+from operations.clients import ServiceUnreachable
+from operations.clients.npm import NpmClient, NpmError
 from operations.clients.ollama import parse_model_name
 from operations.sshd import drop_in_path
 
@@ -116,12 +118,30 @@ def observe() -> preflight.Observed:
             observe_models(obs, obs.settings)
         obs.sshd_policy = sshd_policy(obs.settings, login_of(host))
         obs.sshd = host.get_fact(SshdSettings, drop_in=drop_in_path(SSHD_DROP_IN))
+        if plan.tls is not None:
+            observe_certificate(obs, obs.settings, plan.tls.names, plan.tailscale_ip)
         if obs.settings.backups:
             obs.backup_repository = host.get_fact(ResticRepository, env_file=backup_steps.ENV_FILE)
             obs.backup_status = host.get_fact(BackupStatus, state_dir=backup_steps.STATE_DIR,
                                               timer=f"{backup_steps.UNIT}.timer",
                                               service=f"{backup_steps.UNIT}.service")
     return obs
+
+
+def observe_certificate(obs: preflight.Observed, settings: HomelabSettings, names: tuple[str, ...],
+                        address: str | None) -> None:
+    """The wildcard certificate as NPM lists it (read only; NPM may not be deployed yet)."""
+    obs.tls_names = names
+    if not address:
+        obs.certificate_unread = "no Tailscale IP yet"
+        return
+    try:
+        url = tunnel.local_url(host, address, CATALOG[Service.NGINX_PROXY_MANAGER].upstream_port)
+        client = NpmClient(url, settings.npm_admin_email or "", settings.npm_admin_password, timeout=10)
+        client.wait_ready(timeout=2)
+        obs.certificate = client.find_certificate_by_names(names)
+    except (ServiceUnreachable, NpmError, DeployError, OSError) as error:
+        obs.certificate_unread = f"NGINX Proxy Manager not deployed or not answering: {error}"
 
 
 def observe_models(obs: preflight.Observed, settings: HomelabSettings) -> None:

@@ -22,15 +22,16 @@ with one line; they are not exceptions.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pyinfra import host, logger
-from pyinfra.api import FunctionCommand, operation
+from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.api.exceptions import OperationValueError
 
-from operations import diffs
-from operations.clients import read_while_planning
+from operations import certbot_log, diffs
+from operations.clients import Secret, read_while_planning, reveal
 from operations.clients.npm import (
     NpmAuthError,
     NpmCertificateError,
@@ -38,6 +39,7 @@ from operations.clients.npm import (
     NpmConflictError,
     NpmError,
     NpmNginxError,
+    NpmNotFoundError,
     nginx_error_line,
     shown_names,
 )
@@ -51,9 +53,11 @@ ClientFactory = Callable[[], NpmClient]
 
 @dataclass(frozen=True)
 class SslSpec:
-    """``certificate`` is an existing certificate id or ``"new"`` (Let's Encrypt)."""
+    """``certificate`` is an existing certificate id, ``"new"`` (Let's Encrypt), or the domain names of a
+    Let's Encrypt certificate (a list), found in NPM by them when the host is written (it may be
+    requested earlier in the same run)."""
 
-    certificate: int | Literal["new"]
+    certificate: int | Literal["new"] | tuple[str, ...]
     force_ssl: bool = True
     http2: bool = True
     hsts: bool = False
@@ -66,12 +70,18 @@ class SslSpec:
         unknown = set(value) - {"certificate", "force_ssl", "http2", "hsts", "hsts_subdomains"}
         if unknown or "certificate" not in value:
             raise OperationValueError(
-                f"ssl: expected certificate (id or 'new') and flags, got keys {sorted(value)}"
+                f"ssl: expected certificate (id, 'new' or domain names) and flags, got keys {sorted(value)}"
             )
         certificate = value["certificate"]
+        if isinstance(certificate, list | tuple):
+            if not certificate or not all(isinstance(name, str) and name.strip() for name in certificate):
+                raise OperationValueError(
+                    f"ssl.certificate: expected the certificate's domain names, got {certificate!r}"
+                )
+            return cls(**{**dict(value), "certificate": tuple(name.strip() for name in certificate)})
         if certificate != "new" and (not isinstance(certificate, int) or certificate < 1):
             raise OperationValueError(
-                f"ssl.certificate: expected a certificate id >= 1 or 'new', got {certificate!r}"
+                f"ssl.certificate: expected a certificate id >= 1, 'new' or domain names, got {certificate!r}"
             )
         return cls(**dict(value))
 
@@ -338,7 +348,8 @@ def _applying(client_factory: ClientFactory, plan: ProxyHostPlan) -> FunctionCom
 
     def apply(state: Any, host: Any) -> bool:
         try:
-            apply_proxy_host(client_factory(), plan)
+            client = client_factory()
+            apply_proxy_host(client, _resolved(client, plan))
         except (NpmNginxError, NpmCertificateError) as error:  # they name the host themselves
             return report(host, str(error))
         except NpmError as error:
@@ -422,7 +433,9 @@ def proxy_host(
     + websocket: allow websocket upgrades
     + block_exploits: NPM's "block common exploits"
     + access_list_id: an access list id (0 = public)
-    + ssl: ``None``, or ``{"certificate": id | "new", "force_ssl", "http2", "hsts", "hsts_subdomains"}``
+    + ssl: ``None``, or ``{"certificate": id | "new" | [domain names], "force_ssl", "http2", "hsts",
+      "hsts_subdomains"}``; domain names name a Let's Encrypt certificate NPM holds (found when the host
+      is written: ``dns_certificate`` may request it earlier in the same run)
     + present: whether the host should exist
     + manager_tag: the ``meta.managed_by`` mark of hosts this deploy owns
     + fail_on_conflict: fail instead of warning when a proxy host not managed by us holds one of the
@@ -440,10 +453,14 @@ def proxy_host(
             forward_port=8080,
         )
     """
+    spec = SslSpec.parse(ssl)
+    names = spec.certificate if spec is not None and isinstance(spec.certificate, tuple) else None
     reachable, existing = read_while_planning(
-        lambda: _read_hosts(client_factory()), host.state.is_executing
+        lambda: _read_hosts(client_factory(), names), host.state.is_executing
     )
-    proxies, others = existing if reachable else ([], [])
+    proxies, others, certificate = existing if reachable else ([], [], None)
+    if spec is not None and certificate is not None:  # known now: compared by its id
+        ssl = replace(spec, certificate=int(certificate["id"]))
     plan = plan_proxy_host(
         proxies,
         domain_names,
@@ -473,5 +490,156 @@ def proxy_host(
     yield _applying(client_factory, plan)
 
 
-def _read_hosts(client: NpmClient) -> tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]:
-    return client.list_proxy_hosts(), client.list_other_hosts()
+def _read_hosts(
+    client: NpmClient, certificate_names: tuple[str, ...] | None = None
+) -> tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]], dict[str, Any] | None]:
+    """The proxy hosts, the other kinds of hosts, and the unexpired certificate of these names (if any)."""
+    certificate = None
+    if certificate_names:
+        certificate = client.find_certificate_by_names(certificate_names)
+        if certificate is not None and expired(certificate):
+            certificate = None
+    return client.list_proxy_hosts(), client.list_other_hosts(), certificate
+
+
+def _resolved(client: NpmClient, plan: ProxyHostPlan) -> ProxyHostPlan:
+    """``plan`` with a certificate named by its domain names replaced by its id, read now (the
+    certificate may have been requested earlier in this run); ``NpmNotFoundError`` when NPM has none."""
+    names = plan.fields.get("certificate_id")
+    if not isinstance(names, tuple):
+        return plan
+    found = client.find_certificate_by_names(names)
+    if found is None or expired(found):
+        raise NpmNotFoundError(
+            f"NPM holds no valid Let's Encrypt certificate for {shown_names(names)} (its request failed "
+            "or has not run): the proxy host is left as it is"
+        )
+    fields = {**plan.fields, "certificate_id": int(found["id"])}
+    return replace(plan, fields=fields)
+
+
+# -- certificates by the DNS challenge --------------------------------------------------------------
+def expires_at(certificate: Mapping[str, Any]) -> datetime | None:
+    """When a certificate expires (NPM's ``expires_on``, "YYYY-MM-DD HH:MM:SS" in UTC), or None."""
+    text = str(certificate.get("expires_on") or "")
+    for form in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ"):
+        try:
+            return datetime.strptime(text, form).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def expired(certificate: Mapping[str, Any], now: datetime | None = None) -> bool:
+    """Whether a certificate has expired (one whose expiry cannot be read counts as expired)."""
+    when = expires_at(certificate)
+    return when is None or when <= (now or datetime.now(UTC))
+
+
+class _CertificateRequest(FunctionCommand):
+    """Request the certificate at execute time (unless NPM has it by then); when NPM answers that
+    certbot failed, read certbot's log on the host (the operation's own connection and arguments: sudo)
+    and fail with one line naming the cause."""
+
+    def __init__(self, description: str, request: Callable[[], str | None], log_path: str | None,
+                 secrets: tuple[str, ...], remedies: Mapping[str, str]) -> None:
+        super().__init__(named(lambda: None, description), (), {})
+        self.description = description
+        self.request = request
+        self.log_path = log_path
+        self.secrets = secrets
+        self.remedies = remedies
+
+    def execute(self, state: Any, host: Any, connector_arguments: Any) -> bool:
+        try:
+            self.request()
+        except NpmCertificateError:
+            return report(host, self._failure_line(host, connector_arguments))
+        except NpmError as error:
+            return report(host, f"{self.description} failed: {error}")
+        return True
+
+    def _failure_line(self, host: Any, connector_arguments: Any) -> str:
+        text = ""
+        if self.log_path:
+            try:
+                status, output = host.run_shell_command(
+                    StringCommand("tail", "-c", "262144", self.log_path), **(connector_arguments or {})
+                )
+                text = output.stdout if status else ""
+            except Exception:  # noqa: BLE001 - the log is read to explain; its absence is said
+                text = ""
+        failure = certbot_log.explain(text, self.secrets)
+        remedy = self.remedies.get(failure.cause, "")
+        where = (f"certbot's log: {self.log_path} on the host" if self.log_path
+                 else "certbot's log: /data/logs/letsencrypt.log in NPM's container")
+        parts = [f"{self.description} failed: {failure.line()}", remedy, where]
+        return "; ".join(part for part in parts if part)
+
+
+@operation()
+def dns_certificate(
+    client_factory: ClientFactory,
+    domain_names: Sequence[str],
+    dns_provider: str,
+    dns_credentials: Secret | None = None,
+    propagation_seconds: int | None = None,
+    certbot_log_path: str | None = None,
+    remedies: Mapping[str, str] | None = None,
+):
+    """
+    Make NPM hold a Let's Encrypt certificate for exactly these names, requested by the DNS-01
+    challenge (a wildcard needs it); found by its names (case-insensitive). One NPM has and that has not
+    expired is left alone (NPM renews it itself); a missing or expired one is requested once. NPM waits
+    for certbot before it answers (minutes). A failed request fails the operation with one line: the
+    cause read from certbot's log on the host.
+
+    + client_factory: callable returning an ``NpmClient``
+    + domain_names: the certificate's names (``["*.home.example.com", "home.example.com"]``)
+    + dns_provider: the DNS provider's key in NPM's certbot plugin list (``cloudflare``, ``rfc2136``, …)
+    + dns_credentials: the provider's credentials file content (a secret: sent to NPM's API only)
+    + propagation_seconds: how long certbot waits for the TXT record (the plugin's default when None)
+    + certbot_log_path: where certbot's log (NPM's ``/data/logs/letsencrypt.log``) is on the host
+    + remedies: what to do, by cause (``certbot_log.CAUSES``), added to the failure's line
+
+    **Example:**
+
+    .. code:: python
+
+        npm.dns_certificate(
+            name="Wildcard certificate",
+            client_factory=make_npm_client,
+            domain_names=["*.home.example.com", "home.example.com"],
+            dns_provider="cloudflare",
+            dns_credentials=settings.tls_dns_credentials,
+        )
+    """
+    names = [name.strip() for name in domain_names if name.strip()]
+    if not names:
+        raise OperationValueError("domain_names: expected at least one domain name")
+    reachable, found = read_while_planning(
+        lambda: client_factory().find_certificate_by_names(names), host.state.is_executing
+    )
+    shown = shown_names(names)
+    if found is not None and not expired(found):
+        host.noop(f"certificate {shown} is in NPM (#{found['id']}, expires {found.get('expires_on')})")
+        return
+    if found is not None:
+        description = (f"request the certificate {shown} again: #{found['id']} expired "
+                       f"{found.get('expires_on')}")
+    elif reachable:
+        description = f"request the certificate {shown} (DNS challenge, {dns_provider})"
+    else:
+        description = f"request the certificate {shown} (DNS challenge, {dns_provider}) unless NPM has it"
+    diffs.show(description)
+    secrets = certbot_log.credential_values(reveal(dns_credentials)) if dns_credentials is not None else ()
+
+    def request() -> str | None:
+        client = client_factory()
+        current = client.find_certificate_by_names(names)
+        if current is not None and not expired(current):  # made meanwhile: nothing to ask
+            return None
+        created = client.create_dns_certificate(names, dns_provider, dns_credentials, propagation_seconds)
+        return str(created.get("id"))
+
+    yield _CertificateRequest(description, request, certbot_log_path, secrets, remedies or {})

@@ -117,7 +117,15 @@ class ServiceUrl:
         object.__setattr__(self, "service", str(self.service))
 
 
-EnvValue = str | FromSetting | OnGpu | ServiceUrl
+@dataclass(frozen=True)
+class WhenTls:
+    """An environment value of the host plan's HTTPS decision (``TlsPlan``'s attribute ``attribute``),
+    left out when TLS is off or the attribute is unset: nothing changes for a host without HTTPS."""
+
+    attribute: str
+
+
+EnvValue = str | FromSetting | OnGpu | ServiceUrl | WhenTls
 
 
 @dataclass(frozen=True)
@@ -194,6 +202,9 @@ CATALOG: dict[str, ServiceSpec] = {
                 Volume("services/nginx-proxy/certificates/letsencrypt", "/etc/letsencrypt", BackupClass.HIGH),
             ),
             healthcheck=("CMD", "curl", "-fsS", "http://localhost:81/api/"),
+            # HTTPS (HOMELAB_TLS=dns): NPM hands LE_SERVER to certbot as --server; certbot, which inherits
+            # NPM's environment, trusts a private ACME server's CA through REQUESTS_CA_BUNDLE
+            environment={"LE_SERVER": WhenTls("acme_server"), "REQUESTS_CA_BUNDLE": WhenTls("ca_bundle")},
             required_settings=("npm_admin_email", "npm_admin_password"),
             # nginx and NPM's node backend use 100-300 MB; certbot's DNS plugins are installed on demand
             limits=Limits(memory="1g", cpus="1"),

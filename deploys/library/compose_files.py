@@ -22,16 +22,24 @@ from deploys.library.catalog import (
     Secret,
     ServiceUrl,
     Volume,
+    WhenTls,
 )
 from deploys.library.errors import PlanError
 from deploys.library.plan import HostPlan
 from deploys.library.resources import show_memory
 from deploys.library.settings import HomelabSettings
 
+CATALOG_PROXY = "nginx-proxy-manager"
+
 
 def data_dirs(settings: HomelabSettings, service: str) -> list[tuple[PurePosixPath, Volume]]:
     """Absolute data folders of one service, parents before children."""
     return [(settings.cold_storage_path / volume.source, volume) for volume in CATALOG[service].volumes]
+
+
+def npm_data_dir(settings: HomelabSettings) -> PurePosixPath:
+    """NGINX Proxy Manager's ``/data`` on the host (its certbot log, a private ACME CA bundle)."""
+    return next(path for path, volume in data_dirs(settings, CATALOG_PROXY) if volume.target == "/data")
 
 
 def generated_secrets(plan: HostPlan, service: str) -> list[Secret]:
@@ -52,6 +60,10 @@ def _environment(plan: HostPlan, service: str) -> dict[str, str]:
             env[key] = value.with_gpu if plan.gpu_for(service) else value.without_gpu
         elif isinstance(value, ServiceUrl):
             env[key] = plan.service_url(value.service)
+        elif isinstance(value, WhenTls):
+            given = getattr(plan.tls, value.attribute) if plan.tls is not None else None
+            if given is not None:
+                env[key] = str(given)
         else:
             env[key] = value
     return env

@@ -51,6 +51,7 @@ from deploys.library.errors import PlanError
 from deploys.library.gpu import broken_gpu
 from deploys.library.resources import HostResources, Limit, limit_for
 from deploys.library.settings import GpuDowngrade, HomelabSettings, NoGpuPolicy
+from deploys.library.tls import CA_BUNDLE_IN_CONTAINER, TlsMode, TlsPlan, wildcard_names
 
 # Tailscale peers may administer the host over SSH: the zone that admits them keeps SSH open
 ZONE_SERVICES = ("ssh",)
@@ -282,6 +283,23 @@ class HostPlan:
         )
 
     @cached_property
+    def tls(self) -> TlsPlan | None:
+        """HTTPS on this host's proxy (``HOMELAB_TLS=dns`` where NPM runs): one wildcard certificate for
+        ``*.<domain>`` and ``<domain>``, used by every managed proxy host; None: plain HTTP."""
+        settings = self.settings
+        if settings.tls is not TlsMode.DNS or PROXY not in self.services:
+            return None
+        return TlsPlan(
+            names=wildcard_names(settings.domain),
+            force_ssl=settings.tls_force_ssl,
+            http2=settings.tls_http2,
+            hsts=settings.tls_hsts and settings.tls_force_ssl,  # NPM sends HSTS only with force-SSL
+            hsts_subdomains=settings.tls_hsts_subdomains and settings.tls_hsts and settings.tls_force_ssl,
+            acme_server=settings.tls_acme_server,
+            ca_bundle=str(CA_BUNDLE_IN_CONTAINER) if settings.tls_ca_file is not None else None,
+        )
+
+    @cached_property
     def proxy_host(self) -> str | None:
         """The inventory host whose proxy the subdomains point at (this one when it runs NPM)."""
         return self.inventory.serving_host(PROXY, self.name)
@@ -340,6 +358,10 @@ class HostPlan:
         )
         for domain in self.retired_routes:
             lines.append(f"  removed       {domain} ({removed})")
+        if self.tls is not None:
+            provider = self.settings.tls_dns_provider
+            lines.append(f"  https         {', '.join(self.tls.names)} by DNS-01 ({provider}, "
+                         f"{self.tls.acme_server})")
         for warning in self.warnings:
             lines.append(f"  warning       {warning}")
         return "\n".join(lines)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from deploys.library.catalog import CATALOG, GPU_GROUP, NETWORK, ZONE, Port, Service
@@ -35,8 +36,10 @@ from deploys.library.settings import (
     HomelabSettings,
     NoGpuPolicy,
 )
+from deploys.library.tls import EXPIRY_WARNING_DAYS
 from operations.clients.ollama import parse_model_name
 from operations.images import short
+from operations.npm import expires_at
 from operations.sshd import expected_values
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
@@ -95,6 +98,11 @@ class Observed:
     resources: HostResources | None = None
     limits: dict[str, Limit] = field(default_factory=dict)
     updates: dict[str, Any] | None = None  # facts.updates.AutomaticUpdates (None: not read, unsupported OS)
+    # HTTPS (HOMELAB_TLS): the plan's decision where NPM runs here, the wildcard certificate as NPM lists
+    # it (None: NPM has none), and why it could not be read (NPM not deployed or not answering)
+    tls_names: tuple[str, ...] | None = None
+    certificate: dict[str, Any] | None = None
+    certificate_unread: str | None = None
 
 
 # -- single checks -----------------------------------------------------------------------------
@@ -674,6 +682,33 @@ def check_holds(obs: Observed) -> Check | None:
     return Check("holds", PASS, f"{listed} ({how})")
 
 
+def check_tls(obs: Observed, now: datetime | None = None) -> Check | None:
+    """HTTPS on the subdomains, where NPM runs here: WARN when off (plain HTTP); with dns the wildcard
+    certificate's expiry when NPM already holds it (WARN under EXPIRY_WARNING_DAYS, FAIL expired)."""
+    if obs.settings is None or Service.NGINX_PROXY_MANAGER not in obs.services:
+        return None
+    if obs.tls_names is None:
+        return Check("https", WARN, "HOMELAB_TLS=off: the subdomains are plain HTTP (HOMELAB_TLS=dns: one "
+                     "wildcard certificate by the DNS challenge, README: HTTPS on the subdomains)")
+    names = ", ".join(obs.tls_names)
+    if obs.certificate_unread is not None:
+        return Check("https", WARN, f"{names}: not checked ({obs.certificate_unread}); the deploy requests "
+                     "the certificate when NPM has none")
+    if obs.certificate is None:
+        return Check("https", WARN, f"{names}: NPM holds no certificate yet: the deploy requests it "
+                     f"(DNS challenge, {obs.settings.tls_dns_provider})")
+    when = expires_at(obs.certificate)
+    left = None if when is None else when - (now or datetime.now(UTC))
+    shown = f"#{obs.certificate.get('id')} expires {obs.certificate.get('expires_on')}"
+    if left is None or left.total_seconds() <= 0:
+        return Check("https", FAIL, f"{names}: {shown}: expired (NPM's renewal failed: see its certbot log "
+                     "logs/letsencrypt.log in NPM's data folder); the deploy requests a new one")
+    if left.days < EXPIRY_WARNING_DAYS:
+        return Check("https", WARN, f"{names}: {shown}, in {left.days} days (NPM renews 30 days before; "
+                     "its renewal may be failing: see logs/letsencrypt.log in NPM's data folder)")
+    return Check("https", PASS, f"{names}: {shown} ({left.days} days)")
+
+
 # -- all of them -------------------------------------------------------------------------------
 def checks(obs: Observed) -> list[Check]:
     """Every check for one host, in reading order."""
@@ -699,7 +734,8 @@ def checks(obs: Observed) -> list[Check]:
     backup = check_backup(obs)
     if backup is not None:
         rows.append(backup)
-    rows += [row for row in (check_security_updates(obs), check_holds(obs)) if row is not None]
+    last = (check_security_updates(obs), check_holds(obs), check_tls(obs))
+    rows += [row for row in last if row is not None]
     return rows
 
 

@@ -7,7 +7,9 @@ from pyinfra.api import deploy
 
 from deploys.library import tunnel
 from deploys.library.catalog import CATALOG, MANAGED_BY, Service
+from deploys.library.compose_files import npm_data_dir
 from deploys.library.context import HostContext
+from deploys.library.tls import CERTBOT_LOG
 from operations import npm, pihole
 from operations.clients.npm import NpmClient
 from operations.clients.pihole import PiholeClient
@@ -47,10 +49,40 @@ def _pihole_factory(ctx: HostContext):
     return tunnel.answering_once(make, "Pi-hole")
 
 
+# what to do when the certificate request fails, by the cause certbot's log names (certbot_log.CAUSES)
+REMEDIES = {
+    "credentials": "check HOMELAB_TLS_DNS_CREDENTIALS (a token allowed to edit the zone's DNS records) and "
+                   "HOMELAB_TLS_DNS_PROVIDER",
+    "propagation": "the TXT record goes into the public zone of HOMELAB_DOMAIN: check that the provider "
+                   "serves that zone, or raise HOMELAB_TLS_PROPAGATION_SECONDS",
+    "acme-unreachable": "check HOMELAB_TLS_ACME_SERVER and that the host reaches it",
+    "acme-untrusted": "a private ACME server needs HOMELAB_TLS_CA_FILE (its root certificate)",
+}
+
+
+def wildcard_certificate(ctx: HostContext, factory) -> None:
+    """The one certificate of HOMELAB_TLS=dns, before the proxy hosts that use it."""
+    tls, settings = ctx.plan.tls, ctx.settings
+    assert tls is not None and settings.tls_dns_provider is not None
+    npm.dns_certificate(
+        name=f"Wildcard certificate {', '.join(tls.names)} (DNS challenge, {settings.tls_dns_provider})",
+        client_factory=factory,
+        domain_names=list(tls.names),
+        dns_provider=settings.tls_dns_provider,
+        dns_credentials=settings.tls_dns_credentials,
+        propagation_seconds=settings.tls_propagation_seconds,
+        certbot_log_path=str(npm_data_dir(settings) / CERTBOT_LOG),
+        remedies=REMEDIES,
+    )
+
+
 @deploy("Proxy hosts")
 def proxy_hosts(ctx: HostContext):
     factory = _npm_factory(ctx)
     npm.admin(name="NGINX Proxy Manager admin account", client_factory=factory)
+    tls = ctx.plan.tls
+    if tls is not None:
+        wildcard_certificate(ctx, factory)
     for route in ctx.plan.routes:
         npm.proxy_host(
             name=f"{route.domain} -> {route.forward_host}:{route.forward_port}",
@@ -61,6 +93,7 @@ def proxy_hosts(ctx: HostContext):
             forward_port=route.forward_port,
             websocket=True,
             block_exploits=True,
+            ssl=tls.ssl() if tls is not None else None,
             manager_tag=MANAGED_BY,
         )
     for domain in ctx.plan.retired_routes:  # a proxy host made by hand is left alone, with a line saying so

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from io import StringIO
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.operations import files
 
 from deploys.library import backup_steps, openwebui_steps
 from deploys.library.catalog import CATALOG, Service
-from deploys.library.compose_files import data_dirs, env_file, generated_secrets, render_compose
+from deploys.library.compose_files import data_dirs, env_file, generated_secrets, npm_data_dir, render_compose
 from deploys.library.context import DeployError, HostContext, listed, logger
 from deploys.library.settings import PullPolicy
+from deploys.library.tls import CA_BUNDLE_NAME
 from facts.compose import ComposeDeployment
 from facts.images import RegistryDigests
 from operations import compose, directories, images, secrets
@@ -155,6 +158,13 @@ def services(ctx: HostContext, candidates: list[str], refresh: Iterable[str] = (
                 name=f"{service}: {secret.key} (made once on the host)",
                 path=f"{directory}/{secret.generated_file}",
                 variable=secret.variable,
+            )
+        if placed and service == Service.NGINX_PROXY_MANAGER and ctx.settings.tls_ca_bundle is not None:
+            files.put(  # the private ACME server's roots, for certbot (REQUESTS_CA_BUNDLE in the container)
+                name=f"{service}: the private ACME server's CA bundle (HOMELAB_TLS_CA_FILE)",
+                src=StringIO(ctx.settings.tls_ca_bundle),
+                dest=str(npm_data_dir(ctx.settings) / CA_BUNDLE_NAME),
+                user="root", group="root", mode="644", create_remote_dir=False,  # made by storage()
             )
         change = changes.get(service)
         if not placed:

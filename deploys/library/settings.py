@@ -45,6 +45,13 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from deploys.library import secrets_at_rest
 from deploys.library.catalog import CATALOG, BackupClass, Limits, Service
 from deploys.library.resources import parse_limits
+from deploys.library.tls import (
+    DNS_PROVIDERS,
+    LETSENCRYPT_PRODUCTION,
+    NO_CREDENTIALS_FILE,
+    TlsMode,
+    ca_bundle_problem,
+)
 from operations.clients.ollama import DEFAULT_HOST, parse_model_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -551,6 +558,44 @@ class HomelabSettings(BaseSettings):
         default=48, ge=1, description="preflight and verification warn when the last backup is older"
     )
 
+    # -- HTTPS on the subdomains (README: HTTPS) ------------------------------------------------
+    tls: TlsMode = Field(
+        default=TlsMode.OFF,
+        description="HTTPS on the subdomains: off (plain HTTP), or dns (one wildcard certificate by the "
+        "ACME DNS-01 challenge, requested by NGINX Proxy Manager)",
+    )
+    tls_email: str | None = Field(
+        default=None,
+        description="the ACME account's email: NPM 2.13+ uses its admin's, so it is HOMELAB_NPM_ADMIN_EMAIL "
+        "(another value is refused)",
+    )
+    tls_dns_provider: str | None = Field(
+        default=None,
+        description="the DNS provider's key in NPM's certbot plugin list (cloudflare, rfc2136, …)",
+    )
+    tls_dns_credentials: SecretStr | None = Field(
+        default=None,
+        description="the DNS provider's credentials file content (dns_cloudflare_api_token = …); "
+        "required with dns except route53",
+    )
+    tls_propagation_seconds: int | None = Field(
+        default=None, ge=1, le=3600,
+        description="seconds certbot waits for the TXT record to propagate (the plugin's default when unset)",
+    )
+    tls_acme_server: str = Field(
+        default=LETSENCRYPT_PRODUCTION,
+        description="the ACME server's directory URL (Let's Encrypt's by default)",
+    )
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="PEM bundle (on the controller) of the roots to trust for a private ACME server: its "
+        "HTTPS directory and the certificates it issues",
+    )
+    tls_force_ssl: bool = Field(default=True, description="redirect plain HTTP to HTTPS")
+    tls_http2: bool = Field(default=True, description="HTTP/2 on the subdomains")
+    tls_hsts: bool = Field(default=True, description="HSTS on the subdomains (only with force-SSL)")
+    tls_hsts_subdomains: bool = Field(default=False, description="HSTS includeSubDomains")
+
     # -- images (pinned; `latest` would make a re-run change what runs) ---------------------
     image_nginx_proxy_manager: str = Field(default=CATALOG[Service.NGINX_PROXY_MANAGER].image)
     image_pihole: str = Field(default=CATALOG[Service.PIHOLE].image)
@@ -807,6 +852,52 @@ class HomelabSettings(BaseSettings):
             )
         return value
 
+    @field_validator("tls_email")
+    @classmethod
+    def _tls_email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value.lower()):
+            raise ValueError("expected an email address such as admin@home.example.com")
+        return value.lower() if value is not None else value
+
+    @field_validator("tls_dns_provider")
+    @classmethod
+    def _dns_provider(cls, value: str | None) -> str | None:
+        if value is None or value in DNS_PROVIDERS:
+            return value
+        close = difflib.get_close_matches(value.strip().lower(), DNS_PROVIDERS, n=3, cutoff=0.6)
+        hint = (f"did you mean {' or '.join(close)}?" if close
+                else "see NPM's DNS provider list (README: HTTPS on the subdomains)")
+        raise ValueError(f"not a DNS provider NGINX Proxy Manager knows; {hint}")
+
+    @field_validator("tls_dns_credentials")
+    @classmethod
+    def _dns_credentials(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("expected the provider's credentials file content, "
+                             "e.g. dns_cloudflare_api_token = …")
+        return value
+
+    @field_validator("tls_acme_server")
+    @classmethod
+    def _acme_server(cls, value: str) -> str:
+        if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s]*)?", value.strip()):
+            raise ValueError("expected the HTTPS URL of an ACME directory, e.g. " + LETSENCRYPT_PRODUCTION)
+        return value.strip()
+
+    @field_validator("tls_ca_file")
+    @classmethod
+    def _tls_ca_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return value
+        path = value.expanduser()
+        if not path.is_file():
+            raise ValueError("expected the path of a PEM file on this machine (the controller); there is no "
+                             "file there")
+        problem = ca_bundle_problem(path.read_text(errors="replace"))
+        if problem:
+            raise ValueError(problem)
+        return path
+
     # every image setting (a service declared without a field of its own runs its pinned image)
     @field_validator(*(item.image_setting for item in CATALOG.values()), check_fields=False)
     @classmethod
@@ -1016,7 +1107,32 @@ class HomelabSettings(BaseSettings):
             for name in CATALOG[service].required_settings
             if getattr(self, name) is None
         ]
-        return found + self._backup_problems() + self._model_problems()
+        return found + self._backup_problems() + self._model_problems() + self._tls_problems()
+
+    def _tls_problems(self) -> list[str]:
+        """What HOMELAB_TLS=dns needs of the other settings."""
+        if self.tls is not TlsMode.DNS:
+            return []
+        problems = []
+        if self.tls_dns_provider is None:
+            problems.append("HOMELAB_TLS_DNS_PROVIDER: required while HOMELAB_TLS is dns: the key of your "
+                            "DNS provider in NPM's certbot plugin list (cloudflare, route53, rfc2136, …)")
+        elif self.tls_dns_credentials is None and self.tls_dns_provider not in NO_CREDENTIALS_FILE:
+            problems.append(f"HOMELAB_TLS_DNS_CREDENTIALS: required while HOMELAB_TLS is dns with the "
+                            f"{self.tls_dns_provider} provider: its credentials file content (an API token "
+                            "allowed to edit the zone's TXT records)")
+        admin = self.npm_admin_email
+        if self.tls_email is not None and self.tls_email != admin:
+            problems.append(f"HOMELAB_TLS_EMAIL: {self.tls_email!r} differs from HOMELAB_NPM_ADMIN_EMAIL "
+                            f"{admin!r}: NGINX Proxy Manager (2.13+) registers the ACME account with its "
+                            "admin's email; set HOMELAB_NPM_ADMIN_EMAIL to the address the ACME server "
+                            "should write to, and leave HOMELAB_TLS_EMAIL out")
+        return problems
+
+    @property
+    def tls_ca_bundle(self) -> str | None:
+        """The text of HOMELAB_TLS_CA_FILE (``None`` without one)."""
+        return None if self.tls_ca_file is None else self.tls_ca_file.read_text()
 
     def _backup_problems(self) -> list[str]:
         """What a configured backup repository needs besides itself."""

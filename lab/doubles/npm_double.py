@@ -15,6 +15,16 @@ worded as nginx words it); ``nginx_broken`` rejects every host's config. Served,
 from a control file on every request (``--control-file``; see ``lab/standin.py``), so a lab test can
 flip them while the stand-in runs.
 
+Certificates by Let's Encrypt (a ``POST /api/nginx/certificates`` of provider ``letsencrypt``, DNS
+challenge or not, and a proxy-host write with ``certificate_id: "new"``) go through one *issuer*:
+``issuer(cert, email) -> expiry`` (Unix seconds) or ``raise CertbotFailed(debug)``, where ``cert`` is the
+row as stored (its ``meta`` with the DNS provider's credentials) and ``email`` its owner's, which NPM
+2.13+ gives certbot as the ACME account's. The default issuer runs no certbot: it honours
+``letsencrypt_ok`` (False: certbot's failure as recorded; True: valid for 90 days). As 2.15.1 does, the
+row keeps ``meta.dns_provider_credentials`` but no answer ever shows it, ``nice_name`` is the names
+joined by ", ", and a failed request removes the row and answers 500 ``Internal Error`` with a
+``debug`` block.
+
 Run: ``python3 -m lab.doubles.npm_double --port 81 --version 2.15.1``.
 """
 
@@ -82,6 +92,8 @@ NGINX_EMERG = "could not build server_names_hash, you should increase server_nam
 # per-entry overhead (recorded: 456 characters pass, 2216 are rejected)
 LONGEST_SERVER_NAME = 1024 - 16
 NGINX_ERROR = "nginx: [emerg] {emerg}\nnginx: configuration file /etc/nginx/nginx.conf test failed\n"
+CERTIFICATE_LIFETIME = 90 * 86400.0  # what Let's Encrypt issues
+HIDDEN_META = ("dns_provider_credentials",)  # kept in the row, left out of every answer
 PERMISSIONS = ("proxy_hosts", "redirection_hosts", "dead_hosts", "streams", "access_lists", "certificates")
 
 
@@ -242,6 +254,17 @@ class NpmDatabase:
         return True
 
 
+class CertbotFailed(Exception):  # noqa: N818 - what NPM's backend sees: certbot's run failed
+    """Raised by an issuer: certbot failed; ``debug`` is what NPM answers in the 500's ``debug`` block."""
+
+    def __init__(self, debug: dict) -> None:
+        super().__init__("certbot failed")
+        self.debug = debug
+
+
+Issuer = Callable[[dict, str], int]
+
+
 class NpmDouble:
     """The NPM backend as a plain Python object; ``__call__`` is the HTTP app (see ``lab.doubles``)."""
 
@@ -253,10 +276,12 @@ class NpmDouble:
         initial_admin: tuple[str, str] | None = None,
         letsencrypt_ok: bool = True,
         clock: Callable[[], float] = time.time,
+        issuer: Issuer | None = None,
     ) -> None:
         self.version = parse_version(version)
         self.token_lifetime = token_lifetime
         self.letsencrypt_ok = letsencrypt_ok
+        self.issuer: Issuer = issuer or self._default_issuer
         self.nginx_broken = False
         # names (lower-case) whose host's config nginx rejects, each with its [emerg] line
         self.nginx_reject: dict[str, str] = {}
@@ -572,7 +597,8 @@ class NpmDouble:
         shown["meta"] = dict(host["meta"])
         if "certificate" in expand:
             cert = self.certificates.get(host["certificate_id"])
-            shown["certificate"] = None if cert is None else {**cert, "is_deleted": False}
+            shown["certificate"] = (None if cert is None
+                                    else {**self._shown_certificate(cert), "is_deleted": False})
         if "owner" in expand:
             shown["owner"] = dict(self.users[host["owner_user_id"]])
         if "access_list" in expand:
@@ -613,12 +639,13 @@ class NpmDouble:
 
     def _quick_certificate(self, owner_id: int, domain_names: list[str]) -> dict:
         """Let's Encrypt for these names, as a proxy-host write asks for it: the certificate row is
-        written (its id used up) and removed again when certbot fails -> 500 ``Internal Error``."""
-        if not self.letsencrypt_ok:
-            self._next_id("certificate")
-            raise _error(500, "Internal Error", code=self.modern)
+        written (its id used up) and removed again when certbot fails -> 500 ``Internal Error`` (no
+        ``debug`` block on this path, as recorded)."""
         body = {"provider": "letsencrypt", "domain_names": sorted(domain_names)}
-        return self._new_certificate(owner_id, {**body, "nice_name": ", ".join(body["domain_names"])})
+        try:
+            return self._issued(owner_id, body)
+        except CertbotFailed:
+            raise _error(500, "Internal Error", code=self.modern) from None
 
     @staticmethod
     def _drop_ssl_flags(host: dict) -> None:
@@ -845,19 +872,50 @@ class NpmDouble:
         now = self._stamp()
         cert: dict[str, Any] = {"provider": body["provider"], "nice_name": body.get("nice_name", "")}
         cert["domain_names"] = body.get("domain_names", [])
-        cert.update(owner_user_id=user_id, created_on=now, modified_on=now, expires_on=now, meta={})
+        cert.update(owner_user_id=user_id, created_on=now, modified_on=now, expires_on=now,
+                    meta=dict(body.get("meta") or {}))
         cert["id"] = self._next_id("certificate")
         self.certificates[cert["id"]] = cert
         return cert
+
+    def _default_issuer(self, cert: dict, email: str) -> int:
+        """No certbot: the ``letsencrypt_ok`` switch decides (False: certbot's recorded failure)."""
+        if not self.letsencrypt_ok:
+            raise CertbotFailed(self._certbot_failure(cert))
+        return int(self.clock() + CERTIFICATE_LIFETIME)
+
+    def _issued(self, user_id: int, body: dict) -> dict:
+        """A Let's Encrypt certificate: the row is written, then the issuer runs; when it fails the row is
+        removed again (its id stays used) and ``CertbotFailed`` goes on."""
+        names = list(body.get("domain_names", []))
+        cert = self._new_certificate(user_id, {**body, "nice_name": ", ".join(names)})
+        owner = self.users.get(user_id, {})
+        try:
+            expiry = self.issuer(dict(cert, meta=dict(cert["meta"])), str(owner.get("email", "")))
+        except CertbotFailed:
+            del self.certificates[cert["id"]]
+            raise
+        cert["expires_on"] = datetime.fromtimestamp(expiry, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        return cert
+
+    @staticmethod
+    def _shown_certificate(cert: dict) -> dict:
+        """A certificate as the API answers it: the DNS provider's credentials never leave NPM."""
+        meta = {key: value for key, value in (cert.get("meta") or {}).items() if key not in HIDDEN_META}
+        return {**cert, "meta": meta}
 
     def _create_certificate(self, user_id: int, body: dict) -> Reply:
         extra_meta = [k for k in body.get("meta", {}) if k not in CERT_META_KEYS]
         if self.modern and extra_meta:
             message = ", ".join("data/meta must NOT have additional properties" for _ in extra_meta)
             raise _error(400, message, debug={"stack": [f"Error: {message}"]})
-        if body["provider"] == "letsencrypt" and not self.letsencrypt_ok:
-            raise _error(500, "Internal Error", code=self.modern, debug=self._certbot_failure(body))
-        return 201, dict(self._new_certificate(user_id, body)), {}
+        if body["provider"] != "letsencrypt":
+            return 201, self._shown_certificate(self._new_certificate(user_id, body)), {}
+        try:
+            cert = self._issued(user_id, body)
+        except CertbotFailed as failed:
+            raise _error(500, "Internal Error", code=self.modern, debug=failed.debug) from None
+        return 201, self._shown_certificate(cert), {}
 
     def _certbot_failure(self, body: dict) -> dict:
         """The ``debug`` block of a failed certbot run (certbot absent, as in the recordings)."""
@@ -875,7 +933,8 @@ class NpmDouble:
         for cert in self.certificates.values():
             fields = ("id", "created_on", "modified_on", "owner_user_id", "provider", "nice_name")
             entry = {key: cert[key] for key in fields}
-            entry.update(domain_names=cert.get("domain_names", []), expires_on=cert["expires_on"], meta={})
+            entry.update(domain_names=cert.get("domain_names", []), expires_on=cert["expires_on"],
+                         meta=self._shown_certificate(cert)["meta"])
             listed.append(entry)
         return 200, sorted(listed, key=lambda c: c["nice_name"]), {}
 
@@ -887,7 +946,7 @@ class NpmDouble:
             del self.certificates[cert_id]
             return 200, True, {}
         if method == "GET" and cert_id in self.certificates:
-            return 200, dict(self.certificates[cert_id]), {}
+            return 200, self._shown_certificate(self.certificates[cert_id]), {}
         message = f"Not Found - /nginx/certificates/{parts[0]}"
         raise _error(404, message, debug={"stack": [f"Error: {message}"]})
 

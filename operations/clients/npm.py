@@ -10,7 +10,7 @@ Neither the password nor the token ever appears in an exception, a repr or a log
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import requests
@@ -59,6 +59,9 @@ CERTIFICATE_LOGS = (
     "inside the container"
 )
 LONG_NAME = 80  # server names longer than this are shortened in messages
+# seconds a certificate request may take besides the DNS propagation wait (NPM waits for certbot: the
+# plugin's install on first use, the ACME order, the challenge's validation)
+CERTIFICATE_WAIT = 300
 
 
 class NpmError(Exception):
@@ -184,11 +187,13 @@ class NpmClient:
     def _redact(self, text: str) -> str:
         return redact(text, reveal(self._password), self._token or "", DEFAULT_PASSWORD)
 
-    def _send(self, method: str, path: str, body: Any = None, token: str | None = None) -> requests.Response:
+    def _send(
+        self, method: str, path: str, body: Any = None, token: str | None = None, timeout: float | None = None
+    ) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         try:
             return self.session.request(
-                method, self.base_url + path, json=body, headers=headers, timeout=self.timeout
+                method, self.base_url + path, json=body, headers=headers, timeout=timeout or self.timeout
             )
         except requests.RequestException as exc:
             raise NpmUnreachable(
@@ -208,11 +213,13 @@ class NpmClient:
             return NpmValidationError(text, status)
         return NpmError(text, status)
 
-    def _call(self, method: str, path: str, body: Any = None, *, authed: bool = True) -> Any:
+    def _call(
+        self, method: str, path: str, body: Any = None, *, authed: bool = True, timeout: float | None = None
+    ) -> Any:
         """One API call; with ``authed`` it logs in first and once more if the token is refused."""
         for attempt in range(2):
             token = self._ensure_token() if authed else None
-            response = self._send(method, path, body, token)
+            response = self._send(method, path, body, token, timeout)
             if response.ok:
                 return response.json() if response.content else None
             message = _error_message(response)
@@ -509,6 +516,43 @@ class NpmClient:
             if entry.get("name") == name:
                 return int(entry["id"])
         raise NpmNotFoundError(f"no access list named {name!r}")
+
+    def find_certificate_by_names(self, names: Iterable[str]) -> dict[str, Any] | None:
+        """The Let's Encrypt certificate whose names are exactly ``names`` (as a set, case-insensitive),
+        or None; of several, the one that expires last (``expires_on`` "YYYY-MM-DD HH:MM:SS")."""
+        wanted = {name.strip().lower() for name in names}
+        found = [
+            cert for cert in self.list_certificates()
+            if cert.get("provider") == "letsencrypt"
+            and {str(name).lower() for name in cert.get("domain_names") or []} == wanted
+        ]
+        return max(found, key=lambda cert: str(cert.get("expires_on") or ""), default=None)
+
+    def create_dns_certificate(
+        self,
+        names: list[str],
+        dns_provider: str,
+        credentials: Secret | None = None,
+        propagation_seconds: int | None = None,
+    ) -> dict[str, Any]:
+        """Ask NPM for a Let's Encrypt certificate by the DNS-01 challenge. NPM runs certbot before it
+        answers (minutes: the read timeout is the propagation wait plus ``CERTIFICATE_WAIT``); a failed
+        request is ``NpmCertificateError`` (NPM removed the row). The credentials are sent in the body
+        only and never appear in an error."""
+        meta: dict[str, Any] = {"dns_challenge": True, "dns_provider": dns_provider}
+        if credentials is not None:
+            meta["dns_provider_credentials"] = reveal(credentials)
+        if propagation_seconds is not None:
+            meta["propagation_seconds"] = int(propagation_seconds)
+        body = {"provider": "letsencrypt", "domain_names": list(names), "meta": meta}
+        timeout = (propagation_seconds or 0) + CERTIFICATE_WAIT
+        try:
+            return dict(self._call("POST", "/api/nginx/certificates", body, timeout=timeout))
+        except NpmError as error:
+            message = redact(str(error), reveal(credentials) if credentials is not None else "")
+            if error.status is not None and error.status >= 500:
+                raise NpmCertificateError(message, error.status) from None
+            raise type(error)(message, error.status) from None
 
     def find_certificate(self, domain: str) -> int | None:
         """The id of a certificate covering ``domain`` exactly (case-insensitive), or None."""
