@@ -6,8 +6,9 @@ repository paths and tags, and the lab hosts pull them from there. Each stand-in
 upstream image's ports, answers the health check the deploy's service catalog declares, and keeps
 what the tests need of the service's data where the service does:
 
-    nginx-proxy-manager  81 the NPM API double (lab.doubles.npm_double), 80 Debian's nginx serving
-                         the double's proxy hosts (lab.doubles.npm_nginx), 443 TCP
+    nginx-proxy-manager  81 the NPM API double (lab.doubles.npm_double), 80 and 443 Debian's nginx
+                         serving the double's proxy hosts (lab.doubles.npm_nginx) with the
+                         certificates Debian's certbot gets for it (lab.doubles.npm_certbot)
                          health: curl -fsS http://localhost:81/api/
     pihole               53 udp+tcp DNS (pi.hole + the local DNS records set through the API),
                          80 the Pi-hole v6 API double (lab.doubles.pihole_double)
@@ -128,19 +129,6 @@ def http_server(port: int, routes: dict[str, tuple[int, object]], default: tuple
     return server
 
 
-def tcp_listener(port: int) -> socketserver.ThreadingTCPServer:
-    """Accept and close: something listens on the port (NPM's 443 without certificates)."""
-
-    class Handler(socketserver.BaseRequestHandler):
-        def handle(self) -> None:
-            self.request.close()
-
-    socketserver.ThreadingTCPServer.allow_reuse_address = True
-    server = socketserver.ThreadingTCPServer((BIND, port), Handler)
-    server.daemon_threads = True
-    return server
-
-
 def start(server) -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
@@ -151,12 +139,13 @@ def npm_api(port: int, nginx_port: int | None = None):
     from INITIAL_ADMIN_EMAIL / INITIAL_ADMIN_PASSWORD when both are set and no user is stored yet.
     With ``nginx_port``, Debian's nginx serves the proxy hosts there (lab.doubles.npm_nginx): every
     stored host's config is written again, then nginx starts."""
-    from lab.doubles import npm_double, npm_nginx
+    from lab.doubles import npm_certbot, npm_double, npm_nginx
 
     email, password = os.environ.get("INITIAL_ADMIN_EMAIL"), os.environ.get("INITIAL_ADMIN_PASSWORD")
     double = npm_double.NpmDouble(
         os.environ.get("LAB_NPM_VERSION", "2.15.1"),
         initial_admin=(email, password) if email and password else None,
+        issuer=npm_certbot.issue,  # Debian's certbot, run as NPM runs it
     )
     npm_double.with_switches(double, dict(os.environ), NPM_CONTROL_FILE)
     double.store = npm_double.NpmDatabase(NPM_DATA / "database.sqlite")
@@ -392,8 +381,7 @@ def run(role: str) -> int:
     say(f"LAB STAND-IN for {role}: a small local image answering the health check, not the real service")
     servers: list = []
     if role == "nginx-proxy-manager":
-        servers.append(npm_api(81, nginx_port=80))
-        servers.append(tcp_listener(443))
+        servers.append(npm_api(81, nginx_port=80))  # nginx serves 443 as well
     elif role == "pihole":
         servers.extend(dns_servers(53))
         servers.append(pihole_api(80))

@@ -21,8 +21,8 @@ LONGEST = 240  # characters of certbot's own words kept in the line
 
 @dataclass(frozen=True)
 class Failure:
-    """``cause``: credentials, propagation, rate-limit, acme-unreachable, acme-untrusted, other or
-    unknown (no log lines); ``summary``: what it means; ``detail``: certbot's words."""
+    """``cause``: credentials, dns-unreachable, propagation, rate-limit, acme-unreachable, acme-untrusted,
+    other or unknown (no log lines); ``summary``: what it means; ``detail``: certbot's words."""
 
     cause: str
     summary: str
@@ -50,10 +50,14 @@ CAUSES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
       r"(zone_id|Cloudflare API): (6003|6111|9103|9109|10000)\b",
       r"Unknown X-Auth-Key", r"Invalid access token", r"401 Client Error: Unauthorized",
       r"403 Client Error: Forbidden")),
+    ("dns-unreachable", "the DNS provider's server did not answer",
+     (r"Encountered error when making query: The DNS operation timed out",
+      r"Encountered error (adding|deleting) TXT record: The DNS operation timed out")),
     ("propagation", "the ACME server did not find the challenge's TXT record (not propagated yet, or "
      "written to another zone); a longer propagation wait may help",
      (r"Incorrect TXT record", r"NXDOMAIN looking up TXT", r"No TXT record found",
-      r"looking up TXT for _acme-challenge")),
+      r"looking up TXT for _acme-challenge", r"Error retrieving TXT records for DNS challenge",
+      r"failed to verify the DNS TXT records")),
 )
 
 

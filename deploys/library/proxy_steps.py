@@ -53,6 +53,7 @@ def _pihole_factory(ctx: HostContext):
 REMEDIES = {
     "credentials": "check HOMELAB_TLS_DNS_CREDENTIALS (a token allowed to edit the zone's DNS records) and "
                    "HOMELAB_TLS_DNS_PROVIDER",
+    "dns-unreachable": "check the server named in HOMELAB_TLS_DNS_CREDENTIALS and that the host reaches it",
     "propagation": "the TXT record goes into the public zone of HOMELAB_DOMAIN: check that the provider "
                    "serves that zone, or raise HOMELAB_TLS_PROPAGATION_SECONDS",
     "acme-unreachable": "check HOMELAB_TLS_ACME_SERVER and that the host reaches it",

@@ -48,3 +48,22 @@ def test_credentials_never_shown() -> None:
     assert "c2VjcmV0LWtleQ==" in values and "x" not in values
     log = (LOGS / "other.log").read_text().replace("Route53 hosted zone", "zone c2VjcmV0LWtleQ==")
     assert "c2VjcmV0LWtleQ==" not in explain(log, values).line()
+
+
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "certbot"
+
+
+@pytest.mark.parametrize(
+    ("case", "cause", "detail"),
+    [
+        ("bad-tsig", "credentials", "The peer didn't like the signature we sent"),
+        ("dns-unreachable", "dns-unreachable", "The DNS operation timed out"),
+        ("not-propagated", "propagation", "Error retrieving TXT records for DNS challenge"),
+        ("unreachable", "acme-unreachable", "Connection refused"),
+        ("untrusted", "acme-untrusted", "CERTIFICATE_VERIFY_FAILED"),
+    ],
+)
+def test_recorded_certbot_failures_are_named(case, cause, detail) -> None:
+    """Real logs of Debian's certbot 2.1.0 against the lab's pebble and bind9 (tests/fixtures/certbot)."""
+    failure = explain((RECORDED / f"{case}.letsencrypt.log").read_text())
+    assert (failure.cause, detail in failure.detail) == (cause, True), failure
