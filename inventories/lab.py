@@ -97,7 +97,8 @@ def _tls(world: dict) -> dict:
         "tls_dns_credentials": rfc2136_credentials(world["address"], **secret),
         "tls_propagation_seconds": 1,  # the lab's bind9 is the only server: nothing to wait for
         "tls_acme_server": world["acme_directory"],
-        "tls_ca_file": world["tls_roots"],
+        # LAB_TLS_ROOTS: trust another bundle instead (the lab tests' knob for a chain that must fail)
+        "tls_ca_file": os.environ.get("LAB_TLS_ROOTS") or world["tls_roots"],
     }
 
 

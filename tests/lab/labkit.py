@@ -143,8 +143,8 @@ def npm_api(host: dict[str, Any], *args: str) -> str:
 
 
 def verify(limit: str, tmp_path: Path, inventory: str = "inventories/lab.py",
-           env: dict[str, str] | None = None) -> tuple[int, set[str], int, str]:
-    """Tier 3 as a user runs it, `pytest tests/verify --inventory INVENTORY --limit LIMIT`:
+           env: dict[str, str] | None = None, keyword: str | None = None) -> tuple[int, set[str], int, str]:
+    """Tier 3 as a user runs it, `pytest tests/verify --inventory INVENTORY --limit LIMIT [-k KEYWORD]`:
     (exit code, names of the failed tests, how many passed, the output's tail)."""
     import time
     import xml.etree.ElementTree as ET
@@ -153,7 +153,8 @@ def verify(limit: str, tmp_path: Path, inventory: str = "inventories/lab.py",
     python = ROOT / ".venv" / "bin" / "python"
     proc = subprocess.run(
         [str(python if python.exists() else sys.executable), "-m", "pytest", "tests/verify",
-         "--inventory", inventory, "--limit", limit, "-q", "-p", "no:cacheprovider", f"--junitxml={report}"],
+         "--inventory", inventory, "--limit", limit, "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
+         *(["-k", keyword] if keyword else [])],
         cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, **(env or {})},
     )
     failed, passed = set(), 0

@@ -13,8 +13,10 @@ sys.path.insert(0, str(TESTS / "verify"))
 
 from host_rules import (  # noqa: E402
     LIMITS_FORMAT,
+    TLS_PROBE,
     ZONE,
     ZONE_SERVICES,
+    certificate_problems,
     container_limits,
     expected_zone_ports,
     limit_mismatches,
@@ -235,3 +237,79 @@ def test_limit_safety_is_stated_here_not_taken_from_the_plan():
         f"open-webui: may swap beyond its memory limit ({4 * gib} bytes)",
     ]
     assert limit_safety_problems(found, 32 * gib, lifted=("ollama", "comfyui", "open-webui")) == []
+
+
+# -- HTTPS --------------------------------------------------------------------------------------------
+NOW = 1_800_000_000.0  # 2027-01-15
+
+
+def _probe(names, days_left):
+    import time as _time
+
+    not_after = _time.strftime("%b %d %H:%M:%S %Y GMT", _time.gmtime(NOW + days_left * 86400))
+    return {"verified": True, "names": names, "not_after": not_after}
+
+
+def test_the_wildcard_with_time_left_passes():
+    assert certificate_problems(_probe(["*.example.test", "example.test"], 60), "chat.example.test",
+                                "example.test", NOW) == ([], [])
+
+
+def test_another_certificate_expired_or_unverified_fails_and_close_expiry_warns():
+    chat, domain, wildcard = "chat.example.test", "example.test", ["*.example.test", "example.test"]
+    failures, _ = certificate_problems(_probe([chat], 60), chat, domain, NOW)
+    assert failures and "another certificate than the wildcard" in failures[0]
+    failures, _ = certificate_problems(_probe(wildcard, -1), chat, domain, NOW)
+    assert failures and "expired" in failures[0]
+    failures, warned = certificate_problems(_probe(wildcard, 20), chat, domain, NOW)
+    assert not failures and warned and "expires in 20 days" in warned[0]
+    failures, _ = certificate_problems({"verified": False, "error": "self-signed certificate"},
+                                       "chat.example.test", "example.test", NOW)
+    assert failures == ["https://chat.example.test/ does not verify: self-signed certificate"]
+
+
+def test_the_probe_verifies_the_chain_and_the_name_against_the_given_roots(tmp_path):
+    """TLS_PROBE against a real TLS server on this machine (openssl-made CA and wildcard certificate)."""
+    import socket
+    import ssl
+    import subprocess
+    import threading
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=tmp_path)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+            "-subj", "/CN=test root", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")
+    openssl("req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=*.example.test")
+    (tmp_path / "ext").write_text("subjectAltName=DNS:*.example.test,DNS:example.test\n")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "leaf.pem", "-days", "30", "-extfile", "ext")
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(tmp_path / "leaf.pem", tmp_path / "leaf.key")
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve():
+        for _ in range(3):
+            conn, _ = listener.accept()
+            try:
+                with server.wrap_socket(conn, server_side=True):
+                    pass
+            except (ssl.SSLError, OSError):
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+
+    def probe(name, roots):
+        out = subprocess.run([sys.executable, "-c", TLS_PROBE, name, "127.0.0.1", str(port)], input=roots,
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+        return json.loads(out)
+
+    roots = (tmp_path / "ca.pem").read_text()
+    good = probe("chat.example.test", roots)
+    assert good["verified"] and set(good["names"]) == {"*.example.test", "example.test"}, good
+    assert not probe("chat.other.test", roots)["verified"]  # the name is checked
+    assert not probe("chat.example.test", "")["verified"]  # the system's roots do not know the test root
+    listener.close()

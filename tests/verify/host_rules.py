@@ -323,3 +323,53 @@ def limit_safety_problems(found: dict[str, dict[str, Any]], host_memory: int | N
         elif container["memory_swap"] not in (memory, SWAP_LIMIT_DROPPED):
             problems.append(f"{service}: may swap beyond its memory limit ({container['memory_swap']} bytes)")
     return problems
+
+
+# -- HTTPS (HOMELAB_TLS=dns) -------------------------------------------------------------------------
+HTTPS_PORT = 443
+# a certificate closer than this to its expiry is reported (NPM renews 30 days before)
+CERTIFICATE_WARN_DAYS = 21
+# Run on the host with its python3 (argv: server name, address, port; the roots to trust on stdin, or
+# nothing for the system's): the TLS handshake with the chain and the name verified, as a browser does.
+# Prints JSON: {"verified": true, "names": [...], "not_after": "..."} or {"verified": false, "error": "..."}
+TLS_PROBE = r"""
+import json, socket, ssl, sys
+name, address, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+roots = sys.stdin.read()
+context = ssl.create_default_context(cadata=roots) if roots.strip() else ssl.create_default_context()
+try:
+    with socket.create_connection((address, port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=name) as tls:
+            cert = tls.getpeercert()
+    names = [value for kind, value in cert.get("subjectAltName", ()) if kind == "DNS"]
+    print(json.dumps({"verified": True, "names": names, "not_after": cert["notAfter"]}))
+except ssl.SSLCertVerificationError as error:
+    print(json.dumps({"verified": False, "error": error.verify_message or str(error)}))
+except (OSError, ssl.SSLError) as error:
+    print(json.dumps({"verified": False, "error": f"{type(error).__name__}: {error}"}))
+"""
+
+
+def certificate_problems(probe: dict[str, Any], name: str, domain: str,
+                         now: float) -> tuple[list[str], list[str]]:
+    """What is wrong with the certificate ``name`` is served with (``probe``: TLS_PROBE's answer), as
+    (failures, warnings): a chain or name that does not verify, a certificate other than the wildcard
+    ``*.<domain>`` + ``<domain>``, one that has expired (failures) or expires within
+    CERTIFICATE_WARN_DAYS (a warning)."""
+    import ssl
+
+    if not probe.get("verified"):
+        return [f"https://{name}/ does not verify: {probe.get('error', 'no answer')}"], []
+    failures, warnings = [], []
+    names = {n.lower() for n in probe.get("names", [])}
+    wanted = {f"*.{domain}".lower(), domain.lower()}
+    if not wanted <= names:
+        failures.append(f"https://{name}/ serves another certificate than the wildcard "
+                        f"(names {sorted(names)}, expected {sorted(wanted)})")
+    days = (ssl.cert_time_to_seconds(probe["not_after"]) - now) / 86400
+    if days < 0:
+        failures.append(f"https://{name}/: the certificate expired on {probe['not_after']}")
+    elif days < CERTIFICATE_WARN_DAYS:
+        warnings.append(f"https://{name}/: the certificate expires in {days:.0f} days "
+                        f"({probe['not_after']}); NPM renews 30 days before: check its certbot log")
+    return failures, warnings

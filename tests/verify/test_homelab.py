@@ -11,6 +11,7 @@ import configparser
 import ipaddress
 import json
 import re
+import shlex
 import warnings
 
 import pytest
@@ -25,6 +26,7 @@ from host_rules import (
     DNF_AUTOMATIC_TIMER,
     GPU_SERVICES,
     HOST_PORTS_BY_SERVICE,
+    HTTPS_PORT,
     LIMITS_FORMAT,
     NETWORK,
     NPM_API_PORT,
@@ -35,11 +37,13 @@ from host_rules import (
     PROJECTS_ROOT,
     SERVICES,
     SUBDOMAINS,
+    TLS_PROBE,
     UPSTREAMS,
     ZONE,
     ZONE_SERVICES,
     apt_config_values,
     backup_age_problem,
+    certificate_problems,
     container_limits,
     expected_zone_ports,
     image_pin,
@@ -283,6 +287,49 @@ def test_subdomain_points_at_proxy(target, subdomain, service):
     name = f"{subdomain}.{target.settings.domain}"
     _, addresses = _dns(target, name, target.tailscale_ip)
     assert addresses == [target.proxy_ip], f"{name} resolves to {addresses}, not the proxy {target.proxy_ip}"
+
+
+def _https_target(target, subdomain: str, service: str) -> str:
+    """The subdomain's name when HTTPS is on and its service and proxy are deployed; else a skip."""
+    if str(target.settings.tls) != "dns":
+        pytest.skip("HTTPS is off (HOMELAB_TLS=off): the subdomains are plain HTTP")
+    if service not in target.settings.services:
+        pytest.skip(f"{service} is not enabled")
+    if not target.proxy_ip:
+        pytest.skip("no host of the inventory runs NGINX Proxy Manager with a known Tailscale IP")
+    if target.run("command -v python3").rc != 0:
+        pytest.skip("no python3 on the host to check the certificate with")
+    return f"{subdomain}.{target.settings.domain}"
+
+
+@pytest.mark.parametrize(("subdomain", "service"), SUBDOMAINS.items(), ids=list(SUBDOMAINS))
+def test_subdomain_serves_the_wildcard_over_https_with_a_valid_chain(target, subdomain, service):
+    """Asked from the host at the proxy's Tailscale IP with the name a browser sends: the chain must
+    verify (against the system's roots, or HOMELAB_TLS_CA_FILE's for a private ACME server), the
+    certificate must be the wildcard for the domain and not expired; under 21 days left is a warning."""
+    import time
+
+    name = _https_target(target, subdomain, service)
+    ca_file = target.settings.tls_ca_file
+    roots = ca_file.read_text() if ca_file is not None else ""
+    answer = _with_stdin(target, f"python3 -c {shlex.quote(TLS_PROBE)} {name} {target.proxy_ip} {HTTPS_PORT}",
+                         roots)
+    failures, warned = certificate_problems(json.loads(answer), name, target.settings.domain, time.time())
+    for line in warned:
+        warnings.warn(f"{target.short_name}: {line}", stacklevel=1)
+    assert not failures, "; ".join(failures)
+
+
+@pytest.mark.parametrize(("subdomain", "service"), SUBDOMAINS.items(), ids=list(SUBDOMAINS))
+def test_plain_http_redirects_to_https(target, subdomain, service):
+    name = _https_target(target, subdomain, service)
+    if not target.settings.tls_force_ssl:
+        pytest.skip("HOMELAB_TLS_FORCE_SSL=false: plain HTTP is served as well")
+    result = target.run("curl -sS --max-time 10 -o /dev/null -w '%%{http_code} %%{redirect_url}' "
+                        "--resolve %s http://%s/homelab-verify", f"{name}:80:{target.proxy_ip}", name)
+    code, _, location = result.stdout.partition(" ")
+    assert code in ("301", "308") and location == f"https://{name}/homelab-verify", (
+        f"http://{name}/ answers {result.stdout!r} {result.stderr.strip()}, not a redirect to https")
 
 
 def test_npm_api_answers(target):
