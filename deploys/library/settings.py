@@ -28,7 +28,7 @@ import ipaddress
 import os
 import re
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
@@ -386,6 +386,20 @@ def parse_comfy_model(text: str) -> ComfyModel:
         raise ValueError(f"file name {filename!r} for {url}: expected a plain file name (letters, digits, "
                          "_ . + -; no / \\ :); give it as the entry's fourth word")
     return ComfyModel("/".join(parts), url, digest.lower(), filename)
+
+
+def _controller_file(value: Path | None, what: str, problem_of: Callable[[str], str | None]) -> Path | None:
+    """A setting naming a file on the controller: it must exist, and ``problem_of`` its text must be None."""
+    if value is None:
+        return value
+    path = value.expanduser()
+    if not path.is_file():
+        raise ValueError(f"expected the path of {what} on this machine (the controller); "
+                         "there is no file there")
+    problem = problem_of(path.read_text(errors="replace"))
+    if problem:
+        raise ValueError(problem)
+    return path
 
 
 class HomelabSettings(BaseSettings):
@@ -887,16 +901,7 @@ class HomelabSettings(BaseSettings):
     @field_validator("tls_ca_file")
     @classmethod
     def _tls_ca_file(cls, value: Path | None) -> Path | None:
-        if value is None:
-            return value
-        path = value.expanduser()
-        if not path.is_file():
-            raise ValueError("expected the path of a PEM file on this machine (the controller); there is no "
-                             "file there")
-        problem = ca_bundle_problem(path.read_text(errors="replace"))
-        if problem:
-            raise ValueError(problem)
-        return path
+        return _controller_file(value, "a PEM file", ca_bundle_problem)
 
     # every image setting (a service declared without a field of its own runs its pinned image)
     @field_validator(*(item.image_setting for item in CATALOG.values()), check_fields=False)
@@ -990,16 +995,7 @@ class HomelabSettings(BaseSettings):
     @field_validator("backup_ssh_key")
     @classmethod
     def _backup_ssh_key(cls, value: Path | None) -> Path | None:
-        if value is None:
-            return value
-        path = value.expanduser()
-        if not path.is_file():
-            raise ValueError("expected the path of a private key file on this machine (the controller); "
-                             "there is no file there")
-        problem = private_key_problem(path.read_text(errors="replace"))
-        if problem:
-            raise ValueError(problem)
-        return path
+        return _controller_file(value, "a private key file", private_key_problem)
 
     @field_validator("backup_password")
     @classmethod

@@ -8,31 +8,12 @@ import pytest
 
 from deploys.library.settings import SettingsError, load_settings, overrides_from_data
 from deploys.library.tls import LETSENCRYPT_PRODUCTION, TlsMode
+from tests.unit.test_settings import clean_env  # noqa: F401 - the same environment, autouse
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "tls"
 CA = FIXTURES / "private-acme-ca.pem"
-GOOD = {
-    "HOMELAB_DOMAIN": "home.example.com",
-    "HOMELAB_TAILSCALE_ALLOWED_IPS": "100.64.0.0/10",
-    "HOMELAB_PIHOLE_PASSWORD": "pihole-secret-value",
-    "HOMELAB_NPM_ADMIN_EMAIL": "admin@home.example.com",
-    "HOMELAB_NPM_ADMIN_PASSWORD": "npm-secret-value",
-    "HOMELAB_OPEN_WEBUI_ADMIN_EMAIL": "admin@home.example.com",
-    "HOMELAB_OPEN_WEBUI_ADMIN_PASSWORD": "webui-secret-value",
-}
 TOKEN = "dns_cloudflare_api_token = cf-token-never-shown-0123"  # noqa: S105 - test value
 DNS = {"tls": "dns", "tls_dns_provider": "cloudflare", "tls_dns_credentials": TOKEN}
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("HOMELAB_"):
-            monkeypatch.delenv(key)
-    for key, value in GOOD.items():
-        monkeypatch.setenv(key, value)
 
 
 def load(**overrides):
