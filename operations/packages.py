@@ -71,6 +71,13 @@ CAUSES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 UNKNOWN = "see the package manager's output above"
+# `apt-get update` exits 0 when it could fetch nothing ("W: Failed to fetch …"): its first such line is
+# kept here (/run: until the next boot), so that a later install failing on "Unable to locate package"
+# names the repository it could not reach instead of blaming the repositories' content; a refresh that
+# fetched everything removes it
+APT_FETCH_FAILED = "/run/homelab-apt-fetch-failed"
+_APT_NETWORK = CAUSES["apt"][1][0]
+_APT_NOT_OFFERED = CAUSES["apt"][2][1]
 
 
 class ExplainedCommand(StringCommand):
@@ -91,9 +98,24 @@ def explained(command: str, manager: Manager, packages: list[str], present: bool
         f"if grep -qiE {shlex.quote(pattern)} \"$log\"; then why={shlex.quote(cause)}; el"
         for pattern, cause in CAUSES[manager]
     )
+    remember = ""
+    if manager == "apt":
+        marker, network = shlex.quote(APT_FETCH_FAILED), shlex.quote(_APT_NETWORK)
+        if command.lstrip().startswith("apt-get update"):
+            remember = (f'if [ "$rc" -eq 0 ]; then if grep -qiE {network} "$log"; then '
+                        f"{{ grep -E '^[WE]: Failed to fetch' \"$log\" || grep -iE {network} \"$log\"; }} "
+                        f'| head -n 1 > {marker}; else rm -f {marker}; fi; fi; ')
+        # "not offered" after a refresh that fetched nothing: the repository was not reached
+        unreached = ("the package repository cannot be reached from the host: the last apt-get update "
+                     f"fetched nothing ($(cut -c 1-200 {marker})); check the network, DNS or proxy, then "
+                     "run again")
+        tests = tests.replace(
+            f"then why={shlex.quote(_APT_NOT_OFFERED)};",
+            f'then if [ -s {marker} ]; then why="{unreached}"; else why={shlex.quote(_APT_NOT_OFFERED)}; fi;',
+        )
     return (
         "log=$(mktemp) || exit 1; "
-        f'{{ {command}; }} >"$log" 2>&1; rc=$?; cat "$log"; '
+        f'{{ {command}; }} >"$log" 2>&1; rc=$?; cat "$log"; {remember}'
         f'if [ "$rc" -ne 0 ]; then {tests}se why={shlex.quote(UNKNOWN)}; fi; '
         f'echo {shlex.quote(head)}"$why" >&2; fi; '
         'rm -f "$log"; exit "$rc"'
@@ -139,4 +161,7 @@ def packages(packages: list[str], manager: Manager, present: bool = True, update
         if text is None:  # nothing pyinfra's package operations yield today
             yield command
             continue
+        if manager == "apt" and text.startswith("touch ") and text.endswith("update-success-stamp"):
+            # pyinfra marks the lists fresh after every refresh; one that fetched nothing is not fresh
+            text = f"[ -s {APT_FETCH_FAILED} ] || {text}"
         yield ExplainedCommand(text, manager, list(packages), present)

@@ -23,7 +23,8 @@ APT_INSTALL = (
     'DEBIAN_FRONTEND=noninteractive apt-get -y -o Dpkg::Options::="--force-confdef" '
     '-o Dpkg::Options::="--force-confold" install '
 )
-APT_UPDATE = ["apt-get update", "touch /var/lib/apt/periodic/update-success-stamp"]
+APT_UPDATE = ["apt-get update",
+              "[ -s /run/homelab-apt-fetch-failed ] || touch /var/lib/apt/periodic/update-success-stamp"]
 NVIDIA_LINE = (
     "deb [signed-by=/usr/share/keyrings/nvidia-container-toolkit-keyring.gpg] "
     "https://nvidia.github.io/libnvidia-container/stable/deb/$(ARCH) /"

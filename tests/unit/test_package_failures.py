@@ -91,3 +91,69 @@ def test_the_operation_wraps_every_command_of_pyinfras_package_operation(monkeyp
         packages.explained("apt-get update", "apt", ["jq"], True),
         packages.explained("DEBIAN_FRONTEND=noninteractive apt-get -y install jq", "apt", ["jq"], True),
     ]
+
+
+RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "apt"
+
+
+def _recorded(name: str) -> tuple[str, int]:
+    """A recorded apt output (tests/fixtures/apt) and its exit status (its last line)."""
+    *lines, status = (RECORDED / name).read_text().rstrip("\n").splitlines()
+    return "\n".join(lines), int(status.split()[-1])
+
+
+def _refresh() -> str:
+    """The wrapped `apt-get update`, its apt-get played by the scripted pkgtool."""
+    return packages.explained("apt-get update", "apt", ["jq"], True).replace("apt-get update", "pkgtool", 1)
+
+
+def test_an_install_after_an_update_that_fetched_nothing_names_the_unreached_repository(tmp_path,
+                                                                                       monkeypatch):
+    """Recorded on Debian 12: `apt-get update` exits 0 though it fetched nothing, and the install then
+    fails on "Unable to locate package", which alone would blame the repositories' content."""
+    marker = tmp_path / "apt-fetch-failed"
+    monkeypatch.setattr(packages, "APT_FETCH_FAILED", str(marker))
+    update_output, update_rc = _recorded("update-connection-refused.txt")
+    install_output, install_rc = _recorded("install-after-failed-update.txt")
+    assert (update_rc, install_rc) == (0, 100)
+    proc = run(tmp_path, packages.explained("pkgtool update", "apt", ["jq"], True), update_output, update_rc)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert not marker.exists()  # only apt-get update's own output is remembered (the command's name)
+    refresh = _refresh()
+    assert run(tmp_path, refresh, update_output, update_rc).returncode == 0
+    assert marker.read_text().startswith("W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/")
+    install = packages.explained("DEBIAN_FRONTEND=noninteractive pkgtool -y install jq", "apt", ["jq"], True)
+    proc = run(tmp_path, install, install_output, install_rc)
+    assert proc.returncode == 100
+    assert proc.stderr.splitlines() == [
+        "apt: installing jq failed: the package repository cannot be reached from the host: the last "
+        "apt-get update fetched nothing (W: Failed to fetch http://deb.debian.org/debian/dists/bookworm/"
+        "InRelease  Could not connect to 127.0.0.1:9 (127.0.0.1). - connect (111: Connection refused)); "
+        "check the network, DNS or proxy, then run again"
+    ]
+    # a refresh that fetched everything forgets it: "not offered" is then what the install says
+    assert run(tmp_path, refresh, "Hit:1 http://deb.debian.org/debian bookworm InRelease", 0).returncode == 0
+    assert not marker.exists()
+    proc = run(tmp_path, install, install_output, install_rc)
+    assert proc.stderr.startswith("apt: installing jq failed: the host's repositories do not offer them")
+
+
+def test_an_update_without_a_resolver_is_remembered_too(tmp_path, monkeypatch):
+    marker = tmp_path / "apt-fetch-failed"
+    monkeypatch.setattr(packages, "APT_FETCH_FAILED", str(marker))
+    output, rc = _recorded("update-no-dns.txt")
+    refresh = _refresh()
+    assert run(tmp_path, refresh, output, rc).returncode == 0
+    assert "Temporary failure resolving 'deb.debian.org'" in marker.read_text()
+
+
+def test_a_refresh_that_fetched_nothing_does_not_mark_the_lists_fresh(monkeypatch):
+    def fake_apt(**kwargs):
+        yield "apt-get update"
+        yield "touch /var/lib/apt/periodic/update-success-stamp"
+        yield StringCommand("DEBIAN_FRONTEND=noninteractive apt-get -y install", "jq")
+
+    monkeypatch.setattr(packages.apt.packages, "_inner", fake_apt)
+    commands = list(packages.packages._inner(packages=["jq"], manager="apt", update=True, cache_time=3600))
+    assert commands[1].command == (
+        f"[ -s {packages.APT_FETCH_FAILED} ] || touch /var/lib/apt/periodic/update-success-stamp")
