@@ -103,9 +103,30 @@ def test_dry_with_npm_stopped_says_so_on_that_host_quickly(npm_host):
     assert len(said) == 1, result.explain()
     assert said[0].startswith(f"{name}: NGINX Proxy Manager does not answer ("), said
     assert "planned as if it held nothing; the run waits for it" in said[0]
+    # which part failed, found for real: SSH works, the host refuses the tunnel's connection to the port
+    refused = f"SSH to {name} works, but the tunnel to {host['tailscale_ip']}:81 is refused there"
+    assert refused in said[0], said
     assert result.returncode == 0, result.explain()
     print(f"\n--dry: {usual:.1f} s with NPM answering, {took:.1f} s with NPM stopped")
     # a short bounded wait, once: not a wait per operation (the issue's target, < 10 s, on a quiet host)
     assert took < usual + 4, f"--dry took {took:.1f} s with NPM stopped, {usual:.1f} s with it answering"
     assert_clean(result)
     assert run_pyinfra_cli(SERVER, limit=name).changed == 0  # NPM answers again: nothing to repair
+
+
+def test_dry_with_npm_frozen_says_the_service_behind_a_working_tunnel_does_not_answer(npm_host):
+    """NPM's container paused: its port still accepts connections (the kernel does), NPM says nothing.
+    The line names the part that failed for real: SSH and the tunnel work, the service does not answer."""
+    host, name = npm_host
+    ssh(host, "docker pause nginx-proxy-manager")
+    try:
+        result = run_pyinfra_cli(SERVER, "--dry", limit=name, check=False)
+    finally:
+        ssh(host, "docker unpause nginx-proxy-manager")
+    output = ANSI.sub("", result.stdout + result.stderr)
+    said = [line for line in output.splitlines() if "NGINX Proxy Manager does not answer" in line]
+    assert len(said) == 1, result.explain()
+    assert (f"SSH to {name} and the tunnel to {host['tailscale_ip']}:81 work, but NGINX Proxy Manager "
+            "behind it does not answer") in said[0], said
+    assert result.returncode == 0, result.explain()
+    assert_clean(result)
