@@ -29,6 +29,9 @@ does the same with a TSIG secret bind9 does not know, so the certificate request
 
     LAB_TLS=dns pyinfra inventories/lab.py deploys/server.py -y
 
+`LAB_SSH_OVER=tailnet` reaches the hosts over the simulated tailnet (their Tailscale addresses, sshd's
+port 2222) from this machine's own tailnet address, as an owner's laptop in the tailnet does.
+
 The hosts file is `.lab/hosts.json`, or `$LAB_STATE_DIR/hosts.json` when LAB_STATE_DIR is set (as
 for `python -m lab`).
 
@@ -102,6 +105,24 @@ def _tls(world: dict) -> dict:
     }
 
 
+# LAB_SSH_OVER=tailnet: the deploy reaches each host over the simulated tailnet, at its Tailscale address
+# and sshd's own port, from this machine's tailnet address (lab/hosts.py join_tailnet), as an owner's
+# laptop in the tailnet does; the default reaches it through the port published on 127.0.0.1
+_OVER = os.environ.get("LAB_SSH_OVER", "") or "local"
+if _OVER not in ("local", "tailnet"):
+    sys.stderr.write(f"inventories/lab.py: LAB_SSH_OVER={_OVER!r}: expected local or tailnet\n")
+    raise SystemExit(2)
+_INNER_SSH_PORT = 2222  # sshd's port inside every lab host (lab/images/host/Dockerfile)
+
+
+def _ssh_address(entry: dict, world: dict) -> dict:
+    if _OVER == "local":
+        return {"ssh_hostname": entry.get("ssh_hostname", "127.0.0.1"), "ssh_port": entry["ssh_port"]}
+    if not world.get("controller_tailnet_ip"):
+        _refuse("LAB_SSH_OVER=tailnet: this machine is not on the lab tailnet (see `python -m lab up`)")
+    return {"ssh_hostname": entry["tailscale_ip"], "ssh_port": _INNER_SSH_PORT}
+
+
 def _lab_hosts():
     if not HOSTS_FILE.exists():
         sys.stderr.write(
@@ -125,8 +146,7 @@ def _lab_hosts():
                        if not (_SECRETS_FROM_FILE and key in _SECRET_SETTINGS)},
                     **upstream,
                     **tls,
-                    "ssh_hostname": entry.get("ssh_hostname", "127.0.0.1"),
-                    "ssh_port": entry["ssh_port"],
+                    **_ssh_address(entry, world),
                     **LOGINS[LOGIN],
                     "ssh_key": entry["ssh_key"],
                     # lab hosts are recreated at will: their host keys mean nothing (LAB ONLY)

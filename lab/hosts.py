@@ -13,7 +13,9 @@ service image until a deploy pulls it.
 The simulated tailnet keeps lab traffic in the lab: each host routes its peers' tailscale0 addresses
 over the tailnet network and nothing else of 100.64.0.0/10 or fd7a:115c:a1e0::/48 (`unreachable`,
 see lab/images/host/lab-tailscale0-standin). Every `up` writes the full peer list to every host and
-re-applies the routes, so hosts already running learn a host added by `up --hosts N`.
+re-applies the routes, so hosts already running learn a host added by `up --hosts N`. This machine
+joins the tailnet too (CONTROLLER_TAILNET_IP, see join_tailnet), so a deploy can reach a host over the
+tailnet as an owner's laptop does.
 
 Container flags follow ../shared/LAB.md: `--privileged` fails on the project's machines (no
 CAP_SYS_RESOURCE), so every other capability is named instead.
@@ -47,6 +49,8 @@ WORLD_LABEL = "homelab.lab.world"
 WORLD_CERT_LABEL = f"{WORLD_LABEL}.registry_cert"
 FIRST_SSH_PORT = 2221
 TAILSCALE_PREFIX = "100.64.0."
+# this machine's own address on the simulated tailnet (join_tailnet): the lab's "owner laptop"
+CONTROLLER_TAILNET_IP = f"{TAILSCALE_PREFIX}254"
 BOOT_TIMEOUT = 120.0
 # sshd inside a lab host listens here (lab/images/host/Dockerfile), not on 22
 INNER_SSH_PORT = 2222
@@ -185,6 +189,34 @@ def ensure_tailnet() -> str:
         proc = docker("network", "inspect", TAILNET_NETWORK, "--format", "{{json .IPAM.Config}}",
                       capture=True)
     return json.loads(proc.stdout)[0]["Subnet"]
+
+
+def _tailnet_bridge() -> str:
+    """The name of the tailnet network's bridge on this machine (Docker names it br-<id>)."""
+    net_id = docker("network", "inspect", TAILNET_NETWORK, "--format", "{{.Id}}", capture=True).stdout.strip()
+    return f"br-{net_id[:12]}"
+
+
+def join_tailnet(host_ips: list[str]) -> bool:
+    """This machine as a tailnet peer: CONTROLLER_TAILNET_IP on the tailnet network's bridge and a route to
+    each lab host's tailscale0 address through it (from that address), as an owner's laptop in the tailnet
+    reaches the servers. Nothing leaves the machine: the routes lead to the lab hosts only, and go with the
+    network at `down`. False (said once) when this machine may not change its own routes."""
+    bridge = _tailnet_bridge()
+    commands = [["ip", "addr", "replace", f"{CONTROLLER_TAILNET_IP}/32", "dev", bridge]]
+    commands += [["ip", "route", "replace", f"{address}/32", "dev", bridge, "src", CONTROLLER_TAILNET_IP]
+                 for address in host_ips]
+    for command in commands:
+        try:
+            proc = subprocess.run(command, capture_output=True, text=True, check=False)
+            said = proc.stderr.strip() if proc.returncode != 0 else None
+        except OSError as error:  # no `ip` on this machine
+            said = str(error)
+        if said is not None:
+            log(f"this machine cannot join the lab tailnet ({' '.join(command)}: {said}): "
+                "deploys over the tailnet (LAB_SSH_OVER=tailnet) cannot reach the hosts")
+            return False
+    return True
 
 
 def ensure_world(certs: registry.Certificates) -> dict:
@@ -370,6 +402,7 @@ def up(count: int = 1) -> list[dict]:
     # every host's tailscale0 address, known before any host starts (a new host boots with its peers)
     peers = [existing[f"{NAME_PREFIX}{i}"]["tailscale_ip"] if f"{NAME_PREFIX}{i}" in existing
              else f"{TAILSCALE_PREFIX}{i}" for i in range(1, count + 1)]
+    peers.append(CONTROLLER_TAILNET_IP)  # this machine, a peer the hosts route over their tailscale0
     hosts = []
     for i in range(1, count + 1):
         name = f"{NAME_PREFIX}{i}"
@@ -393,6 +426,8 @@ def up(count: int = 1) -> list[dict]:
         host["ssh_user"] = "root"
         host["ssh_hostname"] = "127.0.0.1"
         hosts.append(host)
+    if join_tailnet([h["tailscale_ip"] for h in hosts]):
+        world["controller_tailnet_ip"] = CONTROLLER_TAILNET_IP
     state.save_hosts(hosts, world)
 
     with ThreadPoolExecutor(max_workers=len(hosts) + 1) as pool:
