@@ -11,6 +11,7 @@ from pyinfra_testing.util import FakeState, create_host
 
 from operations.clients.npm import NpmClient, NpmTimeout
 from operations.clients.ollama import OllamaClient, OllamaUnreachable
+from operations.clients.pihole import PiholeClient, PiholeUnreachable
 from operations.progress import Waiting, say, waiting_line
 
 
@@ -56,22 +57,27 @@ def test_the_line_goes_to_pyinfras_output_on_the_host_concerned(caplog) -> None:
     assert records[0].levelno == logging.INFO
 
 
-@pytest.mark.parametrize("client", ["npm", "ollama"])
+# each API's readiness wait, on an address where nothing answers, and the error it ends in
+WAITS = {
+    "npm": (lambda: NpmClient("http://127.0.0.1:9", "a@example.com", "x" * 12, timeout=0.2), NpmTimeout),
+    "ollama": (lambda: OllamaClient("http://127.0.0.1:9"), OllamaUnreachable),
+    "pihole": (lambda: PiholeClient("http://127.0.0.1:9", "x" * 12, timeout=0.2), PiholeUnreachable),
+}
+SAID = {"npm": "NGINX Proxy Manager's API", "ollama": "Ollama's API", "pihole": "Pi-hole's API"}
+
+
+@pytest.mark.parametrize("client", list(WAITS))
 def test_the_api_readiness_waits_tell_what_they_found_on_every_round(client) -> None:
     seen: list[str] = []
-    if client == "npm":
-        with pytest.raises(NpmTimeout):
-            NpmClient("http://127.0.0.1:9", "a@example.com", "x" * 12, timeout=0.2).wait_ready(
-                timeout=0.5, interval=0.1, waiting=seen.append
-            )
-    else:
-        with pytest.raises(OllamaUnreachable):
-            OllamaClient("http://127.0.0.1:9").wait_ready(timeout=0.5, interval=0.1, waiting=seen.append)
+    make, error = WAITS[client]
+    with pytest.raises(error):
+        make().wait_ready(timeout=0.5, interval=0.1, waiting=seen.append)
     assert len(seen) >= 2
     assert all("no answer" in state for state in seen), seen
 
 
-def test_by_default_a_readiness_wait_says_so_through_pyinfras_logger(caplog, monkeypatch) -> None:
+@pytest.mark.parametrize("client", list(WAITS))
+def test_by_default_a_readiness_wait_says_so_through_pyinfras_logger(client, caplog, monkeypatch) -> None:
     caplog.set_level(logging.INFO, logger="pyinfra")
     original = Waiting.__init__
 
@@ -79,8 +85,10 @@ def test_by_default_a_readiness_wait_says_so_through_pyinfras_logger(caplog, mon
         original(self, what, timeout, **{**kwargs, "every": 0.2})
 
     monkeypatch.setattr(Waiting, "__init__", quick)
-    with pytest.raises(OllamaUnreachable):
-        OllamaClient("http://127.0.0.1:9").wait_ready(timeout=0.7, interval=0.1)
+    make, error = WAITS[client]
+    with pytest.raises(error):
+        make().wait_ready(timeout=0.7, interval=0.1)
     lines = [r.getMessage() for r in caplog.records if r.name == "pyinfra"]
     assert lines, "no line said what the wait waits for"
-    assert all(line.startswith("waiting for Ollama's API: no answer yet (") for line in lines), lines
+    said = f"waiting for {SAID[client]}: "
+    assert all(line.startswith(said) and "no answer" in line for line in lines), lines
