@@ -11,6 +11,7 @@ from pyinfra_testing.util import FakeState, create_host
 
 from operations.clients.npm import NpmClient, NpmTimeout
 from operations.clients.ollama import OllamaClient, OllamaUnreachable
+from operations.clients.openwebui import OpenWebUIClient, OpenWebUIUnreachable
 from operations.clients.pihole import PiholeClient, PiholeUnreachable
 from operations.progress import Waiting, say, waiting_line
 
@@ -62,8 +63,22 @@ WAITS = {
     "npm": (lambda: NpmClient("http://127.0.0.1:9", "a@example.com", "x" * 12, timeout=0.2), NpmTimeout),
     "ollama": (lambda: OllamaClient("http://127.0.0.1:9"), OllamaUnreachable),
     "pihole": (lambda: PiholeClient("http://127.0.0.1:9", "x" * 12, timeout=0.2), PiholeUnreachable),
+    "openwebui": (lambda: OpenWebUIClient("http://127.0.0.1:9", "a@example.com", "x" * 12),
+                  OpenWebUIUnreachable),
 }
-SAID = {"npm": "NGINX Proxy Manager's API", "ollama": "Ollama's API", "pihole": "Pi-hole's API"}
+SAID = {"npm": "NGINX Proxy Manager's API", "ollama": "Ollama's API", "pihole": "Pi-hole's API",
+        "openwebui": "Open WebUI"}
+# how a wait that runs out names the service
+NAMED = {"npm": "NPM at ", "ollama": "Ollama at ", "pihole": "Pi-hole at ", "openwebui": "Open WebUI at "}
+
+
+@pytest.mark.parametrize("client", list(WAITS))
+def test_a_wait_that_runs_out_names_the_service_what_it_last_found_and_how_long(client) -> None:
+    make, error = WAITS[client]
+    with pytest.raises(error) as caught:
+        make().wait_ready(timeout=0.3, interval=0.1)
+    message = str(caught.value)
+    assert message.startswith(NAMED[client]) and " 0s (last: " in message and "no answer" in message, message
 
 
 @pytest.mark.parametrize("client", list(WAITS))
