@@ -90,7 +90,8 @@ def admin(client_factory: ClientFactory, container: str, email: str, display_nam
         raise OperationValueError(f"payload_path: {payload_path!r} is not an absolute path")
     try:
         reachable, found = read_while_planning(lambda: client_factory().state(), host.state.is_executing)
-    except OpenWebUIError as error:  # it answers, but not as it should (5xx, 429, not JSON)
+    # it answers, but not as it should (5xx, 429, not JSON); or, when the run gets here, it does not answer
+    except (OpenWebUIError, ServiceUnreachable) as error:
         yield from refuse(f"open-webui: {error}")
         return
     if reachable and found["account"] == "admin" and not found["signup"]:

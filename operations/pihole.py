@@ -28,7 +28,7 @@ from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import OperationError, OperationValueError
 
 from operations import diffs
-from operations.clients import read_while_planning
+from operations.clients import ServiceUnreachable, read_while_planning
 from operations.clients.pihole import PiholeClient, PiholeError
 from operations.failures import named, refuse, report
 
@@ -236,7 +236,7 @@ def dns_records(
 
     try:
         reachable, existing = read_while_planning(read, host.state.is_executing)
-    except PiholeError as error:
+    except (PiholeError, ServiceUnreachable) as error:  # refused, or (when the run gets here) no answer
         yield from refuse(str(error))
         return
     hosts, cnames = existing if reachable else ([], [])
@@ -257,7 +257,7 @@ def _named_apply(client_factory: ClientFactory, plan: DnsPlan) -> Callable[..., 
         and a failed operation (no traceback); called without them, it raises."""
         try:
             _apply(client_factory, plan)
-        except PiholeError as error:
+        except (PiholeError, ServiceUnreachable) as error:
             if host is None:
                 raise OperationError(str(error)) from None
             return report(host, str(error))

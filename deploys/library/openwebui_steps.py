@@ -15,14 +15,29 @@ from operations.clients.openwebui import OpenWebUIClient
 PAYLOAD = ".admin-account.json"
 
 
+# how long the run waits for Open WebUI to answer (its first start runs database migrations; the
+# catalog's health check allows 120 s); while planning: tunnel.PLANNING_WAIT
+OPEN_WEBUI_READY_TIMEOUT = 180
+
+
 def _factory(ctx: HostContext):
+    """Open WebUI's client, through the tunnel to its container, asked once whether Open WebUI answers
+    when it is made (a bounded wait when the run applies, a short one while planning)."""
     item = CATALOG[Service.OPEN_WEBUI]
     settings = ctx.settings
+    client: dict[str, OpenWebUIClient] = {}
 
     def make() -> OpenWebUIClient:
-        url = tunnel.container_url(host, item.name, "Open WebUI", item.upstream_port)
-        email, password = settings.open_webui_admin_email or "", settings.open_webui_admin_password or ""
-        return OpenWebUIClient(url, email, password)
+        # one client while planning, another when the run applies: this run may have made the container
+        # again, and with it its address on the Docker network
+        phase = "run" if host.state.is_executing else "plan"
+        if phase not in client:
+            url = tunnel.container_url(host, item.name, "Open WebUI", item.upstream_port)
+            email, password = settings.open_webui_admin_email or "", settings.open_webui_admin_password or ""
+            made = OpenWebUIClient(url, email, password)
+            made.wait_ready(timeout=tunnel.ready_wait(OPEN_WEBUI_READY_TIMEOUT))
+            client[phase] = made
+        return client[phase]
 
     return tunnel.answering_once(make, "Open WebUI")
 

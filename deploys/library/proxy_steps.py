@@ -14,10 +14,9 @@ from operations import npm, pihole
 from operations.clients.npm import NpmClient
 from operations.clients.pihole import PiholeClient
 
+# how long the run waits for an API to answer (while planning: tunnel.PLANNING_WAIT)
 NPM_READY_TIMEOUT = 120
-# while planning: an NPM that answers does so at once; one that does not is said in one line and
-# waited for by the run (it may be started earlier in it), so a preview never waits long
-NPM_PLANNING_WAIT = 2
+PIHOLE_READY_TIMEOUT = 120
 
 
 def _npm_factory(ctx: HostContext):
@@ -33,7 +32,7 @@ def _npm_factory(ctx: HostContext):
                 previous_email=ctx.settings.npm_admin_previous_email,
                 previous_password=ctx.settings.npm_admin_previous_password,
             )
-            made.wait_ready(timeout=NPM_READY_TIMEOUT if host.state.is_executing else NPM_PLANNING_WAIT)
+            made.wait_ready(timeout=tunnel.ready_wait(NPM_READY_TIMEOUT))
             client["npm"] = made
         return client["npm"]
 
@@ -41,10 +40,21 @@ def _npm_factory(ctx: HostContext):
 
 
 def _pihole_factory(ctx: HostContext):
+    """Pi-hole's client, asked once whether its API answers when it is made (a bounded wait at execute
+    time, a short one while planning); each use logs in and out (``PiholeClient``)."""
+    client: dict[str, PiholeClient] = {}
+
     def make() -> PiholeClient:
-        pihole = CATALOG[Service.PIHOLE]
-        url = tunnel.container_url(host, pihole.name, "Pi-hole", pihole.upstream_port)
-        return PiholeClient(url, ctx.settings.pihole_password, setting_name="HOMELAB_PIHOLE_PASSWORD")
+        # one client while planning, another when the run applies: this run may have made the container
+        # again, and with it its address on the Docker network
+        phase = "run" if host.state.is_executing else "plan"
+        if phase not in client:
+            pihole = CATALOG[Service.PIHOLE]
+            url = tunnel.container_url(host, pihole.name, "Pi-hole", pihole.upstream_port)
+            made = PiholeClient(url, ctx.settings.pihole_password, setting_name="HOMELAB_PIHOLE_PASSWORD")
+            made.wait_ready(timeout=tunnel.ready_wait(PIHOLE_READY_TIMEOUT))
+            client[phase] = made
+        return client[phase]
 
     return tunnel.answering_once(make, "Pi-hole")
 

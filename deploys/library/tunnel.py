@@ -30,6 +30,10 @@ from operations.clients import ServiceUnreachable
 logger = logging.getLogger("homelab.tunnel")
 said = logging.getLogger("homelab")  # the deploy's own lines
 SSH_CONFIG = Path("~/.ssh/config").expanduser()
+# how long a client factory waits for its API while planning: an API that answers does so at once; one
+# that does not is said in one line and waited for by the run (it may be started earlier in it), so a
+# preview never waits long
+PLANNING_WAIT = 2
 
 
 def _ssh_target(host: Any) -> tuple[str, int]:
@@ -133,12 +137,21 @@ def _explained(error: ServiceUnreachable, keys: list[tuple[str, str, int]], serv
     if not keys:  # no tunnel was opened (SSH failed, or no container address): the message says so
         return
     tunnels = current_run().tunnels
+    message = error.args[0] if error.args else str(error)
     for host_name, address, port in keys:
         tunnel = tunnels.get((host_name, address, port))
         if tunnel is not None:
             part = which_failed(tunnel, address, port, host_name, service)
-            error.args = (f"{part} ({error.args[0] if error.args else error})", *error.args[1:])
+            error.args = (f"{part} ({message})", *error.args[1:])
             return
+    # no tunnel could be opened: the message says SSH failed; this names what it was for
+    error.args = (f"no answer from {service}: {message}", *error.args[1:])
+
+
+def ready_wait(timeout: float) -> float:
+    """How long a client factory waits for its API to answer: ``timeout`` when the run applies,
+    ``PLANNING_WAIT`` while planning."""
+    return timeout if current_host.state.is_executing else PLANNING_WAIT
 
 
 def answering_once(make: Callable[[], Any], service: str) -> Callable[[], Any]:

@@ -163,7 +163,9 @@ class OllamaClient:
             except OllamaUnreachable:
                 last = "no answer yet"
             if time.monotonic() >= deadline:
-                raise OllamaUnreachable(f"Ollama at {self.base_url} did not answer within {timeout:.0f}s")
+                raise OllamaUnreachable(
+                    f"Ollama at {self.base_url} did not answer within {timeout:.0f}s (last: {last})"
+                )
             waiting(last)
             time.sleep(interval)
 

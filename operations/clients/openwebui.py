@@ -8,11 +8,14 @@ the token never appear in an exception, a repr or a log line.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import requests
 
 from operations.clients import Secret, ServiceUnreachable, redact, reveal
+from operations.progress import Waiting
 
 TIMEOUT = 10
 
@@ -53,9 +56,9 @@ class OpenWebUIClient:
 
     def _call(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        kwargs.setdefault("timeout", TIMEOUT)
         try:
-            return self._session.request(method, self.base_url + path, headers=headers, timeout=TIMEOUT,
-                                         **kwargs)
+            return self._session.request(method, self.base_url + path, headers=headers, **kwargs)
         except requests.RequestException as error:
             secrets = (reveal(self._password), token or "")
             raise OpenWebUIUnreachable(
@@ -71,6 +74,33 @@ class OpenWebUIClient:
             return response.json()
         except ValueError:
             raise OpenWebUIError(f"{what}: the answer is not JSON: {response.text[:200]}") from None
+
+    def wait_ready(
+        self, timeout: float = 180.0, interval: float = 1.0, *, waiting: Callable[[str], None] | None = None
+    ) -> None:
+        """Poll ``GET /health`` until Open WebUI answers ``{"status": true}``; ``OpenWebUIUnreachable``
+        after ``timeout`` seconds, saying what it last found. ``waiting`` sees that on every round
+        (default: a line on pyinfra's output about every 10 s, ``operations.progress.Waiting``)."""
+        deadline = time.monotonic() + timeout
+        waiting = waiting or Waiting("Open WebUI", timeout)
+        while True:
+            try:
+                response = self._call("GET", "/health", timeout=5)
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = None
+                if response.status_code == 200 and isinstance(body, dict) and body.get("status") is True:
+                    return
+                last = f"it answers {response.status_code}" + ("" if body is not None else " (not JSON)")
+            except OpenWebUIUnreachable:
+                last = "no answer yet"
+            if time.monotonic() >= deadline:
+                raise OpenWebUIUnreachable(
+                    f"Open WebUI at {self.base_url} did not answer within {timeout:.0f}s (last: {last})"
+                )
+            waiting(last)
+            time.sleep(interval)
 
     def config(self) -> dict[str, Any]:
         """The public configuration (no login): ``onboarding`` (no user yet), ``features.enable_signup``."""

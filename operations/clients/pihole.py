@@ -9,10 +9,15 @@ Use it as a context manager: it logs in on entry and always logs out on exit, ev
 because Pi-hole has few API sessions (429 when none is free). A Pi-hole without a password answers
 the login with a valid session and no session id: the client then calls the API without one. The
 password and the session id never appear in an exception, a repr or a log line.
+
+``wait_ready`` asks ``GET /api/auth`` without a session until FTL answers it as FTL does (401 "no SID
+provided", or 200 when Pi-hole has no password): a cheap question that needs no login and uses no seat.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -20,7 +25,9 @@ from urllib.parse import quote
 import requests
 
 from operations.clients import Secret, ServiceUnreachable, redact, reveal
+from operations.progress import Waiting
 
+AUTH = "/api/auth"
 HOSTS = "/api/config/dns/hosts"
 CNAMES = "/api/config/dns/cnameRecords"
 
@@ -112,11 +119,13 @@ class PiholeClient:
     def logged_in(self) -> bool:
         return self._sid is not None or self._open
 
-    def _send(self, method: str, path: str, body: Any = None) -> requests.Response:
+    def _send(
+        self, method: str, path: str, body: Any = None, timeout: float | None = None
+    ) -> requests.Response:
         headers = {"X-FTL-SID": self._sid} if self._sid else {}
         try:
             return self.session.request(
-                method, self.base_url + path, json=body, headers=headers, timeout=self.timeout
+                method, self.base_url + path, json=body, headers=headers, timeout=timeout or self.timeout
             )
         except requests.RequestException as exc:
             raise PiholeUnreachable(
@@ -136,8 +145,44 @@ class PiholeClient:
             return PiholeNoSessionError(text + " (all API sessions are in use; wait for them to expire)", 429)
         return PiholeError(text, response.status_code)
 
+    def wait_ready(
+        self, timeout: float = 120.0, interval: float = 1.0, *, waiting: Callable[[str], None] | None = None
+    ) -> None:
+        """Poll ``GET /api/auth`` (no session) until Pi-hole's API answers it with a session object;
+        ``PiholeUnreachable`` after ``timeout`` seconds, saying what it last found. ``waiting`` sees
+        that on every round (default: a line on pyinfra's output about every 10 s,
+        ``operations.progress.Waiting``)."""
+        deadline = time.monotonic() + timeout
+        waiting = waiting or Waiting("Pi-hole's API", timeout)
+        while True:
+            try:
+                last = self._readiness()
+            except PiholeUnreachable:
+                last = "no answer yet"
+            if last is None:
+                return
+            if time.monotonic() >= deadline:
+                raise PiholeUnreachable(
+                    f"Pi-hole at {self.base_url} did not answer within {timeout:.0f}s (last: {last})"
+                )
+            waiting(last)
+            time.sleep(interval)
+
+    def _readiness(self) -> str | None:
+        """``None`` when FTL answers ``GET /api/auth``, else what came back instead."""
+        response = self._send("GET", AUTH, timeout=min(self.timeout, 5))
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code in (200, 401) and isinstance(body, dict) and isinstance(
+            body.get("session"), dict
+        ):
+            return None
+        return f"it answers {response.status_code}" + ("" if body is not None else " (not Pi-hole's API)")
+
     def login(self) -> None:
-        response = self._send("POST", "/api/auth", {"password": reveal(self._password)})
+        response = self._send("POST", AUTH, {"password": reveal(self._password)})
         if response.status_code == 401:
             setting = self.setting_name
             raise PiholeAuthError(
@@ -161,7 +206,7 @@ class PiholeClient:
         if self._sid is None:
             return
         try:
-            self._send("DELETE", "/api/auth")
+            self._send("DELETE", AUTH)
         except PiholeError:
             pass
         finally:

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from lab.doubles.pihole_double import PiholeDouble, serve
+from operations.clients import ServiceUnreachable
 from operations.clients.pihole import (
     PiholeAuthError,
     PiholeClient,
@@ -245,3 +246,46 @@ def test_entries_are_url_encoded_whole() -> None:
         "/api/config/dns/hosts/10.1.1.3%09Tab.Example.Test"
     )
     assert entry_path("/x", "fd00::1 a+b/c") == "/x/fd00%3A%3A1%20a%2Bb%2Fc"
+
+
+class Answering(requests.Session):
+    """A session whose requests all get ``status`` with ``body`` (what stands in front of a Pi-hole that
+    is not up: a proxy's error page, a web server without FTL behind it)."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__()
+        self.status, self.body, self.asked = status, body, []
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+        self.asked.append((method, url))
+        answer = requests.Response()
+        answer.status_code, answer._content = self.status, self.body
+        return answer
+
+
+@pytest.mark.parametrize("password", [PASSWORD, ""])
+def test_wait_ready_asks_without_a_session(password: str) -> None:
+    """FTL answers ``GET /api/auth`` without a session (401 "no SID provided", or 200 without a
+    password): the API is up, and no login took a seat."""
+    double = PiholeDouble(password)
+    with serve(double) as served:
+        PiholeClient(served.url, password).wait_ready(timeout=2, waiting=pytest.fail)
+    assert double.logins == 0 and not double.sessions
+
+
+def test_wait_ready_times_out_saying_what_it_last_found() -> None:
+    with pytest.raises(PiholeError) as caught:
+        PiholeClient("http://127.0.0.1:9", PASSWORD, timeout=0.2).wait_ready(timeout=0.3, interval=0.1)
+    assert str(caught.value) == "Pi-hole at http://127.0.0.1:9 did not answer within 0s (last: no answer yet)"
+    assert isinstance(caught.value, ServiceUnreachable)
+
+
+def test_wait_ready_is_not_fooled_by_an_answer_that_is_not_ftls() -> None:
+    seen: list[str] = []
+    session = Answering(502, b"<html>502 Bad Gateway</html>")
+    client = PiholeClient("http://127.0.0.1:9", PASSWORD, session=session)
+    with pytest.raises(PiholeError, match=r"did not answer within 0s \(last: it answers 502 \(not Pi-hole's"):
+        client.wait_ready(timeout=0.3, interval=0.1, waiting=seen.append)
+    assert seen and set(seen) == {"it answers 502 (not Pi-hole's API)"}
+    assert set(session.asked) == {("GET", "http://127.0.0.1:9/api/auth")}
+    assert PASSWORD not in str(session.asked)

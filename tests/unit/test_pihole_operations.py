@@ -19,7 +19,8 @@ from pyinfra_testing.util import FakeState, create_host
 
 from lab.doubles.pihole_double import PiholeDouble, serve
 from operations import pihole
-from operations.clients.pihole import PiholeClient
+from operations.clients import ServiceUnreachable
+from operations.clients.pihole import PiholeClient, PiholeUnreachable
 
 PASSWORD = "Op-pihole-pass-52"  # noqa: S105 - test value
 CHAT = {"chat.example.com": "100.64.0.1"}
@@ -203,3 +204,27 @@ def test_names_without_addresses_are_only_for_removing(pihole_double) -> None:
         run_op(client_factory=factory, records="comfy.example.com", present=False)
     with pytest.raises(OperationValueError, match="a hostname without spaces, got 'comfy example'"):
         run_op(client_factory=factory, records=["comfy example"], present=False)
+
+
+@pytest.mark.parametrize("error", [
+    ServiceUnreachable("no answer from Pi-hole: its container is not running on the homelab network"),
+    PiholeUnreachable("Pi-hole at http://127.0.0.1:9 did not answer within 120s (last: no answer yet)"),
+])
+def test_a_pihole_that_does_not_answer_when_the_run_gets_there_is_one_line_on_its_host(error, caplog) -> None:
+    """Planned blind (it may start earlier in the run); when the run gets there and it still does not
+    answer, the operation fails on that host with the one line that says so, not an unexpected error."""
+    caplog.set_level(logging.DEBUG)
+
+    def factory() -> PiholeClient:
+        raise error
+
+    state = State(Inventory((["@local"], {})), Config())
+    connect_all(state)
+    add_op(state, pihole.dns_records, client_factory=factory, records=CHAT)
+    with pytest.raises(PyinfraError, match="No hosts remaining"):  # the only host failed
+        run_ops(state)
+    local = state.inventory.get_host("@local")
+    assert state.get_results_for_host(local).error_ops == 1
+    said = [r.getMessage() for r in caplog.records if str(error) in r.getMessage()]
+    assert len(said) == 1, caplog.text
+    assert "Traceback" not in caplog.text and "Unexpected error" not in caplog.text

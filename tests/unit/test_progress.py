@@ -11,6 +11,8 @@ from pyinfra_testing.util import FakeState, create_host
 
 from operations.clients.npm import NpmClient, NpmTimeout
 from operations.clients.ollama import OllamaClient, OllamaUnreachable
+from operations.clients.openwebui import OpenWebUIClient, OpenWebUIUnreachable
+from operations.clients.pihole import PiholeClient, PiholeUnreachable
 from operations.progress import Waiting, say, waiting_line
 
 
@@ -56,22 +58,41 @@ def test_the_line_goes_to_pyinfras_output_on_the_host_concerned(caplog) -> None:
     assert records[0].levelno == logging.INFO
 
 
-@pytest.mark.parametrize("client", ["npm", "ollama"])
+# each API's readiness wait, on an address where nothing answers, and the error it ends in
+WAITS = {
+    "npm": (lambda: NpmClient("http://127.0.0.1:9", "a@example.com", "x" * 12, timeout=0.2), NpmTimeout),
+    "ollama": (lambda: OllamaClient("http://127.0.0.1:9"), OllamaUnreachable),
+    "pihole": (lambda: PiholeClient("http://127.0.0.1:9", "x" * 12, timeout=0.2), PiholeUnreachable),
+    "openwebui": (lambda: OpenWebUIClient("http://127.0.0.1:9", "a@example.com", "x" * 12),
+                  OpenWebUIUnreachable),
+}
+SAID = {"npm": "NGINX Proxy Manager's API", "ollama": "Ollama's API", "pihole": "Pi-hole's API",
+        "openwebui": "Open WebUI"}
+# how a wait that runs out names the service
+NAMED = {"npm": "NPM at ", "ollama": "Ollama at ", "pihole": "Pi-hole at ", "openwebui": "Open WebUI at "}
+
+
+@pytest.mark.parametrize("client", list(WAITS))
+def test_a_wait_that_runs_out_names_the_service_what_it_last_found_and_how_long(client) -> None:
+    make, error = WAITS[client]
+    with pytest.raises(error) as caught:
+        make().wait_ready(timeout=0.3, interval=0.1)
+    message = str(caught.value)
+    assert message.startswith(NAMED[client]) and " 0s (last: " in message and "no answer" in message, message
+
+
+@pytest.mark.parametrize("client", list(WAITS))
 def test_the_api_readiness_waits_tell_what_they_found_on_every_round(client) -> None:
     seen: list[str] = []
-    if client == "npm":
-        with pytest.raises(NpmTimeout):
-            NpmClient("http://127.0.0.1:9", "a@example.com", "x" * 12, timeout=0.2).wait_ready(
-                timeout=0.5, interval=0.1, waiting=seen.append
-            )
-    else:
-        with pytest.raises(OllamaUnreachable):
-            OllamaClient("http://127.0.0.1:9").wait_ready(timeout=0.5, interval=0.1, waiting=seen.append)
+    make, error = WAITS[client]
+    with pytest.raises(error):
+        make().wait_ready(timeout=0.5, interval=0.1, waiting=seen.append)
     assert len(seen) >= 2
     assert all("no answer" in state for state in seen), seen
 
 
-def test_by_default_a_readiness_wait_says_so_through_pyinfras_logger(caplog, monkeypatch) -> None:
+@pytest.mark.parametrize("client", list(WAITS))
+def test_by_default_a_readiness_wait_says_so_through_pyinfras_logger(client, caplog, monkeypatch) -> None:
     caplog.set_level(logging.INFO, logger="pyinfra")
     original = Waiting.__init__
 
@@ -79,8 +100,10 @@ def test_by_default_a_readiness_wait_says_so_through_pyinfras_logger(caplog, mon
         original(self, what, timeout, **{**kwargs, "every": 0.2})
 
     monkeypatch.setattr(Waiting, "__init__", quick)
-    with pytest.raises(OllamaUnreachable):
-        OllamaClient("http://127.0.0.1:9").wait_ready(timeout=0.7, interval=0.1)
+    make, error = WAITS[client]
+    with pytest.raises(error):
+        make().wait_ready(timeout=0.7, interval=0.1)
     lines = [r.getMessage() for r in caplog.records if r.name == "pyinfra"]
     assert lines, "no line said what the wait waits for"
-    assert all(line.startswith("waiting for Ollama's API: no answer yet (") for line in lines), lines
+    said = f"waiting for {SAID[client]}: "
+    assert all(line.startswith(said) and "no answer" in line for line in lines), lines

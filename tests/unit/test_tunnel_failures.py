@@ -103,3 +103,25 @@ def test_ssh_that_fails_to_open_the_tunnel_says_so(monkeypatch) -> None:
         "SSH to @homelab/server (10.0.0.5:2222) failed, so no tunnel to 100.64.0.1:81 could be opened: "
         "Could not establish session to SSH gateway"
     )
+
+
+def test_a_factory_whose_ssh_fails_names_the_service_it_was_for(monkeypatch) -> None:
+    class Refusing:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def start(self) -> None:
+            raise tunnel.sshtunnel.BaseSSHTunnelForwarderError("Could not establish session to SSH gateway")
+
+    monkeypatch.setattr(tunnel.sshtunnel, "SSHTunnelForwarder", Refusing)
+    monkeypatch.setattr(tunnel, "_nodelay_socket", lambda target: None)
+    monkeypatch.setattr(tunnel, "current_run", lambda: SimpleNamespace(tunnels={}))
+    host = SimpleNamespace(name="@homelab/server", data={"ssh_hostname": "10.0.0.5", "ssh_port": 2222},
+                           state=SimpleNamespace(is_executing=True))
+    monkeypatch.setattr(tunnel, "current_host", host)
+    with pytest.raises(ServiceUnreachable) as caught:
+        tunnel.answering_once(lambda: tunnel.local_url(host, "172.18.0.3", 80), "Pi-hole")()
+    assert str(caught.value) == (
+        "no answer from Pi-hole: SSH to @homelab/server (10.0.0.5:2222) failed, so no tunnel to "
+        "172.18.0.3:80 could be opened: Could not establish session to SSH gateway"
+    )
