@@ -31,7 +31,7 @@ from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.api.exceptions import OperationValueError
 
 from operations import certbot_log, diffs
-from operations.clients import Secret, read_while_planning, reveal
+from operations.clients import Secret, ServiceUnreachable, read_while_planning, reveal
 from operations.clients.npm import (
     NpmAuthError,
     NpmCertificateError,
@@ -352,7 +352,7 @@ def _applying(client_factory: ClientFactory, plan: ProxyHostPlan) -> FunctionCom
             apply_proxy_host(client, _resolved(client, plan))
         except (NpmNginxError, NpmCertificateError) as error:  # they name the host themselves
             return report(host, str(error))
-        except NpmError as error:
+        except (NpmError, ServiceUnreachable) as error:  # refused, or (when the run gets here) no answer
             return report(host, f"{plan.describe()} failed: {error}")
         return True
 
@@ -377,7 +377,7 @@ def admin(client_factory: ClientFactory):
         reachable, state = read_while_planning(
             lambda: client_factory().admin_state(), host.state.is_executing
         )
-    except NpmAuthError as error:
+    except (NpmAuthError, ServiceUnreachable) as error:  # refused, or (when the run gets here) no answer
         yield from refuse(str(error))
         return
     if not reachable:
@@ -402,7 +402,7 @@ def admin(client_factory: ClientFactory):
     def apply(state: Any, host: Any) -> bool:
         try:
             client_factory().ensure_admin()
-        except NpmError as error:  # a refusal says which setting and what to do
+        except (NpmError, ServiceUnreachable) as error:  # a refusal says which setting and what to do
             return report(host, f"npm: {what}: {error}")
         return True
 
@@ -455,9 +455,13 @@ def proxy_host(
     """
     spec = SslSpec.parse(ssl)
     names = spec.certificate if spec is not None and isinstance(spec.certificate, tuple) else None
-    reachable, existing = read_while_planning(
-        lambda: _read_hosts(client_factory(), names), host.state.is_executing
-    )
+    try:
+        reachable, existing = read_while_planning(
+            lambda: _read_hosts(client_factory(), names), host.state.is_executing
+        )
+    except ServiceUnreachable as error:  # when the run gets here and NPM still does not answer
+        yield from refuse(str(error))
+        return
     proxies, others, certificate = existing if reachable else ([], [], None)
     if spec is not None and certificate is not None:  # known now: compared by its id
         ssl = replace(spec, certificate=int(certificate["id"]))
@@ -555,7 +559,7 @@ class _CertificateRequest(FunctionCommand):
             self.request()
         except NpmCertificateError:
             return report(host, self._failure_line(host, connector_arguments))
-        except NpmError as error:
+        except (NpmError, ServiceUnreachable) as error:
             return report(host, f"{self.description} failed: {error}")
         return True
 
@@ -617,9 +621,13 @@ def dns_certificate(
     names = [name.strip() for name in domain_names if name.strip()]
     if not names:
         raise OperationValueError("domain_names: expected at least one domain name")
-    reachable, found = read_while_planning(
-        lambda: client_factory().find_certificate_by_names(names), host.state.is_executing
-    )
+    try:
+        reachable, found = read_while_planning(
+            lambda: client_factory().find_certificate_by_names(names), host.state.is_executing
+        )
+    except ServiceUnreachable as error:  # when the run gets here and NPM still does not answer
+        yield from refuse(str(error))
+        return
     shown = shown_names(names)
     if found is not None and not expired(found):
         host.noop(f"certificate {shown} is in NPM (#{found['id']}, expires {found.get('expires_on')})")

@@ -348,3 +348,42 @@ def test_a_half_done_default_admin_takeover_is_finished_by_the_next_run_then_not
         assert [c.function.__name__ for c in commands] == ["npm: replace the default admin credentials"]
         assert execute(commands) == [True] and double.passwords[1] == PASSWORD
         assert run_op(npm.admin, client_factory=factory) == ([], "NPM admin account is set up")
+
+
+@pytest.mark.parametrize("op_and_kwargs", [
+    (npm.admin, {}),
+    (npm.proxy_host, {"domain_names": ["chat.example.com"], "forward_host": "open-webui",
+                      "forward_port": 8080}),
+    (npm.dns_certificate, {"domain_names": ["*.example.com", "example.com"], "dns_provider": "rfc2136"}),
+], ids=["admin", "proxy_host", "dns_certificate"])
+def test_an_npm_that_does_not_answer_when_the_run_gets_there_is_one_line_on_its_host(op_and_kwargs, caplog):
+    """Planned blind (NPM may start earlier in the run); when the run gets there and the tunnel cannot be
+    made (SSH failed, no container address), the operation fails on that host with the one line that
+    says so, never pyinfra's "Unexpected error" with a traceback."""
+    import logging
+
+    from pyinfra.api import Config, Inventory, State
+    from pyinfra.api.connect import connect_all
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.api.operation import add_op
+    from pyinfra.api.operations import run_ops
+
+    from operations.clients import ServiceUnreachable
+
+    op, kwargs = op_and_kwargs
+    error = ServiceUnreachable("no answer from NGINX Proxy Manager: SSH to lab-1 failed, so no tunnel")
+    caplog.set_level(logging.DEBUG)
+
+    def factory() -> NpmClient:
+        raise error
+
+    state = State(Inventory((["@local"], {})), Config())
+    connect_all(state)
+    add_op(state, op, client_factory=factory, **kwargs)
+    with pytest.raises(PyinfraError, match="No hosts remaining"):  # the only host failed
+        run_ops(state)
+    local = state.inventory.get_host("@local")
+    assert state.get_results_for_host(local).error_ops == 1
+    said = [r.getMessage() for r in caplog.records if str(error) in r.getMessage()]
+    assert len(said) == 1, caplog.text
+    assert "Traceback" not in caplog.text and "Unexpected error" not in caplog.text
