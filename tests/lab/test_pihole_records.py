@@ -133,3 +133,28 @@ def test_a_cname_for_our_name_stops_the_run_with_one_line(stack):
     assert stored(host, "cnameRecords") == []
     after = run_pyinfra_cli(SERVER, limit=name)
     assert after.changed == 0, after.explain()
+
+
+def test_dry_with_pihole_frozen_says_the_service_behind_a_working_tunnel_does_not_answer(stack):
+    """Pi-hole's container paused: the tunnel to its address on the Docker network opens (the kernel
+    accepts), Pi-hole says nothing. `--dry` says so on that host in one line, naming the failed part,
+    within the short planning wait, and exits 0."""
+    import re
+    import time
+
+    host, name = stack
+    ssh(host, "docker pause pihole")
+    try:
+        started = time.monotonic()
+        result = run_pyinfra_cli(SERVER, "--dry", limit=name, check=False)
+        took = time.monotonic() - started
+    finally:
+        ssh(host, "docker unpause pihole")
+    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+    said = [line for line in output.splitlines() if "Pi-hole does not answer" in line]
+    assert len(said) == 1, result.explain()
+    assert f"SSH to {name} and the tunnel to " in said[0] and "work, but Pi-hole behind it does not answer" \
+        in said[0], said
+    assert result.returncode == 0, result.explain()
+    assert_clean(result)
+    print(f"\n--dry with Pi-hole frozen: {took:.1f} s")
