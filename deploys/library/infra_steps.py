@@ -24,7 +24,7 @@ from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.library import security_steps
-from deploys.library.catalog import MANAGED_BY, MANAGED_LABEL, NETWORK, Port
+from deploys.library.catalog import DOCKER_ZONE, MANAGED_BY, MANAGED_LABEL, NETWORK, Port
 from deploys.library.context import Distribution, HostContext, logger, supported_versions
 from deploys.library.engine import EngineChoice, choose_engine
 from deploys.library.errors import DeployError
@@ -36,8 +36,6 @@ from facts.tailscale import TailscalePrefs, TailscaleStatus
 from operations import docker_network, firewalld, nftables, nvidia, packages, sshd, tailscale
 
 TAILSCALE_INTERFACE = "tailscale0"
-# Docker's own firewalld zone: the container bridges only, left alone by SSH over the tailnet only
-DOCKER_ZONE = "docker"
 SSH_TAILNET_REVERT_AFTER = 120  # seconds before an unconfirmed SSH tailnet-only change puts itself back
 # the nftables table that keeps the published ports to the tailnet (published_ports_guard)
 GUARD_TABLE = "homelab_published_ports"
