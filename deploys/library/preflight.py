@@ -511,7 +511,7 @@ def check_sshd(obs: Observed) -> list[Check]:
     return rows
 
 
-LABEL = "ssh tailnet-only"
+LABEL = "ssh tailnet"
 
 
 def _in_tailnet(address: str, tailnet: list[str]) -> bool:

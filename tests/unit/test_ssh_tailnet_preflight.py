@@ -1,4 +1,4 @@
-"""Tier 1's `ssh tailnet-only` row: off or on, what the next deploy takes out, and what it can already
+"""Tier 1's `ssh tailnet` row: off or on, what the next deploy takes out, and what it can already
 tell will not be provable (read from the lab host's recorded firewalld)."""
 
 from __future__ import annotations
