@@ -568,7 +568,8 @@ def ssh_tailnet_only(
     The change is made only when the deploy proves it reaches the host over the tailnet: its own
     connection comes from ``tailnet``, or a second login to ``tailscale_ip`` works. Then: the entries are
     recorded as unconfirmed, a transient systemd timer is armed to put them back, they are removed, and
-    a second login over the tailnet confirms (the timer stops) or puts them back at once. Connections
+    a second login over the tailnet (the deploy's own login when its session comes from the tailnet, else
+    one to ``tailscale_ip``) confirms (the timer stops) or puts them back at once. Connections
     already open stay open (firewalld keeps established connections).
 
     **Example:**
@@ -647,8 +648,11 @@ def ssh_tailnet_only(
 
     over_ssh = (client_address is not None
                 and hasattr(getattr(host, "connector", None), "make_paramiko_kwargs"))
-    login_to = tailscale_ip
-    if over_ssh and not any(ip_address(client_address) in network for network in networks):
+    # a session from the tailnet is its own proof, and its own login (not over SSH: none) confirms; from
+    # elsewhere, a login to the Tailscale IP proves the tailnet path first and confirms after
+    from_tailnet = over_ssh and any(ip_address(client_address) in network for network in networks)
+    login_to = None if from_tailnet else tailscale_ip
+    if over_ssh and not from_tailnet:
         ranges = ", ".join(str(network) for network in networks)
         if tailscale_ip is None:
             yield from refuse(

@@ -89,6 +89,8 @@ def test_takes_ssh_out_of_every_zone_handling_other_traffic_after_proving_the_ta
 def test_a_session_from_the_tailnet_is_its_own_proof():
     (apply, confirm), _ = run_op(zones(), client_address="100.100.1.2")
     assert isinstance(apply, str) and isinstance(confirm, firewalld._TailnetLogin)
+    # confirmed by a login made as the deploy's own, which comes over the tailnet
+    assert confirm.args[:3] == (None, 2222, False)
 
 
 def test_nothing_to_take_out_is_a_no_op():
