@@ -39,18 +39,19 @@ from deploys.library.run import current_run
 from deploys.library.settings import HomelabSettings, SettingsError, settings_for_host
 from facts.compose import ComposeProjects, ImagePins
 from facts.docker import DockerNetworksInspect, RunningContainers
-from facts.firewalld import FirewalldZones
+from facts.firewalld import FirewalldZones, RemovedSshEntries
 from facts.gpu import NvidiaGpus
 from facts.host import DiskFree, HostNetwork, ListeningSockets
 from facts.ollama import OllamaManifests
 from facts.restic import BackupStatus, ResticRepository
 from facts.sshd import SshdSettings
-from facts.system import ComposeVersion
+from facts.system import ComposeVersion, SshConnection
 from facts.tailscale import TailscaleStatus
 from facts.updates import AutomaticUpdates
 from operations.clients import ServiceUnreachable
 from operations.clients.npm import NpmClient, NpmError
 from operations.clients.ollama import parse_model_name
+from operations.firewalld import TAILNET_REVERT_UNIT, TAILNET_STATE_FILE
 from operations.sshd import drop_in_path
 
 UNITS = ["docker.service", "firewalld.service"]
@@ -118,6 +119,10 @@ def observe() -> preflight.Observed:
             observe_models(obs, obs.settings)
         obs.sshd_policy = sshd_policy(obs.settings, login_of(host))
         obs.sshd = host.get_fact(SshdSettings, drop_in=drop_in_path(SSHD_DROP_IN))
+        obs.ssh_session = host.get_fact(SshConnection)
+        obs.ssh_removed = host.get_fact(RemovedSshEntries, path=TAILNET_STATE_FILE,
+                                        unit=f"{TAILNET_REVERT_UNIT}.timer")
+        obs.tailnet = list(plan.zone.sources)
         if plan.tls is not None:
             observe_certificate(obs, obs.settings, plan.tls.names, plan.tailscale_ip)
         if obs.settings.backups:

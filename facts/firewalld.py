@@ -158,3 +158,59 @@ class FirewalldZones(FactBase[dict]):
             "zones": parse_zones(rest[:split], default_zone),
             "permanent": parse_zones(rest[split + 1 :], default_zone),
         }
+
+
+_REMOVED_MARK = "### removed-ssh "
+
+
+def parse_entries(lines: list[str]) -> list[tuple[str, str, str, str]]:
+    """``configuration zone kind value`` lines (``runtime public service ssh``) as tuples; others skipped."""
+    found = []
+    for line in lines:
+        words = line.split()
+        if len(words) == 4 and words[0] in ("runtime", "permanent") and words[2] in ("service", "port"):
+            found.append((words[0], words[1], words[2], words[3]))
+    return found
+
+
+class RemovedSshEntries(FactBase[dict]):
+    """
+    Returns the SSH entries (``service ssh``, ``<port>/tcp``) an operation took out of firewalld zones
+    and recorded in ``path`` (confirmed) and ``<path>.pending`` (not confirmed yet), and whether the
+    revert timer ``unit`` is armed. Lines are ``configuration zone kind value``.
+
+    .. code:: python
+
+        {
+            "removed": [("runtime", "public", "service", "ssh"), ("permanent", "public", "service", "ssh")],
+            "pending": [],
+            "timer": False,
+        }
+    """
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {"removed": [], "pending": [], "timer": False}
+
+    def command(self, path: str, unit: str) -> str:
+        return (
+            f"echo '{_REMOVED_MARK}removed'; cat {path} 2>/dev/null; "
+            f"echo '{_REMOVED_MARK}pending'; cat {path}.pending 2>/dev/null; "
+            f"echo '{_REMOVED_MARK}timer'; "
+            f"systemctl is-active --quiet {unit} 2>/dev/null && echo active; true"
+        )
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        sections: dict[str, list[str]] = {"removed": [], "pending": [], "timer": []}
+        current = None
+        for line in output:
+            if line.startswith(_REMOVED_MARK):
+                current = line[len(_REMOVED_MARK):].strip()
+                continue
+            if current in sections:
+                sections[current].append(line)
+        return {
+            "removed": parse_entries(sections["removed"]),
+            "pending": parse_entries(sections["pending"]),
+            "timer": any(line.strip() == "active" for line in sections["timer"]),
+        }

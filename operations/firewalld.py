@@ -17,10 +17,11 @@ from ipaddress import ip_address, ip_network
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import operation
-from pyinfra.api.exceptions import OperationError, OperationValueError
+from pyinfra.api import FunctionCommand, operation
+from pyinfra.api.exceptions import ConnectError, OperationError, OperationValueError
 
-from facts.firewalld import FirewalldZones
+from facts.firewalld import FirewalldZones, RemovedSshEntries
+from operations.failures import named, refuse, report
 
 TARGETS = ("default", "ACCEPT", "DROP", "REJECT", "%%REJECT%%")
 # setting -> (fact key, firewall-cmd flag stem): `--add-<stem>=` / `--remove-<stem>=`
@@ -360,3 +361,315 @@ def ssh_open_before_start(client_address: str, ssh_port: int = 22):
     for name in _handling_zones(permanent, client_address):
         if not _zone_admits_ssh(permanent[name], ssh_port):
             yield f"firewall-offline-cmd --zone={shlex.quote(name)} --add-port={int(ssh_port)}/tcp"
+
+
+# -- SSH over the tailnet only ------------------------------------------------------------------
+# the transient systemd timer that puts removed SSH entries back unless a login over the tailnet confirms
+TAILNET_REVERT_UNIT = "homelab-ssh-tailnet-revert"
+# what was taken out: `configuration zone kind value` lines (confirmed; `.pending`: not confirmed yet)
+TAILNET_STATE_FILE = "/etc/homelab/ssh-tailnet-only.removed"
+
+
+def _networks(ranges: Iterable[str]) -> list[Any]:
+    found = []
+    for value in ranges:
+        try:
+            found.append(ip_network(str(value), strict=False))
+        except ValueError:
+            raise OperationValueError(f"tailnet range {value!r} is not an address or CIDR") from None
+    return found
+
+
+def _inside(value: str, networks: list[Any]) -> bool:
+    """Whether the source ``value`` (an address or CIDR; a MAC or ipset is never) lies in ``networks``."""
+    try:
+        source = ip_network(value, strict=False)
+    except ValueError:
+        return False
+    return any(source.version == n.version and source.subnet_of(n) for n in networks)
+
+
+def handles_other_traffic(zone: Mapping[str, Any], networks: list[Any], default: bool) -> bool:
+    """Whether ``zone`` handles traffic from outside ``networks``: it holds an interface, a source not
+    inside them, or it is the default zone (traffic no other zone claims)."""
+    if default or zone.get("default") or zone.get("interfaces"):
+        return True
+    return any(not _inside(source, networks) for source in zone.get("sources", []))
+
+
+def ssh_entries(zones: Mapping[str, Mapping[str, Any]], default_zone: str | None, networks: list[Any],
+                ssh_port: int, keep: Iterable[str]) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The SSH entries of the zones that handle traffic from outside ``networks`` (but ``keep``):
+    ``(zone, kind, value)`` for the ``ssh`` service, ``<ssh_port>/tcp`` and ``22/tcp``; and the
+    problems that keep SSH from being limited (a zone with target ACCEPT, a port range holding the port)."""
+    entries: list[tuple[str, str, str]] = []
+    problems: list[str] = []
+    ports = {ssh_port, 22}
+    for name, zone in zones.items():
+        if name in keep or not handles_other_traffic(zone, networks, name == default_zone):
+            continue
+        if zone.get("target") == "ACCEPT":
+            problems.append(f"zone '{name}' has target ACCEPT: it admits everything, SSH included "
+                            "(change its target or move its interfaces and sources to another zone)")
+            continue
+        if "ssh" in zone.get("services", []):
+            entries.append((name, "service", "ssh"))
+        for spec in zone.get("ports", []):
+            match = _PORT.match(spec)
+            if not match or match[3] != "tcp":
+                continue
+            low, high = int(match[1]), int(match[2] or match[1])
+            held = sorted(port for port in ports if low <= port <= high)
+            if held and low == high:
+                entries.append((name, "port", spec))
+            elif held:
+                problems.append(f"zone '{name}' opens the port range {spec}, which holds SSH's port "
+                                f"{held[0]}: narrow it")
+    return entries, problems
+
+
+def _entry_lines(entries: Iterable[tuple[str, str, str, str]]) -> str:
+    return "".join(f"{' '.join(entry)}\n" for entry in entries)
+
+
+def _restore_files(files: Iterable[str]) -> str:
+    """Shell that puts back every entry listed in ``files`` (runtime and permanent) and removes the files
+    once all are back (firewall-cmd answers an entry that is there already with success)."""
+    names = " ".join(files)
+    return (
+        f"ok=1; for f in {names}; do [ -f \"$f\" ] || continue; "
+        'while read -r c z k v; do case "$c" in permanent) p=--permanent;; runtime) p=;; *) continue;; esac; '
+        'case "$k" in service|port) ;; *) continue;; esac; '
+        'firewall-cmd $p --zone="$z" --add-"$k"="$v" >/dev/null || ok=; done < "$f"; done; '
+        f'[ -n "$ok" ] && rm -f {names}'
+    )
+
+
+def tailnet_restore_command(state_file: str = TAILNET_STATE_FILE, pending_only: bool = True) -> str:
+    """Shell that puts back what was removed: the unconfirmed entries (what the revert timer runs), or
+    everything recorded (``pending_only=False``: turning the restriction off)."""
+    files = [f"{state_file}.pending"] if pending_only else [state_file, f"{state_file}.pending"]
+    return _restore_files(files)
+
+
+def tailnet_apply_command(entries: list[tuple[str, str, str, str]], revert_after: int,
+                          state_file: str = TAILNET_STATE_FILE) -> str:
+    """Shell that records ``entries`` as unconfirmed, arms the revert timer and removes them (runtime and
+    permanent). A removal that fails puts back what was removed and stops."""
+    pending = f"{state_file}.pending"
+    restore = tailnet_restore_command(state_file)
+    removals = " && ".join(
+        f"firewall-cmd{' --permanent' if conf == 'permanent' else ''} --zone={shlex.quote(zone)} "
+        f"--remove-{kind}={shlex.quote(value)} >/dev/null"
+        for conf, zone, kind, value in entries
+    ) or "true"
+    record = (f"printf %s {shlex.quote(_entry_lines(entries))} >> {pending} || exit 1; " if entries
+              else f"touch {pending} || exit 1; ")
+    return (
+        "command -v systemd-run >/dev/null 2>&1 || { echo 'SSH tailnet-only: no systemd-run on this host, "
+        "so the change could not be made revertible; nothing was changed' >&2; exit 1; }; "
+        f"systemctl stop {TAILNET_REVERT_UNIT}.timer 2>/dev/null; "
+        f"systemctl reset-failed {TAILNET_REVERT_UNIT}.service 2>/dev/null; "
+        f"mkdir -p {shlex.quote(state_file.rsplit('/', 1)[0] or '/')} || exit 1; {record}"
+        f"systemd-run --quiet --unit={TAILNET_REVERT_UNIT} --on-active={int(revert_after)} "
+        f"--timer-property=AccuracySec=1s /bin/sh -c {shlex.quote(restore)} || {{ {restore}; exit 1; }}; "
+        f"{removals} || {{ systemctl stop {TAILNET_REVERT_UNIT}.timer; {restore}; "
+        "echo 'SSH tailnet-only: firewall-cmd refused a removal; what was removed is back' >&2; exit 1; }"
+    )
+
+
+def tailnet_confirm_command(state_file: str = TAILNET_STATE_FILE) -> str:
+    """Shell that keeps the change: stops the revert timer and records the entries as confirmed; fails when
+    the timer is no longer armed (it has put them back already)."""
+    pending = f"{state_file}.pending"
+    timer = f"{TAILNET_REVERT_UNIT}.timer"
+    return (
+        f"systemctl is-active --quiet {timer} || {{ echo 'SSH tailnet-only: the revert timer has already put "
+        "SSH back in the other zones; run the deploy again' >&2; exit 1; }; "
+        f"systemctl stop {timer} && {{ [ ! -f {pending} ] || cat {pending} >> {state_file}; }} "
+        f"&& rm -f {pending}"
+    )
+
+
+class _TailnetLogin(FunctionCommand):
+    """A second SSH login to the host's Tailscale address (the deploy's own login when ``address`` is
+    ``None``), as the deploy's user with its key. ``proof``: before any change, a failure fails the
+    operation with nothing changed; otherwise it confirms the change, and a failure puts it back at once
+    (the revert timer does it if the deploy's own connection is gone too)."""
+
+    def __init__(self, address: str | None, port: int, proof: bool, refusal: str, state_file: str):
+        what = "proves the host is reached over the tailnet" if proof else "confirms SSH over the tailnet"
+        where = f"{address}:{port}" if address else "the host"
+        super().__init__(named(lambda *a: None, f"a second SSH login to {where} {what}"),
+                         (address, port, proof, refusal, state_file), {})
+
+    def execute(self, state: Any, host: Any, connector_arguments: Any) -> bool:
+        from operations.sshd import _connect_again, _run  # the sshd guard's second login
+
+        address, port, proof, refusal, state_file = self.args
+        where = f"{address}:{port}" if address else "the host"
+        try:
+            second = _connect_again(state, host, address=address, port=port, settle=0)
+        except (ConnectError, OSError) as error:
+            reason = " ".join(str(error).split()) or type(error).__name__
+            if proof:
+                return report(host, refusal.replace("{reason}", reason))
+            back = _run(host, f"systemctl stop {TAILNET_REVERT_UNIT}.timer 2>/dev/null; "
+                              f"{tailnet_restore_command(state_file)}", connector_arguments)
+            done = ("SSH is back in the other zones" if back
+                    else f"putting it back failed: {TAILNET_REVERT_UNIT}.timer does it shortly")
+            return report(host, f"SSH tailnet-only: a login to {where} failed after SSH was taken out of the "
+                                f"other zones ({reason}), so {done}")
+        client = getattr(second, "client", None)
+        if client is not None:
+            client.close()
+        if proof:
+            return True
+        if not _run(host, tailnet_confirm_command(state_file), connector_arguments):
+            return report(host, "SSH tailnet-only: the login over the tailnet worked, but the change could "
+                                f"not be kept: its revert timer ({TAILNET_REVERT_UNIT}.timer) had fired or "
+                                "could not be stopped; run the deploy again")
+        return True
+
+
+@operation()
+def ssh_tailnet_only(
+    zone: str,
+    tailnet: list[str],
+    ssh_port: int = 22,
+    client_address: str | None = None,
+    tailscale_ip: str | None = None,
+    present: bool = True,
+    keep: list[str] | None = None,
+    revert_after: int = 120,
+    state_file: str = TAILNET_STATE_FILE,
+    remedy: str = "run it without this change",
+):
+    """
+    Admit SSH over the tailnet only: take SSH out of every other zone that handles traffic from
+    outside the tailnet; or (``present=False``) put back exactly what this took out.
+
+    + zone: the tailnet's zone, which keeps SSH (it must admit ``ssh_port`` when the change is made)
+    + tailnet: the tailnet's addresses/CIDRs (the sources of ``zone``)
+    + ssh_port: the port sshd answers on
+    + client_address: the address this deploy's SSH connection comes from (``None``: not over SSH)
+    + tailscale_ip: the host's address in the tailnet, for the second logins
+    + present: ``False`` puts back what was taken out (recorded in ``state_file``) and removes the record
+    + keep: other zones left alone (Docker's ``docker`` zone, holding the container bridges only)
+    + revert_after: seconds after which the change is put back unless a login over the tailnet confirmed it
+    + state_file: where the entries taken out are recorded (``configuration zone kind value`` lines)
+    + remedy: what the refusal suggests besides running the deploy over the tailnet
+
+    A zone handles traffic from outside the tailnet when it holds an interface, a source not inside
+    ``tailnet``, or is the default zone. Its ``ssh`` service, ``<ssh_port>/tcp`` and ``22/tcp`` are
+    removed, runtime and permanent. Such a zone with target ACCEPT, or a port range holding the port,
+    is refused: SSH cannot be limited while it is there.
+
+    The change is made only when the deploy proves it reaches the host over the tailnet: its own
+    connection comes from ``tailnet``, or a second login to ``tailscale_ip`` works. Then: the entries are
+    recorded as unconfirmed, a transient systemd timer is armed to put them back, they are removed, and
+    a second login over the tailnet (the deploy's own login when its session comes from the tailnet, else
+    one to ``tailscale_ip``) confirms (the timer stops) or puts them back at once. Connections
+    already open stay open (firewalld keeps established connections).
+
+    **Example:**
+
+    .. code:: python
+
+        firewalld.ssh_tailnet_only(
+            name="SSH over the tailnet only",
+            zone="self-hosted",
+            tailnet=["100.64.0.0/10"],
+            ssh_port=22,
+            client_address="192.0.2.10",
+            tailscale_ip="100.101.102.103",
+            keep=["docker"],
+        )
+    """
+    if not _ZONE_NAME.match(zone):
+        raise OperationValueError(
+            f"firewalld zone name {zone!r} is invalid: use letters, digits, '_' and '-'")
+    if not 1 <= int(ssh_port) <= 65535:
+        raise OperationValueError(f"ssh_port: {ssh_port!r} is not a port")
+    if not 10 <= revert_after <= 3600:
+        raise OperationValueError(f"revert_after: {revert_after!r} must be 10 to 3600 seconds")
+    if not state_file.startswith("/") or any(ch.isspace() or ch in "'\"$`;&|" for ch in state_file):
+        raise OperationValueError(
+            f"state_file: {state_file!r} must be an absolute path without shell characters")
+    networks = _networks(tailnet)
+    for address, label in ((client_address, "client_address"), (tailscale_ip, "tailscale_ip")):
+        if address is not None:
+            try:
+                ip_address(address)
+            except ValueError:
+                raise OperationValueError(f"{label}: {address!r} is not an IP address") from None
+    recorded = host.get_fact(RemovedSshEntries, path=state_file, unit=f"{TAILNET_REVERT_UNIT}.timer")
+
+    if not present:
+        if not recorded["removed"] and not recorded["pending"] and not recorded["timer"]:
+            host.noop("SSH is not limited to the tailnet here: nothing to put back")
+            return
+        yield (f"systemctl stop {TAILNET_REVERT_UNIT}.timer 2>/dev/null; "
+               f"{tailnet_restore_command(state_file, pending_only=False)} || {{ echo 'SSH tailnet-only: "
+               f"firewall-cmd could not put back every entry of {state_file}; it is kept for the next "
+               "run' >&2; exit 1; }")
+        return
+
+    facts = host.get_fact(FirewalldZones)
+    if not facts["running"]:
+        if host.state.is_executing:
+            yield from refuse(f"SSH tailnet-only: firewalld is not running on this host, so SSH cannot be "
+                              f"limited to zone '{zone}'")
+            return
+        # planning before an earlier operation starts firewalld: it will start with its permanent zones
+        facts = {**facts, "zones": facts["permanent"]}
+    keep_zones = {zone, *(keep or [])}
+    entries: list[tuple[str, str, str, str]] = []
+    problems: list[str] = []
+    for conf, zones in (("permanent", facts["permanent"]), ("runtime", facts["zones"])):
+        found, trouble = ssh_entries(zones, facts["default_zone"], networks, int(ssh_port), keep_zones)
+        entries += [(conf, *entry) for entry in found]
+        problems += [problem for problem in trouble if problem not in problems]
+    if problems:
+        yield from refuse("SSH tailnet-only: refused, SSH cannot be limited to the tailnet: "
+                          + "; ".join(problems))
+        return
+    pending = bool(recorded["pending"] or recorded["timer"])
+    if not entries and not pending:
+        host.noop(f"SSH is admitted over the tailnet only (zone {zone})")
+        return
+    if host.state.is_executing:
+        # the tailnet's own zone must keep SSH first (the zone step opens the port before this runs)
+        for conf, zones in (("runtime", facts["zones"]), ("permanent", facts["permanent"])):
+            if zone not in zones or not _zone_admits_ssh(zones[zone], int(ssh_port)):
+                yield from refuse(f"SSH tailnet-only: refused, zone '{zone}' does not admit SSH on port "
+                                  f"{ssh_port} ({conf}): the tailnet would lose SSH too")
+                return
+
+    over_ssh = (client_address is not None
+                and hasattr(getattr(host, "connector", None), "make_paramiko_kwargs"))
+    # a session from the tailnet is its own proof, and its own login (not over SSH: none) confirms; from
+    # elsewhere, a login to the Tailscale IP proves the tailnet path first and confirms after
+    from_tailnet = over_ssh and any(ip_address(client_address) in network for network in networks)
+    login_to = None if from_tailnet else tailscale_ip
+    if over_ssh and not from_tailnet:
+        ranges = ", ".join(str(network) for network in networks)
+        if tailscale_ip is None:
+            yield from refuse(
+                f"SSH tailnet-only: refused, this deploy comes from {client_address}, outside the tailnet "
+                f"({ranges}), and the host has no Tailscale IP to log in to: join the tailnet first, run the "
+                f"deploy over it, or {remedy}")
+            return
+        yield _TailnetLogin(
+            tailscale_ip, int(ssh_port), True,
+            f"SSH tailnet-only: refused, nothing changed: this deploy comes from {client_address}, outside "
+            f"the tailnet ({ranges}), and a login to {tailscale_ip}:{ssh_port} failed ({{reason}}): run the "
+            f"deploy over the tailnet (ssh_hostname {tailscale_ip}), or {remedy}",
+            state_file,
+        )
+    yield tailnet_apply_command(entries, revert_after, state_file)
+    if not over_ssh:
+        # not over SSH (local, docker, @fake): there is no login to lose
+        yield tailnet_confirm_command(state_file)
+        return
+    yield _TailnetLogin(login_to, int(ssh_port), False, "", state_file)

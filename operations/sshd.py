@@ -151,13 +151,33 @@ class _QuietParamiko:
 _QUIET = _QuietParamiko()
 
 
-def _connect_again(state: Any, host: Any) -> Any:
-    """A new connection made exactly as the deploy's own (its connector, its host data)."""
-    deadline = time.monotonic() + RELOAD_SETTLE
+def _redirect(connector: Any, address: str, port: int | None) -> None:
+    """Make ``connector`` log in to ``address`` (and ``port``) instead of the host's own address: the same
+    user, key and options otherwise (pyinfra's SSH connector connects with ``make_paramiko_kwargs()``)."""
+    made = connector.make_paramiko_kwargs
+
+    def redirected() -> dict[str, Any]:
+        kwargs = dict(made())
+        kwargs["hostname"] = address
+        if port is not None:
+            kwargs["port"] = int(port)
+        return kwargs
+
+    connector.make_paramiko_kwargs = redirected
+
+
+def _connect_again(state: Any, host: Any, address: str | None = None, port: int | None = None,
+                   settle: float = RELOAD_SETTLE) -> Any:
+    """A new connection made exactly as the deploy's own (its connector, its host data); with ``address``
+    (and ``port``), to that address instead of the host's own, as the same user with the same key.
+    A failure other than authentication is tried again for ``settle`` seconds."""
+    deadline = time.monotonic() + settle
     _QUIET.enter()  # paramiko logs each reset with a traceback
     try:
         while True:
             second = type(host.connector)(state, host)
+            if address is not None:
+                _redirect(second, address, port)
             try:
                 second.connect()
                 return second

@@ -23,6 +23,8 @@ from pathlib import PurePosixPath
 # -- names defined once ------------------------------------------------------------------------
 NETWORK = "self-hosted"  # the Docker network every service joins
 ZONE = "self-hosted"  # the firewalld zone of the Tailscale peers
+# Docker's own firewalld zone (the container bridges, target ACCEPT): left alone by SSH over the tailnet only
+DOCKER_ZONE = "docker"
 PROJECTS_ROOT = PurePosixPath("/opt/homelab")  # one compose project folder per service
 MANAGED_LABEL = "org.homelab.managed-by"  # on containers and the network; NPM proxy hosts' meta
 MANAGED_BY = "homelab-pyinfra"

@@ -24,7 +24,7 @@ from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
 from deploys.library import security_steps
-from deploys.library.catalog import MANAGED_BY, MANAGED_LABEL, NETWORK, Port
+from deploys.library.catalog import DOCKER_ZONE, MANAGED_BY, MANAGED_LABEL, NETWORK, Port
 from deploys.library.context import Distribution, HostContext, logger, supported_versions
 from deploys.library.engine import EngineChoice, choose_engine
 from deploys.library.errors import DeployError
@@ -36,6 +36,7 @@ from facts.tailscale import TailscalePrefs, TailscaleStatus
 from operations import docker_network, firewalld, nftables, nvidia, packages, sshd, tailscale
 
 TAILSCALE_INTERFACE = "tailscale0"
+SSH_TAILNET_REVERT_AFTER = 120  # seconds before an unconfirmed SSH tailnet-only change puts itself back
 # the nftables table that keeps the published ports to the tailnet (published_ports_guard)
 GUARD_TABLE = "homelab_published_ports"
 DAEMON_JSON = "/etc/docker/daemon.json"
@@ -535,8 +536,8 @@ def firewall_zone(ctx: HostContext):
     *published* ports is decided by :func:`published_ports_guard`, since firewalld accepts every
     DNAT'd packet before any zone is consulted.
     """
-    zone = ctx.plan.zone
     client, port = ssh_path(ctx) or (None, 22)
+    zone = ctx.plan.zone_with_ssh_port(port)
     return firewalld.zone(
         name=f"Zone {zone.name}: Tailscale peers only",
         zone=zone.name,
@@ -652,6 +653,33 @@ def ssh_hardening(ctx: HostContext):
     )
 
 
+@deploy("SSH over the tailnet only")
+def ssh_tailnet_only(ctx: HostContext):
+    """HOMELAB_SSH_TAILNET_ONLY: SSH taken out of every zone but the tailnet's (and Docker's), proven and
+    confirmed by logins over the tailnet; off, what it took out is put back (nothing to do: a no-op).
+    After the zone step, which opens sshd's port to the tailnet first."""
+    zone = ctx.plan.zone
+    if not ctx.settings.ssh_tailnet_only:
+        firewalld.ssh_tailnet_only(
+            name="SSH: nothing taken out of the firewalld zones (HOMELAB_SSH_TAILNET_ONLY=false)",
+            zone=zone.name, tailnet=list(zone.sources), present=False,
+        )
+        return
+    client, port = ssh_path(ctx) or (None, 22)
+    firewalld.ssh_tailnet_only(
+        name=f"SSH over the tailnet only: zones other than {zone.name} and docker stop admitting it "
+             "(proven and confirmed by logins over the tailnet, put back otherwise)",
+        zone=zone.name,
+        tailnet=list(zone.sources),
+        ssh_port=port,
+        client_address=client,
+        tailscale_ip=ctx.tailscale_ip,
+        keep=[DOCKER_ZONE],
+        revert_after=SSH_TAILNET_REVERT_AFTER,
+        remedy="leave HOMELAB_SSH_TAILNET_ONLY off",
+    )
+
+
 def infrastructure(ctx: HostContext) -> None:
     """The whole infrastructure tier, in order: firewalld before Docker; Docker restarted only after
     its configuration changed, firewalld was started, or the zone change reloaded firewalld; last the
@@ -661,9 +689,15 @@ def infrastructure(ctx: HostContext) -> None:
     tailscale_node(ctx)
     docker_engine(ctx, firewall_changed=(firewall,))
     subnet = docker_subnet(ctx)
+    if not ctx.settings.ssh_tailnet_only:
+        # off: what an earlier run took out is back before the zone drops sshd's port for the tailnet
+        ssh_tailnet_only(ctx)
     firewall_zone(ctx)
     published_ports_guard(ctx, subnet)
     network(ctx, subnet)
     ssh_hardening(ctx)
+    if ctx.settings.ssh_tailnet_only:
+        # after the zone, which opens sshd's port to the tailnet first
+        ssh_tailnet_only(ctx)
     # last: the holds cover what the steps above installed (deploys/library/security_steps.py)
     security_steps.security_updates(ctx)

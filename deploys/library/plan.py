@@ -34,7 +34,7 @@ running a deploy.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -232,6 +232,16 @@ class HostPlan:
             ports=tuple(ports),
             services=ZONE_SERVICES,
         )
+
+    def zone_with_ssh_port(self, ssh_port: int | None) -> Zone:
+        """The zone as deployed on a host whose sshd answers on ``ssh_port`` (read at run time): with
+        HOMELAB_SSH_TAILNET_ONLY, the tailnet keeps SSH on a port other than 22 too (the ``ssh`` service
+        is port 22 only); without it, the zone as planned."""
+        zone = self.zone
+        wanted = f"{ssh_port}/tcp"
+        if not self.settings.ssh_tailnet_only or ssh_port in (None, 22) or wanted in zone.ports:
+            return zone
+        return replace(zone, ports=(*zone.ports, wanted))
 
     # -- proxy and DNS ------------------------------------------------------------------------------
     def service_url(self, service: str) -> str:

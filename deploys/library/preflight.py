@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from deploys.library.catalog import CATALOG, GPU_GROUP, NETWORK, ZONE, Port, Service
+from deploys.library.catalog import CATALOG, DOCKER_ZONE, GPU_GROUP, NETWORK, ZONE, Port, Service
 from deploys.library.context import match_os, supported_versions
 from deploys.library.engine import choose_engine
 from deploys.library.gpu import broken_gpu
@@ -38,6 +38,7 @@ from deploys.library.settings import (
 )
 from deploys.library.tls import EXPIRY_WARNING_DAYS
 from operations.clients.ollama import parse_model_name
+from operations.firewalld import ssh_entries
 from operations.images import short
 from operations.npm import expires_at
 from operations.sshd import expected_values
@@ -93,6 +94,12 @@ class Observed:
     memory_mib: float | None = None
     sshd: dict[str, Any] | None = None  # facts.sshd.SshdSettings (None: no sshd)
     sshd_policy: SshdPolicy | None = None  # what the deploy sets in sshd (deploys/library/hardening.py)
+    # SSH over the tailnet only: the deploy's own SSH session (facts.system.SshConnection; None: not over
+    # SSH), what an earlier run took out of the zones (facts.firewalld.RemovedSshEntries), the tailnet
+    # ranges (the zone's sources, from the host plan)
+    ssh_session: dict[str, Any] | None = None
+    ssh_removed: dict[str, Any] | None = None
+    tailnet: list[str] = field(default_factory=list)
     # the host's memory and CPUs (facts.host.HostResources; None: not read) and each placed service's
     # limits there (the host plan)
     resources: HostResources | None = None
@@ -504,6 +511,65 @@ def check_sshd(obs: Observed) -> list[Check]:
     return rows
 
 
+LABEL = "ssh tailnet"
+
+
+def _in_tailnet(address: str, tailnet: list[str]) -> bool:
+    try:
+        found = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(found in ipaddress.ip_network(network, strict=False) for network in tailnet)
+
+
+def check_ssh_tailnet_only(obs: Observed) -> Check | None:
+    """Whether SSH answers the tailnet only (HOMELAB_SSH_TAILNET_ONLY), and, when it is to, whether tier 1
+    can already see the deploy will not be able to prove it reaches the host over the tailnet: FAIL when
+    a zone would keep admitting SSH anyway (target ACCEPT, a port range) or when the session comes from
+    outside the tailnet and the host has no Tailscale IP; WARN when the proof is a second login still
+    to be tried. Reads only."""
+    if obs.settings is None:
+        return None
+    removed = obs.ssh_removed or {}
+    recorded = sorted({entry[1] for entry in [*removed.get("removed", []), *removed.get("pending", [])]})
+    if not obs.settings.ssh_tailnet_only:
+        if recorded:
+            return Check(LABEL, WARN, f"off; SSH was taken out of zone(s) {', '.join(recorded)} by an "
+                                      "earlier deploy: the next deploy puts it back")
+        return Check(LABEL, PASS, "off: SSH is admitted as the firewalld zones have it "
+                                               "(HOMELAB_SSH_TAILNET_ONLY)")
+    session = obs.ssh_session
+    port = int(session["server_port"]) if session else 22
+    zones = obs.firewalld or {}
+    to_remove: list[str] = []
+    if zones.get("running"):
+        networks = [ipaddress.ip_network(network, strict=False) for network in obs.tailnet]
+        for configuration in ("zones", "permanent"):
+            entries, problems = ssh_entries(zones.get(configuration) or {}, zones.get("default_zone"),
+                                            networks, port, {ZONE, DOCKER_ZONE})
+            if problems:
+                return Check(LABEL, FAIL, "on, but SSH cannot be limited to the tailnet: "
+                                                       + "; ".join(problems))
+            to_remove += [name for name, _, _ in entries if name not in to_remove]
+    what = (f"the next deploy takes SSH out of zone(s) {', '.join(to_remove)}" if to_remove
+            else "no zone but the tailnet's admits SSH" if zones.get("running")
+            else "the zones are read when firewalld runs")
+    if session is None:
+        return Check(LABEL, PASS, f"on: {what} (not over SSH: no login of the deploy's to keep)")
+    client = session["client_address"]
+    address = tailscale_ip(obs)
+    if _in_tailnet(client, obs.tailnet):
+        return Check(LABEL, PASS, f"on: the deploy comes from {client}, in the tailnet; {what}")
+    if address is None:
+        return Check(LABEL, FAIL, f"on, but the deploy comes from {client}, outside the tailnet "
+                                  f"({', '.join(obs.tailnet)}), and the host has no Tailscale IP to prove "
+                                  "the tailnet path by: join it first, or leave HOMELAB_SSH_TAILNET_ONLY off")
+    return Check(LABEL, WARN, f"on, but the deploy comes from {client}, outside the tailnet: it will try a "
+                              f"second login to {address}:{port} as proof, and refuses if that fails; run "
+                              f"the deploy over the tailnet (ssh_hostname {address}) to need none. "
+                              f"{what[0].upper()}{what[1:]}")
+
+
 def check_backup(obs: Observed) -> Check | None:
     """The restic repository opens with the configured password (FAIL otherwise) and the last good
     backup is younger than HOMELAB_BACKUP_MAX_AGE_HOURS (WARN otherwise, or when it never ran)."""
@@ -727,6 +793,9 @@ def checks(obs: Observed) -> list[Check]:
     rows += check_ports(obs)
     rows += check_images(obs)
     rows += check_sshd(obs)
+    tailnet_only = check_ssh_tailnet_only(obs)
+    if tailnet_only is not None:
+        rows.append(tailnet_only)
     rows += check_limits(obs)
     models = check_models(obs)
     if models is not None:

@@ -461,6 +461,11 @@ class HomelabSettings(BaseSettings):
         description="sshd PermitRootLogin: auto (no, or prohibit-password when the deploy logs in as root), "
                     "no, prohibit-password, unchanged",
     )
+    ssh_tailnet_only: bool = Field(
+        default=False,
+        description="SSH answers the tailnet only: the zones of every other network stop admitting it "
+                    "(false: what the deploy took out is put back)",
+    )
 
     # -- storage -----------------------------------------------------------------------------
     cold_storage_path: PurePosixPath = Field(

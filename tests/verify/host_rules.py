@@ -6,6 +6,7 @@ Plain data and pure functions over fact output, so that they are unit-tested wit
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
@@ -373,3 +374,52 @@ def certificate_problems(probe: dict[str, Any], name: str, domain: str,
         warnings.append(f"https://{name}/: the certificate expires in {days:.0f} days "
                         f"({probe['not_after']}); NPM renews 30 days before: check its certbot log")
     return failures, warnings
+
+
+# with HOMELAB_SSH_TAILNET_ONLY: the zones that may still admit SSH (the tailnet's, and Docker's own zone,
+# which holds the container bridges only)
+SSH_ZONES = (ZONE, "docker")
+
+
+def expected_ssh_port(tailnet_only: bool, ssh_port: int) -> list[str]:
+    """The zone's port for sshd itself: ``<port>/tcp`` with HOMELAB_SSH_TAILNET_ONLY when sshd answers on
+    a port other than 22 (the ``ssh`` service is port 22 only); none otherwise."""
+    return [f"{ssh_port}/tcp"] if tailnet_only and ssh_port != 22 else []
+
+
+def _inside(value: str, tailnet: list[str]) -> bool:
+    try:
+        source = ipaddress.ip_network(value, strict=False)
+    except ValueError:  # a MAC address or an ipset
+        return False
+    return any(source.version == n.version and source.subnet_of(n)
+               for n in (ipaddress.ip_network(t, strict=False) for t in tailnet))
+
+
+def zones_admitting_ssh_elsewhere(zones: dict[str, dict[str, Any]], default_zone: str | None,
+                                  tailnet: list[str], ssh_port: int) -> list[str]:
+    """With HOMELAB_SSH_TAILNET_ONLY: every zone but ``SSH_ZONES`` that handles traffic from outside the
+    tailnet (it holds an interface, a source outside ``tailnet``, or is the default zone) and still admits
+    SSH (target ACCEPT, the ``ssh`` service, ``<ssh_port>/tcp``, ``22/tcp`` or a range holding one), as
+    ``zone (what)``."""
+    found = []
+    for name, zone in zones.items():
+        if name in SSH_ZONES:
+            continue
+        handles = (name == default_zone or zone.get("default") or zone.get("interfaces")
+                   or any(not _inside(s, tailnet) for s in zone.get("sources", [])))
+        if not handles:
+            continue
+        what = []
+        if zone.get("target") == "ACCEPT":
+            what.append("target ACCEPT")
+        if "ssh" in zone.get("services", []):
+            what.append("service ssh")
+        for spec in zone.get("ports", []):
+            number, _, proto = spec.partition("/")
+            low, _, high = number.partition("-")
+            if proto == "tcp" and any(int(low) <= p <= int(high or low) for p in {ssh_port, 22}):
+                what.append(spec)
+        if what:
+            found.append(f"{name} ({', '.join(what)})")
+    return found

@@ -45,6 +45,7 @@ from host_rules import (
     backup_age_problem,
     certificate_problems,
     container_limits,
+    expected_ssh_port,
     expected_zone_ports,
     image_pin,
     limit_mismatches,
@@ -56,10 +57,12 @@ from host_rules import (
     proxy_hosts_nginx_rejected,
     sshd_expected,
     wildcard_listeners,
+    zones_admitting_ssh_elsewhere,
 )
 
 from facts.firewalld import FirewalldZones
 from facts.host import ListeningSockets
+from facts.system import SshConnection
 from facts.updates import AutomaticUpdates
 
 # What a deployed host must look like is stated in host_rules.py, never imported from the deploy
@@ -466,13 +469,42 @@ def test_firewall_zone_sources(target):
         assert _networks(zone["sources"]) == wanted, f"{kind} sources {zone['sources']}"
 
 
+def _ssh_port(target) -> int:
+    """The port sshd answers this session on, as the host sees it (behind a forwarded port too)."""
+    fact = SshConnection()
+    found = fact.process(target.run(fact.command).stdout.splitlines())
+    assert found is not None, "cannot tell which port this SSH session uses (no SSH_CONNECTION)"
+    return int(found["server_port"])
+
+
 def test_firewall_zone_ports_and_services(target):
-    """Ports: NGINX Proxy Manager's 80/443/81 tcp and Pi-hole's 53 tcp+udp, where they are placed
-    (tests/verify/host_rules.py); service: ssh. Nothing else."""
+    """Ports: NGINX Proxy Manager's 80/443/81 tcp and Pi-hole's 53 tcp+udp, where they are placed, and
+    sshd's own port with HOMELAB_SSH_TAILNET_ONLY when it is not 22 (tests/verify/host_rules.py);
+    service: ssh. Nothing else."""
     wanted_ports = expected_zone_ports(target.services, target.proxy_elsewhere)
+    if target.settings.ssh_tailnet_only:
+        wanted_ports += [p for p in expected_ssh_port(True, _ssh_port(target)) if p not in wanted_ports]
     for kind, zone in zip(("runtime", "permanent"), _zone(target), strict=True):
         assert sorted(zone["ports"]) == sorted(wanted_ports), f"{kind} ports {zone['ports']}"
         assert sorted(zone["services"]) == sorted(ZONE_SERVICES), f"{kind} services {zone['services']}"
+
+
+def test_ssh_over_the_tailnet_only(target):
+    """With HOMELAB_SSH_TAILNET_ONLY: no zone but the tailnet's (and Docker's) that handles other traffic
+    admits SSH, runtime or permanent, and the tailnet's does (its ssh service, or sshd's port)."""
+    if not target.settings.ssh_tailnet_only:
+        pytest.skip("HOMELAB_SSH_TAILNET_ONLY is off: SSH is admitted as the zones have it")
+    port = _ssh_port(target)
+    fact = FirewalldZones()
+    zones = fact.process(target.run(fact.command).stdout.splitlines())
+    assert zones["running"], "firewalld is not running"
+    tailnet = [str(network) for network in target.settings.tailscale_allowed_ips]
+    for kind in ("zones", "permanent"):
+        elsewhere = zones_admitting_ssh_elsewhere(zones[kind], zones["default_zone"], tailnet, port)
+        assert not elsewhere, f"{kind}: SSH still admitted outside the tailnet by {'; '.join(elsewhere)}"
+        own = zones[kind].get(ZONE) or {}
+        assert ("ssh" in own.get("services", []) and port == 22) or f"{port}/tcp" in own.get("ports", []), (
+            f"{kind}: zone {ZONE} does not admit SSH on port {port}")
 
 
 def test_cold_storage_exists(target, settings):
