@@ -234,12 +234,13 @@ class HostPlan:
         )
 
     def zone_with_ssh_port(self, ssh_port: int | None) -> Zone:
-        """The zone as deployed on a host whose sshd answers on ``ssh_port`` (read at run time): with
-        HOMELAB_SSH_TAILNET_ONLY, the tailnet keeps SSH on a port other than 22 too (the ``ssh`` service
-        is port 22 only); without it, the zone as planned."""
+        """The zone as deployed on a host whose sshd answers on ``ssh_port`` (read at run time): Tailscale
+        peers reach sshd on a port other than 22 too (the ``ssh`` service is port 22 only), so that the
+        tailnet can administer the host, and a deploy over the tailnet keeps its path when
+        HOMELAB_SSH_TAILNET_ONLY is turned off again."""
         zone = self.zone
         wanted = f"{ssh_port}/tcp"
-        if not self.settings.ssh_tailnet_only or ssh_port in (None, 22) or wanted in zone.ports:
+        if ssh_port in (None, 22) or wanted in zone.ports:
             return zone
         return replace(zone, ports=(*zone.ports, wanted))
 

@@ -11,7 +11,6 @@ from types import SimpleNamespace
 
 import pytest
 from harness import DEBIAN_12, ROOT, plan
-from pyinfra.api.exceptions import OperationError
 from pyinfra.connectors.ssh import SSHConnector
 
 from deploys.library import infra_steps
@@ -59,15 +58,15 @@ def test_first_start_on_port_22_needs_nothing():
     assert ops["firewalld | Admit SSH from 172.17.0.1 to port 22 before firewalld starts"] == []
 
 
-def test_zone_change_that_would_cut_the_session_is_refused_naming_source_and_port():
-    # public admits this session (its port opened before the first start); the new zone would
-    # take the session's address as a source, and admits SSH on port 22 only
+def test_a_session_whose_address_the_zone_takes_as_a_source_keeps_its_path_on_sshds_port():
+    # the new zone takes the session's address as a source; it admits sshd's own port (2222) as well as
+    # the ssh service, so the session stays admitted and the change is planned (the refusal itself, for a
+    # zone that would not admit it: tests/operations/firewalld.zone/protect-ssh-custom-port.json)
     zones = zones_output("recorded-debian12-lab", public_ports="2222/tcp")
-    with pytest.raises(OperationError, match=r"SSH from 172\.17\.0\.1 to port 2222"):
-        plan(INFRA, debian("172.17.0.1 40000 172.17.0.3 2222", zones),
-             {"tailscale_allowed_ips": "100.64.0.0/10,172.17.0.1/32"})
-    # the same zone without the session's address is planned
-    plan(INFRA, debian("172.17.0.1 40000 172.17.0.3 2222", zones))
+    ops = plan(INFRA, debian("172.17.0.1 40000 172.17.0.3 2222", zones),
+               {"tailscale_allowed_ips": "100.64.0.0/10,172.17.0.1/32"})
+    zone_ops = [commands for name, commands in ops.items() if name.startswith("Firewall zone self-hosted")]
+    assert any("firewall-cmd --permanent --zone=self-hosted --add-port=2222/tcp" in c for c in zone_ops[0])
 
 
 def test_ssh_path_unknown_over_ssh_refuses(monkeypatch):

@@ -17,10 +17,9 @@ def zone(target="default", sources=(), interfaces=(), services=(), ports=()):
             "services": list(services), "ports": list(ports)}
 
 
-def test_the_zone_opens_sshd_port_only_when_on_and_not_22():
-    assert expected_ssh_port(True, 2222) == ["2222/tcp"]
-    assert expected_ssh_port(True, 22) == []
-    assert expected_ssh_port(False, 2222) == []
+def test_the_zone_opens_sshd_port_when_it_is_not_22():
+    assert expected_ssh_port(2222) == ["2222/tcp"]
+    assert expected_ssh_port(22) == []
 
 
 def test_only_zones_handling_other_traffic_may_not_admit_ssh():

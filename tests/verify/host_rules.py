@@ -381,10 +381,10 @@ def certificate_problems(probe: dict[str, Any], name: str, domain: str,
 SSH_ZONES = (ZONE, "docker")
 
 
-def expected_ssh_port(tailnet_only: bool, ssh_port: int) -> list[str]:
-    """The zone's port for sshd itself: ``<port>/tcp`` with HOMELAB_SSH_TAILNET_ONLY when sshd answers on
-    a port other than 22 (the ``ssh`` service is port 22 only); none otherwise."""
-    return [f"{ssh_port}/tcp"] if tailnet_only and ssh_port != 22 else []
+def expected_ssh_port(ssh_port: int) -> list[str]:
+    """The zone's port for sshd itself: ``<port>/tcp`` when sshd answers on a port other than 22 (the
+    ``ssh`` service is port 22 only), so that tailnet peers reach it; none otherwise."""
+    return [f"{ssh_port}/tcp"] if ssh_port != 22 else []
 
 
 def _inside(value: str, tailnet: list[str]) -> bool:

@@ -479,11 +479,9 @@ def _ssh_port(target) -> int:
 
 def test_firewall_zone_ports_and_services(target):
     """Ports: NGINX Proxy Manager's 80/443/81 tcp and Pi-hole's 53 tcp+udp, where they are placed, and
-    sshd's own port with HOMELAB_SSH_TAILNET_ONLY when it is not 22 (tests/verify/host_rules.py);
-    service: ssh. Nothing else."""
+    sshd's own port when it is not 22 (tests/verify/host_rules.py); service: ssh. Nothing else."""
     wanted_ports = expected_zone_ports(target.services, target.proxy_elsewhere)
-    if target.settings.ssh_tailnet_only:
-        wanted_ports += [p for p in expected_ssh_port(True, _ssh_port(target)) if p not in wanted_ports]
+    wanted_ports += [p for p in expected_ssh_port(_ssh_port(target)) if p not in wanted_ports]
     for kind, zone in zip(("runtime", "permanent"), _zone(target), strict=True):
         assert sorted(zone["ports"]) == sorted(wanted_ports), f"{kind} ports {zone['ports']}"
         assert sorted(zone["services"]) == sorted(ZONE_SERVICES), f"{kind} services {zone['services']}"
