@@ -79,7 +79,8 @@ def test_zone_holds_exactly_the_tailscale_ranges(runs, lab_hosts):
         fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in info.splitlines()[1:])}
         # the Docker subnet stays in Docker's own zone: as a source here it would cut the containers' egress
         assert fields["sources"].split() == ["100.64.0.0/10"]
-        assert fields["ports"].split() == ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"]
+        # the published ports, and sshd's own port (2222 here) for the tailnet: the ssh service is port 22
+        assert fields["ports"].split() == ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp", "2222/tcp"]
         assert fields["services"] == "ssh" and fields["forward"] == "no"
         assert ssh(host, "firewall-cmd --get-default-zone").stdout.strip() == "public"
         assert "ssh" in ssh(host, "firewall-cmd --zone=public --list-services").stdout.split()
@@ -107,13 +108,26 @@ def test_ssh_still_reaches_every_host(runs, lab_hosts):
 
 
 def test_a_zone_change_that_would_cut_the_session_is_refused(runs, lab_hosts):
-    """Admitting the deploy's own address in the zone would move its session there, where SSH is
-    admitted on port 22 only: the run stops before the change, naming the source and the port."""
+    """A zone taking the deploy's own address as a source, admitting no SSH, would move the session
+    there and cut it: the run stops before the change, naming the source and the port."""
     host = lab_hosts[0]
     client = ssh(host, "echo $SSH_CONNECTION").stdout.split()[0]
-    result = run_pyinfra_cli(INFRA, "--data", f"tailscale_allowed_ips=100.64.0.0/10,{client}/32",
+    result = run_pyinfra_cli("tests/lab/deploys/zone_taking_the_session.py", "--data", f"client={client}",
                              limit=f"{host['name']}", check=False)
     assert result.returncode != 0
     assert f"SSH from {client} to port 2222" in result.stdout + result.stderr, result.explain()
-    info = ssh(host, "firewall-cmd --zone=self-hosted --list-sources").stdout.split()
-    assert info == ["100.64.0.0/10"]
+    assert "lab-guard" not in ssh(host, "firewall-cmd --get-zones").stdout.split()
+
+
+def test_the_tailnet_zone_taking_the_sessions_address_keeps_its_path(runs, lab_hosts):
+    """The deploy's own zone admits sshd's port (2222) as well as the ssh service: taking the session's
+    address as a source moves the session there and keeps it."""
+    host = lab_hosts[0]
+    client = ssh(host, "echo $SSH_CONNECTION").stdout.split()[0]
+    try:
+        run_pyinfra_cli(INFRA, "--data", f"tailscale_allowed_ips=100.64.0.0/10,{client}/32",
+                        limit=f"{host['name']}")
+        assert ssh(host, "true", check=False).returncode == 0
+    finally:
+        run_pyinfra_cli(INFRA, limit=f"{host['name']}", check=False)
+    assert ssh(host, "firewall-cmd --zone=self-hosted --list-sources").stdout.split() == ["100.64.0.0/10"]
