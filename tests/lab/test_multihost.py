@@ -72,8 +72,9 @@ def test_the_second_run_changes_nothing(placed):
 
 def test_each_zone_opens_exactly_what_its_host_publishes(placed):
     core, gpu, _, _, _ = placed
-    assert _zone_ports(core) == sorted(["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"])
-    assert _zone_ports(gpu) == sorted(["11434/tcp", "8188/tcp", "8080/tcp"])
+    # the published ports, and sshd's own port (2222 in the lab) for the tailnet
+    assert _zone_ports(core) == sorted(["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp", "2222/tcp"])
+    assert _zone_ports(gpu) == sorted(["11434/tcp", "8188/tcp", "8080/tcp", "2222/tcp"])
     bound = ssh(gpu, "ss -Hltn | awk '{print $4}'").stdout.split()
     for port in ("11434", "8188", "8080"):
         assert [a for a in bound if a.endswith(f":{port}")] == [f"{gpu['tailscale_ip']}:{port}"]

@@ -226,7 +226,8 @@ def test_firewall_zone_has_exactly_the_intended_sources_and_ports(deployed, lab_
         subnet = json.loads(ssh(host, "docker network inspect self-hosted -f '{{json .IPAM.Config}}'").stdout)
         # the Docker subnet stays in Docker's own zone (see test_every_container_reaches_another_machine)
         assert fields["sources"].split() == ["100.64.0.0/10"], subnet
-        assert fields["ports"].split() == ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp"]
+        # the published ports, and sshd's own port (2222 in the lab) for the tailnet
+        assert fields["ports"].split() == ["80/tcp", "443/tcp", "81/tcp", "53/tcp", "53/udp", "2222/tcp"]
         assert fields["services"].split() == ["ssh"]
         assert fields["forward"].strip() == "no"
 
