@@ -44,3 +44,25 @@ class Waiting:
         if now - self.said >= self.every:
             self.said = now
             self.tell(waiting_line(f"{self.what}: {state}", now - self.start, self.timeout))
+
+
+def poll_until_ready(probe: Callable[[], str | None], unreachable: type[Exception],
+                     expired: Callable[[str], Exception], what: str, timeout: float, interval: float = 1.0,
+                     waiting: Callable[[str], None] | None = None) -> None:
+    """Poll an API until it is ready, the one loop of every client's ``wait_ready``: ``probe()`` returns
+    ``None`` when ready, else what it found instead (``"it answers 502"``); an ``unreachable`` it raises
+    counts as ``"no answer yet"``. After ``timeout`` seconds ``expired(last)`` is raised, ``last`` being
+    what the last round found. ``waiting`` sees that on every round (default: a line about every 10 s)."""
+    deadline = time.monotonic() + timeout
+    waiting = waiting or Waiting(what, timeout)
+    while True:
+        try:
+            last = probe()
+        except unreachable:
+            last = "no answer yet"
+        if last is None:
+            return
+        if time.monotonic() >= deadline:
+            raise expired(last)
+        waiting(last)
+        time.sleep(interval)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 import requests
 
 from operations.clients import ServiceUnreachable
-from operations.progress import Waiting
+from operations.progress import poll_until_ready
 
 DEFAULT_HOST = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
@@ -152,22 +151,16 @@ class OllamaClient:
         """Poll ``GET /api/version`` until Ollama answers; ``OllamaUnreachable`` after ``timeout`` s.
         ``waiting`` sees what the last poll found on every round (default: a line on pyinfra's output
         about every 10 s, ``operations.progress.Waiting``)."""
-        deadline = time.monotonic() + timeout
-        waiting = waiting or Waiting("Ollama's API", timeout)
-        while True:
-            try:
-                answer = self._send("GET", "/api/version", timeout=5)
-                if answer.ok:
-                    return
-                last = f"it answers {answer.status_code}"
-            except OllamaUnreachable:
-                last = "no answer yet"
-            if time.monotonic() >= deadline:
-                raise OllamaUnreachable(
-                    f"Ollama at {self.base_url} did not answer within {timeout:.0f}s (last: {last})"
-                )
-            waiting(last)
-            time.sleep(interval)
+        def probe() -> str | None:
+            answer = self._send("GET", "/api/version", timeout=5)
+            return None if answer.ok else f"it answers {answer.status_code}"
+
+        poll_until_ready(
+            probe, OllamaUnreachable,
+            lambda last: OllamaUnreachable(
+                f"Ollama at {self.base_url} did not answer within {timeout:.0f}s (last: {last})"),
+            "Ollama's API", timeout, interval, waiting,
+        )
 
     def tags(self) -> list[dict[str, Any]]:
         """The models Ollama holds, as ``/api/tags`` lists them."""

@@ -8,14 +8,13 @@ the token never appear in an exception, a repr or a log line.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import requests
 
 from operations.clients import Secret, ServiceUnreachable, redact, reveal
-from operations.progress import Waiting
+from operations.progress import poll_until_ready
 
 TIMEOUT = 10
 
@@ -81,26 +80,22 @@ class OpenWebUIClient:
         """Poll ``GET /health`` until Open WebUI answers ``{"status": true}``; ``OpenWebUIUnreachable``
         after ``timeout`` seconds, saying what it last found. ``waiting`` sees that on every round
         (default: a line on pyinfra's output about every 10 s, ``operations.progress.Waiting``)."""
-        deadline = time.monotonic() + timeout
-        waiting = waiting or Waiting("Open WebUI", timeout)
-        while True:
+        def probe() -> str | None:
+            response = self._call("GET", "/health", timeout=5)
             try:
-                response = self._call("GET", "/health", timeout=5)
-                try:
-                    body = response.json()
-                except ValueError:
-                    body = None
-                if response.status_code == 200 and isinstance(body, dict) and body.get("status") is True:
-                    return
-                last = f"it answers {response.status_code}" + ("" if body is not None else " (not JSON)")
-            except OpenWebUIUnreachable:
-                last = "no answer yet"
-            if time.monotonic() >= deadline:
-                raise OpenWebUIUnreachable(
-                    f"Open WebUI at {self.base_url} did not answer within {timeout:.0f}s (last: {last})"
-                )
-            waiting(last)
-            time.sleep(interval)
+                body = response.json()
+            except ValueError:
+                body = None
+            if response.status_code == 200 and isinstance(body, dict) and body.get("status") is True:
+                return None
+            return f"it answers {response.status_code}" + ("" if body is not None else " (not JSON)")
+
+        poll_until_ready(
+            probe, OpenWebUIUnreachable,
+            lambda last: OpenWebUIUnreachable(
+                f"Open WebUI at {self.base_url} did not answer within {timeout:.0f}s (last: {last})"),
+            "Open WebUI", timeout, interval, waiting,
+        )
 
     def config(self) -> dict[str, Any]:
         """The public configuration (no login): ``onboarding`` (no user yet), ``features.enable_signup``."""

@@ -16,7 +16,6 @@ provided", or 200 when Pi-hole has no password): a cheap question that needs no 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -25,7 +24,7 @@ from urllib.parse import quote
 import requests
 
 from operations.clients import Secret, ServiceUnreachable, redact, reveal
-from operations.progress import Waiting
+from operations.progress import poll_until_ready
 
 AUTH = "/api/auth"
 HOSTS = "/api/config/dns/hosts"
@@ -152,21 +151,12 @@ class PiholeClient:
         ``PiholeUnreachable`` after ``timeout`` seconds, saying what it last found. ``waiting`` sees
         that on every round (default: a line on pyinfra's output about every 10 s,
         ``operations.progress.Waiting``)."""
-        deadline = time.monotonic() + timeout
-        waiting = waiting or Waiting("Pi-hole's API", timeout)
-        while True:
-            try:
-                last = self._readiness()
-            except PiholeUnreachable:
-                last = "no answer yet"
-            if last is None:
-                return
-            if time.monotonic() >= deadline:
-                raise PiholeUnreachable(
-                    f"Pi-hole at {self.base_url} did not answer within {timeout:.0f}s (last: {last})"
-                )
-            waiting(last)
-            time.sleep(interval)
+        poll_until_ready(
+            self._readiness, PiholeUnreachable,
+            lambda last: PiholeUnreachable(
+                f"Pi-hole at {self.base_url} did not answer within {timeout:.0f}s (last: {last})"),
+            "Pi-hole's API", timeout, interval, waiting,
+        )
 
     def _readiness(self) -> str | None:
         """``None`` when FTL answers ``GET /api/auth``, else what came back instead."""
