@@ -48,12 +48,12 @@ def directory_url(address: str) -> str:
     return f"https://{address}:{ACME_PORT}/dir"
 
 
-def named_config(zone_file: Path) -> str:
+def named_config(zone_file: Path, address: str) -> str:
     return f"""\
 // LAB STAND-IN: bind9 of the lab's world (lab.acme), authoritative for {LAB_DOMAIN} only
 options {{
     directory "{ACME_DIR}";
-    listen-on port {ACME_DNS_PORT} {{ any; }};
+    listen-on port {ACME_DNS_PORT} {{ {address}; }};
     listen-on-v6 {{ none; }};
     recursion no;
     allow-query {{ any; }};
@@ -97,7 +97,7 @@ def make_tls(address: str) -> tuple[Path, Path]:
              "-addext", "keyUsage=critical,keyCertSign,cRLSign")
     _openssl("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={ACME_NAME}")
     with tempfile.NamedTemporaryFile("w", suffix=".ext", delete=False) as ext:
-        ext.write(f"subjectAltName=IP:{address},IP:127.0.0.1,DNS:{ACME_NAME}\n"
+        ext.write(f"subjectAltName=IP:{address},DNS:{ACME_NAME}\n"
                   "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
                   "extendedKeyUsage=serverAuth\n")
     _openssl("x509", "-req", "-in", str(csr), "-CA", str(CA_PEM), "-CAkey", str(ca_key), "-CAcreateserial",
@@ -114,12 +114,13 @@ def start(address: str) -> dict[str, subprocess.Popen]:
     for journal in ACME_DIR.glob("*.jnl"):
         journal.unlink()
     conf = ACME_DIR / "named.conf"
-    conf.write_text(named_config(zone_file))
+    conf.write_text(named_config(zone_file, address))
     cert, key = make_tls(address)
     config = ACME_DIR / "pebble.json"
     config.write_text(json.dumps({"pebble": {
-        "listenAddress": f"0.0.0.0:{ACME_PORT}",
-        "managementListenAddress": f"0.0.0.0:{ACME_MANAGEMENT_PORT}",
+        # the world's lab address only: where the lab's hosts and containers reach it
+        "listenAddress": f"{address}:{ACME_PORT}",
+        "managementListenAddress": f"{address}:{ACME_MANAGEMENT_PORT}",
         "certificate": str(cert), "privateKey": str(key),
         "httpPort": 5002, "tlsPort": 5001, "ocspResponderURL": "", "externalAccountBindingRequired": False,
     }}))
@@ -138,8 +139,9 @@ def roots(timeout: float = 30.0) -> str:
     while True:
         try:
             context = ssl.create_default_context(cafile=str(CA_PEM))  # made at the world's start
-            with urllib.request.urlopen(f"https://127.0.0.1:{ACME_MANAGEMENT_PORT}/roots/0", context=context,
-                                        timeout=5) as answer:
+            # the management address pebble was started with (the world's lab address)
+            where = json.loads((ACME_DIR / "pebble.json").read_text())["pebble"]["managementListenAddress"]
+            with urllib.request.urlopen(f"https://{where}/roots/0", context=context, timeout=5) as answer:
                 root = answer.read().decode()
             return CA_PEM.read_text() + root
         except (OSError, ValueError):

@@ -221,7 +221,8 @@ def ensure_world_image() -> str:
     """The world stand-in's image: the stand-in base stage plus Debian's docker-registry (stage
     `world` of the stand-in Dockerfile), not flattened and never pushed."""
     ensure_base_image()
-    inputs = _inputs_hash(_standin_inputs(), LAB_DIR / "world.py")
+    # what the world runs: lab/world.py and the modules it imports beyond the stand-in base's
+    inputs = _inputs_hash(_standin_inputs(), LAB_DIR / "world.py", LAB_DIR / "acme.py", LAB_DIR / "data.py")
     _build(WORLD_IMAGE, LAB_DIR, inputs, target="world", dockerfile=IMAGES_DIR / "standin" / "Dockerfile")
     return WORLD_IMAGE
 
