@@ -362,13 +362,8 @@ def test_an_npm_that_does_not_answer_when_the_run_gets_there_is_one_line_on_its_
     says so, never pyinfra's "Unexpected error" with a traceback."""
     import logging
 
-    from pyinfra.api import Config, Inventory, State
-    from pyinfra.api.connect import connect_all
-    from pyinfra.api.exceptions import PyinfraError
-    from pyinfra.api.operation import add_op
-    from pyinfra.api.operations import run_ops
-
     from operations.clients import ServiceUnreachable
+    from tests.failing_run import fails_on_its_host
 
     op, kwargs = op_and_kwargs
     error = ServiceUnreachable("no answer from NGINX Proxy Manager: SSH to lab-1 failed, so no tunnel")
@@ -377,13 +372,4 @@ def test_an_npm_that_does_not_answer_when_the_run_gets_there_is_one_line_on_its_
     def factory() -> NpmClient:
         raise error
 
-    state = State(Inventory((["@local"], {})), Config())
-    connect_all(state)
-    add_op(state, op, client_factory=factory, **kwargs)
-    with pytest.raises(PyinfraError, match="No hosts remaining"):  # the only host failed
-        run_ops(state)
-    local = state.inventory.get_host("@local")
-    assert state.get_results_for_host(local).error_ops == 1
-    said = [r.getMessage() for r in caplog.records if str(error) in r.getMessage()]
-    assert len(said) == 1, caplog.text
-    assert "Traceback" not in caplog.text and "Unexpected error" not in caplog.text
+    fails_on_its_host(caplog, op, str(error), client_factory=factory, **kwargs)

@@ -14,11 +14,6 @@ import paramiko
 import pytest
 import requests
 from pydantic import SecretStr
-from pyinfra.api import Config, Inventory, State
-from pyinfra.api.connect import connect_all
-from pyinfra.api.exceptions import PyinfraError
-from pyinfra.api.operation import add_op
-from pyinfra.api.operations import run_ops
 
 from deploys.library import openwebui_steps, tunnel
 from deploys.library.catalog import NETWORK
@@ -26,6 +21,7 @@ from lab.doubles import openwebui_double
 from operations import openwebui
 from operations.clients import ServiceUnreachable
 from operations.clients.openwebui import OpenWebUIClient, OpenWebUIUnreachable
+from tests.failing_run import fails_on_its_host
 
 EMAIL, PASSWORD = "admin@home.example.com", "open-webui-ready-secret"
 ADDRESS = "172.18.0.6"
@@ -164,14 +160,8 @@ def test_open_webui_not_answering_when_the_run_gets_there_is_one_line_on_its_hos
     def factory() -> OpenWebUIClient:
         raise error
 
-    state = State(Inventory((["@local"], {})), Config())
-    connect_all(state)
-    add_op(state, openwebui.admin, client_factory=factory, container="open-webui", email=EMAIL,
-           display_name="Admin", password=SecretStr(PASSWORD), payload_path=str(tmp_path / "payload.json"))
-    with pytest.raises(PyinfraError, match="No hosts remaining"):  # the only host failed
-        run_ops(state)
-    assert state.get_results_for_host(state.inventory.get_host("@local")).error_ops == 1
-    said = [r.getMessage() for r in caplog.records if str(error) in r.getMessage()]
-    assert len(said) == 1 and said[0].endswith(f"open-webui: {error}"), said
-    assert "Traceback" not in caplog.text and "Unexpected error" not in caplog.text
+    said = fails_on_its_host(caplog, openwebui.admin, str(error), client_factory=factory,
+                             container="open-webui", email=EMAIL, display_name="Admin",
+                             password=SecretStr(PASSWORD), payload_path=str(tmp_path / "payload.json"))
+    assert said[0].endswith(f"open-webui: {error}"), said
     assert PASSWORD not in caplog.text and not (tmp_path / "payload.json").exists()

@@ -21,6 +21,7 @@ from lab.doubles.pihole_double import PiholeDouble, serve
 from operations import pihole
 from operations.clients import ServiceUnreachable
 from operations.clients.pihole import PiholeClient, PiholeUnreachable
+from tests.failing_run import fails_on_its_host
 
 PASSWORD = "Op-pihole-pass-52"  # noqa: S105 - test value
 CHAT = {"chat.example.com": "100.64.0.1"}
@@ -218,13 +219,4 @@ def test_a_pihole_that_does_not_answer_when_the_run_gets_there_is_one_line_on_it
     def factory() -> PiholeClient:
         raise error
 
-    state = State(Inventory((["@local"], {})), Config())
-    connect_all(state)
-    add_op(state, pihole.dns_records, client_factory=factory, records=CHAT)
-    with pytest.raises(PyinfraError, match="No hosts remaining"):  # the only host failed
-        run_ops(state)
-    local = state.inventory.get_host("@local")
-    assert state.get_results_for_host(local).error_ops == 1
-    said = [r.getMessage() for r in caplog.records if str(error) in r.getMessage()]
-    assert len(said) == 1, caplog.text
-    assert "Traceback" not in caplog.text and "Unexpected error" not in caplog.text
+    fails_on_its_host(caplog, pihole.dns_records, str(error), client_factory=factory, records=CHAT)
