@@ -124,7 +124,8 @@ def observe() -> preflight.Observed:
                                         unit=f"{TAILNET_REVERT_UNIT}.timer")
         obs.tailnet = list(plan.zone.sources)
         if plan.tls is not None:
-            observe_certificate(obs, obs.settings, plan.tls.names, plan.tailscale_ip)
+            observe_certificate(obs, obs.settings, plan.tls.names, plan.tailscale_ip,
+                                [route.domain for route in plan.routes])
         if obs.settings.backups:
             obs.backup_repository = host.get_fact(ResticRepository, env_file=backup_steps.ENV_FILE)
             obs.backup_status = host.get_fact(BackupStatus, state_dir=backup_steps.STATE_DIR,
@@ -134,8 +135,9 @@ def observe() -> preflight.Observed:
 
 
 def observe_certificate(obs: preflight.Observed, settings: HomelabSettings, names: tuple[str, ...],
-                        address: str | None) -> None:
-    """The wildcard certificate as NPM lists it (read only; NPM may not be deployed yet)."""
+                        address: str | None, domains: list[str]) -> None:
+    """The wildcard certificate as NPM lists it, and the certificate of each subdomain's proxy host (read
+    only; NPM may not be deployed yet)."""
     obs.tls_names = names
     if not address:
         obs.certificate_unread = "no Tailscale IP yet"
@@ -145,6 +147,12 @@ def observe_certificate(obs: preflight.Observed, settings: HomelabSettings, name
         client = NpmClient(url, settings.npm_admin_email or "", settings.npm_admin_password, timeout=10)
         client.wait_ready(timeout=2)
         obs.certificate = client.find_certificate_by_names(names)
+        wanted = {domain.lower() for domain in domains}
+        obs.proxy_certificates = {
+            name.lower(): int(proxy.get("certificate_id") or 0)
+            for proxy in client.list_proxy_hosts() for name in proxy.get("domain_names", [])
+            if name.lower() in wanted
+        }
     except (ServiceUnreachable, NpmError, DeployError, OSError) as error:
         obs.certificate_unread = f"NGINX Proxy Manager not deployed or not answering: {error}"
 

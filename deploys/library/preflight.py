@@ -110,6 +110,8 @@ class Observed:
     tls_names: tuple[str, ...] | None = None
     certificate: dict[str, Any] | None = None
     certificate_unread: str | None = None
+    # the subdomains' proxy hosts as NPM holds them: domain -> certificate id (0: none)
+    proxy_certificates: dict[str, int] = field(default_factory=dict)
 
 
 # -- single checks -----------------------------------------------------------------------------
@@ -750,7 +752,8 @@ def check_holds(obs: Observed) -> Check | None:
 
 def check_tls(obs: Observed, now: datetime | None = None) -> Check | None:
     """HTTPS on the subdomains, where NPM runs here: WARN when off (plain HTTP); with dns the wildcard
-    certificate's expiry when NPM already holds it (WARN under EXPIRY_WARNING_DAYS, FAIL expired)."""
+    certificate's expiry when NPM already holds it (WARN under EXPIRY_WARNING_DAYS, FAIL expired), FAIL
+    when a subdomain's proxy host serves another certificate, WARN when one has none yet."""
     if obs.settings is None or Service.NGINX_PROXY_MANAGER not in obs.services:
         return None
     if obs.tls_names is None:
@@ -769,9 +772,18 @@ def check_tls(obs: Observed, now: datetime | None = None) -> Check | None:
     if left is None or left.total_seconds() <= 0:
         return Check("https", FAIL, f"{names}: {shown}: expired (NPM's renewal failed: see its certbot log "
                      "logs/letsencrypt.log in NPM's data folder); the deploy requests a new one")
+    wildcard = int(obs.certificate.get("id") or 0)
+    others = sorted(d for d, cert in obs.proxy_certificates.items() if cert and cert != wildcard)
+    if others:
+        return Check("https", FAIL, f"{names}: {shown}, but {', '.join(others)} serve(s) another "
+                     "certificate; the deploy attaches the wildcard to the hosts it manages")
     if left.days < EXPIRY_WARNING_DAYS:
         return Check("https", WARN, f"{names}: {shown}, in {left.days} days (NPM renews 30 days before; "
                      "its renewal may be failing: see logs/letsencrypt.log in NPM's data folder)")
+    bare = sorted(d for d, cert in obs.proxy_certificates.items() if not cert)
+    if bare:
+        return Check("https", WARN, f"{names}: {shown} ({left.days} days); not used yet by "
+                     f"{', '.join(bare)}: the deploy attaches it")
     return Check("https", PASS, f"{names}: {shown} ({left.days} days)")
 
 

@@ -100,6 +100,11 @@ def test_a_second_run_changes_nothing_and_requests_no_certificate(tls_host):
     assert _certificates(host) == before
     live = ssh(host, f"ls {NPM_DATA}/certificates/letsencrypt/live").stdout.split()
     assert [n for n in live if n.startswith("npm-")] == [f"npm-{before[0]['id']}"], live
+    # tier 1 reads the same from NPM: the wildcard, its expiry, every subdomain's host using it
+    checked = run_pyinfra_cli("deploys/validate.py", limit=name, check=False, env=TLS)
+    rows = [line for line in checked.stderr.splitlines() if line.startswith("  https ")]
+    assert len(rows) == 1 and rows[0].split()[1] == "PASS", checked.stderr[-3000:]
+    assert f"#{before[0]['id']} expires" in rows[0], rows[0]
 
 
 def test_tier3_checks_https_on_every_subdomain(tls_host, tmp_path):

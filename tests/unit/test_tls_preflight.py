@@ -35,3 +35,15 @@ def test_no_certificate_yet_or_npm_not_deployed_is_a_warning_not_a_failure() -> 
     assert check_tls(observed(), NOW).result == WARN
     row = check_tls(observed(certificate_unread="NGINX Proxy Manager not deployed or not answering"), NOW)
     assert row.result == WARN and "not checked" in row.detail
+
+
+def test_a_subdomain_serving_another_certificate_fails_and_one_without_it_yet_warns() -> None:
+    cert = {"id": 3, "expires_on": "2030-06-01 00:00:00"}
+    row = check_tls(observed(certificate=cert, proxy_certificates={"chat.home.example.com": 3,
+                                                                   "hole.home.example.com": 7}), NOW)
+    assert row.result == FAIL and "hole.home.example.com serve(s) another certificate" in row.detail
+    row = check_tls(observed(certificate=cert, proxy_certificates={"chat.home.example.com": 3,
+                                                                   "hole.home.example.com": 0}), NOW)
+    assert row.result == WARN and "not used yet by hole.home.example.com" in row.detail
+    row = check_tls(observed(certificate=cert, proxy_certificates={"chat.home.example.com": 3}), NOW)
+    assert row.result == PASS
