@@ -31,17 +31,30 @@ MANAGED_BY = "homelab-pyinfra"
 CORE_GROUP = "core"  # inventory group of the proxy and DNS
 GPU_GROUP = "gpu"  # inventory group of the AI services
 PLACEMENT_GROUPS = (CORE_GROUP, GPU_GROUP)
+# the monitoring host's group: Prometheus, Alertmanager, Grafana and the blackbox exporter run on its first
+# host, else on the first host of the core group, else on the inventory's first host
+MONITORING_GROUP = "monitoring"
+EVERY_HOST = "all"  # pyinfra's name of the group of every inventory host: a service placed on each
+METRICS_ROOT = PurePosixPath("/var/lib/homelab/metrics")  # the node exporter's textfile collector folder
 
 
 class Service(StrEnum):
-    """The five services, by the container names the original used (a service *is* its name: the
-    catalog is keyed by plain strings, and these members compare and hash as those strings)."""
+    """The services, by the container names the original used (a service *is* its name: the catalog
+    is keyed by plain strings, and these members compare and hash as those strings): the five of
+    HOMELAB_SERVICES, then the monitoring set (HOMELAB_MONITORING)."""
 
     NGINX_PROXY_MANAGER = "nginx-proxy-manager"
     PIHOLE = "pihole"
     OLLAMA = "ollama"
     COMFYUI = "comfyui"
     OPEN_WEBUI = "open-webui"
+    PROMETHEUS = "prometheus"
+    ALERTMANAGER = "alertmanager"
+    BLACKBOX_EXPORTER = "blackbox-exporter"
+    GRAFANA = "grafana"
+    NODE_EXPORTER = "node-exporter"
+    CADVISOR = "cadvisor"
+    DCGM_EXPORTER = "dcgm-exporter"
 
 
 class BackupClass(StrEnum):
@@ -94,10 +107,12 @@ class Secret:
 
 @dataclass(frozen=True)
 class FromSetting:
-    """An environment value taken from a setting (lists joined by ``join``)."""
+    """An environment value (or a command argument) taken from a setting (lists joined by ``join``),
+    written into ``template``."""
 
     setting: str
     join: str = ","
+    template: str = "{}"
 
 
 @dataclass(frozen=True)
@@ -127,7 +142,23 @@ class WhenTls:
     attribute: str
 
 
-EnvValue = str | FromSetting | OnGpu | ServiceUrl | WhenTls
+@dataclass(frozen=True)
+class SubdomainUrl:
+    """``<scheme>://<subdomain>.<domain>/`` of a service's own subdomain (https with HOMELAB_TLS)."""
+
+    subdomain: str
+
+
+EnvValue = str | FromSetting | OnGpu | ServiceUrl | WhenTls | SubdomainUrl
+
+
+@dataclass(frozen=True)
+class HostMount:
+    """A host path bind-mounted read-only into the container (a system folder an exporter reads, or the
+    folder the deploy writes its metrics to): never data of the service itself."""
+
+    source: str  # an absolute path on the host
+    target: str
 
 
 @dataclass(frozen=True)
@@ -174,11 +205,22 @@ class ServiceSpec:
     metrics: str | None = None  # a Prometheus endpoint (path on the upstream port), where it has one
     # memory and CPU limits (HOMELAB_LIMITS overrides them); a declaration without any runs unlimited
     limits: Limits = Limits("none", "none")
+    # the boolean setting that turns the service on (with its set), instead of HOMELAB_SERVICES
+    enabled_by: str | None = None
+    needs_gpu: bool = False  # placed only where the host has a working NVIDIA GPU (and reserves it)
+    command: tuple[str | FromSetting, ...] = ()  # arguments to the image's entrypoint
+    host_mounts: tuple[HostMount, ...] = ()
+    # the deploy renders the service's configuration files (monitoring_config.py) into the project's
+    # config/ folder, mounted read-only here in the container
+    config_target: str | None = None
+    user: str | None = None  # the container's user, where it must differ from the image's
+    dns_from: str | None = None  # the containers resolve names at this service's host (Pi-hole)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", str(self.name))  # a plain string, as YAML and JSON want it
-        if self.group not in PLACEMENT_GROUPS:
-            raise ValueError(f"{self.name}: group {self.group!r} is not one of {', '.join(PLACEMENT_GROUPS)}")
+        groups = (*PLACEMENT_GROUPS, MONITORING_GROUP, EVERY_HOST)
+        if self.group not in groups:
+            raise ValueError(f"{self.name}: group {self.group!r} is not one of {', '.join(groups)}")
 
     @property
     def image_setting(self) -> str:
@@ -307,8 +349,130 @@ CATALOG: dict[str, ServiceSpec] = {
             ),
             required_settings=("open_webui_admin_email", "open_webui_admin_password"),
         ),
+        # -- the monitoring set (HOMELAB_MONITORING): its configuration is rendered from the host plan --
+        ServiceSpec(
+            name=Service.PROMETHEUS,
+            image="prom/prometheus:v2.55.1",
+            group=MONITORING_GROUP,
+            enabled_by="monitoring",
+            upstream_port=9090,
+            volumes=(Volume("monitoring/prometheus", "/prometheus", BackupClass.NONE, owner="65534:65534"),),
+            healthcheck=("CMD", "wget", "-q", "--spider", "http://localhost:9090/-/ready"),
+            command=("--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus",
+                     FromSetting("monitoring_retention", template="--storage.tsdb.retention.time={}"),
+                     "--web.enable-lifecycle"),
+            config_target="/etc/prometheus",
+            metrics="/metrics",
+            limits=Limits(memory="2g", cpus="1"),  # a homelab's few thousand series: 200-500 MB
+        ),
+        ServiceSpec(
+            name=Service.ALERTMANAGER,
+            image="prom/alertmanager:v0.28.1",
+            group=MONITORING_GROUP,
+            enabled_by="monitoring",
+            upstream_port=9093,
+            volumes=(
+                Volume("monitoring/alertmanager", "/alertmanager", BackupClass.NONE, owner="65534:65534"),
+            ),
+            healthcheck=("CMD", "wget", "-q", "--spider", "http://localhost:9093/-/ready"),
+            command=("--config.file=/etc/alertmanager/alertmanager.yml", "--storage.path=/alertmanager"),
+            config_target="/etc/alertmanager",
+            user="0",  # its configuration holds the webhook URL, a secret: a 0600 file of root's
+            metrics="/metrics",
+            limits=Limits(memory="256m", cpus="0.5"),
+        ),
+        ServiceSpec(
+            name=Service.BLACKBOX_EXPORTER,
+            image="prom/blackbox-exporter:v0.27.0",
+            group=MONITORING_GROUP,
+            enabled_by="monitoring",
+            upstream_port=9115,
+            volumes=(),
+            healthcheck=("CMD", "wget", "-q", "--spider", "http://localhost:9115/-/healthy"),
+            command=("--config.file=/etc/blackbox/blackbox.yml",),
+            config_target="/etc/blackbox",
+            dns_from=Service.PIHOLE,  # probes reach the subdomains as a user does: by Pi-hole's records
+            metrics="/metrics",
+            limits=Limits(memory="128m", cpus="0.5"),
+        ),
+        ServiceSpec(
+            name=Service.GRAFANA,
+            image="grafana/grafana:12.2.1",
+            group=MONITORING_GROUP,
+            enabled_by="monitoring",
+            upstream_port=3000,
+            subdomain="grafana",
+            volumes=(Volume("monitoring/grafana", "/var/lib/grafana", BackupClass.HIGH, owner="472:0"),),
+            healthcheck=("CMD", "wget", "-q", "--spider", "http://localhost:3000/api/health"),
+            environment={
+                "GF_SECURITY_ADMIN_USER": "admin",
+                "GF_USERS_ALLOW_SIGN_UP": "false",
+                "GF_SERVER_ROOT_URL": SubdomainUrl("grafana"),
+                "GF_ANALYTICS_REPORTING_ENABLED": "false",
+                "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+            },
+            # Grafana takes it when it makes its database (the first start); later changes: README
+            secrets=(
+                Secret("GF_SECURITY_ADMIN_PASSWORD", "grafana_admin_password", "GRAFANA_ADMIN_PASSWORD"),
+            ),
+            required_settings=("grafana_admin_password",),
+            config_target="/etc/grafana/provisioning",
+            metrics="/metrics",
+            limits=Limits(memory="512m", cpus="1"),
+        ),
+        ServiceSpec(
+            name=Service.NODE_EXPORTER,
+            image="prom/node-exporter:v1.9.1",
+            group=EVERY_HOST,
+            enabled_by="monitoring",
+            upstream_port=9100,
+            volumes=(),
+            healthcheck=("CMD", "wget", "-q", "--spider", "http://localhost:9100/metrics"),
+            command=("--path.rootfs=/host", "--collector.textfile.directory=/textfile"),
+            host_mounts=(HostMount("/", "/host"), HostMount(str(METRICS_ROOT), "/textfile")),
+            metrics="/metrics",
+            limits=Limits(memory="128m", cpus="0.5"),
+        ),
+        ServiceSpec(
+            name=Service.CADVISOR,
+            image="gcr.io/cadvisor/cadvisor:v0.52.1",
+            group=EVERY_HOST,
+            enabled_by="monitoring",
+            upstream_port=9338,  # not its default 8080: Open WebUI's port
+            volumes=(),
+            healthcheck=("CMD", "wget", "-q", "--spider", "http://localhost:9338/healthz"),
+            command=("--port=9338", "--docker_only=true", "--housekeeping_interval=15s"),
+            host_mounts=(HostMount("/", "/rootfs"), HostMount("/var/run", "/var/run"),
+                         HostMount("/sys", "/sys"), HostMount("/var/lib/docker", "/var/lib/docker")),
+            metrics="/metrics",
+            limits=Limits(memory="256m", cpus="0.5"),
+        ),
+        ServiceSpec(
+            name=Service.DCGM_EXPORTER,
+            image="nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3-4.1.3-ubuntu22.04",
+            group=EVERY_HOST,
+            enabled_by="monitoring",
+            needs_gpu=True,
+            gpu=True,
+            upstream_port=9400,
+            volumes=(),
+            healthcheck=("CMD", "bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/9400"),
+            cap_add=("SYS_ADMIN",),  # DCGM's profiling metrics
+            metrics="/metrics",
+            limits=Limits(memory="512m", cpus="0.5"),
+        ),
     )
 }
+
+
+def set_members(setting: str) -> tuple[str, ...]:
+    """The services a boolean setting turns on as a set (``monitoring``: the monitoring set)."""
+    return tuple(name for name, item in CATALOG.items() if item.enabled_by == setting)
+
+
+def selectable_services() -> tuple[str, ...]:
+    """The services HOMELAB_SERVICES chooses among (a set's services have a setting of their own)."""
+    return tuple(name for name, item in CATALOG.items() if item.enabled_by is None)
 
 
 def spec(service: str) -> ServiceSpec:

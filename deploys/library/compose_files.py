@@ -21,6 +21,7 @@ from deploys.library.catalog import (
     OnGpu,
     Secret,
     ServiceUrl,
+    SubdomainUrl,
     Volume,
     WhenTls,
 )
@@ -50,12 +51,23 @@ def generated_secrets(plan: HostPlan, service: str) -> list[Secret]:
     ]
 
 
+# the project's folder of the configuration files the deploy renders (the catalog's config_target)
+CONFIG_DIR = "config"
+
+
+def from_setting(plan: HostPlan, value: FromSetting) -> str:
+    given = getattr(plan.settings, value.setting)
+    text = value.join.join(map(str, given)) if isinstance(given, list | tuple) else str(given)
+    return value.template.format(text)
+
+
 def _environment(plan: HostPlan, service: str) -> dict[str, str]:
     env: dict[str, str] = {"TZ": plan.settings.timezone}
     for key, value in CATALOG[service].environment.items():
         if isinstance(value, FromSetting):
-            given = getattr(plan.settings, value.setting)
-            env[key] = value.join.join(map(str, given)) if isinstance(given, list | tuple) else str(given)
+            env[key] = from_setting(plan, value)
+        elif isinstance(value, SubdomainUrl):
+            env[key] = plan.subdomain_url(value.subdomain)
         elif isinstance(value, OnGpu):
             env[key] = value.with_gpu if plan.gpu_for(service) else value.without_gpu
         elif isinstance(value, ServiceUrl):
@@ -117,9 +129,21 @@ def compose_document(plan: HostPlan, service: str) -> dict:
         "labels": {MANAGED_LABEL: MANAGED_BY},
         "networks": [NETWORK],
     }
+    if item.user is not None:
+        container["user"] = item.user
+    if item.command:
+        container["command"] = [
+            part if isinstance(part, str) else from_setting(plan, part) for part in item.command
+        ]
     if ports:
         container["ports"] = [f"{address}:{port.number}:{port.number}/{port.protocol}" for port in ports]
     container["volumes"] = [f"{path}:{volume.target}" for path, volume in data_dirs(settings, service)]
+    container["volumes"] += [f"{mount.source}:{mount.target}:ro" for mount in item.host_mounts]
+    if item.config_target is not None:
+        container["volumes"].append(f"{item.project_dir / CONFIG_DIR}:{item.config_target}:ro")
+    resolver = plan.inventory.serving_host(item.dns_from, plan.name) if item.dns_from else None
+    if resolver is not None:  # Docker's own DNS still resolves the containers; other names ask this one
+        container["dns"] = [plan.inventory.address(resolver, plan)]
     container["environment"] = environment
     if generated:
         container["env_file"] = [secret.generated_file for secret in generated]

@@ -40,7 +40,10 @@ from typing import Any
 
 from deploys.library.catalog import (
     CATALOG,
+    CORE_GROUP,
+    EVERY_HOST,
     GPU_GROUP,
+    MONITORING_GROUP,
     PLACEMENT_GROUPS,
     ZONE,
     Port,
@@ -49,6 +52,7 @@ from deploys.library.catalog import (
 )
 from deploys.library.errors import PlanError
 from deploys.library.gpu import broken_gpu
+from deploys.library.monitoring import ExpectedContainer, MonitoringPlan, Probe, ScrapeTarget, Thresholds
 from deploys.library.resources import HostResources, Limit, limit_for
 from deploys.library.settings import GpuDowngrade, HomelabSettings, NoGpuPolicy
 from deploys.library.tls import CA_BUNDLE_IN_CONTAINER, TlsMode, TlsPlan, wildcard_names
@@ -57,6 +61,7 @@ from deploys.library.tls import CA_BUNDLE_IN_CONTAINER, TlsMode, TlsPlan, wildca
 ZONE_SERVICES = ("ssh",)
 PROXY = Service.NGINX_PROXY_MANAGER  # the service whose proxy hosts make the subdomains
 DNS = Service.PIHOLE  # the service whose local records resolve them
+WATCHER = Service.PROMETHEUS  # the service that scrapes every service declaring a metrics endpoint
 
 
 @dataclass(frozen=True)
@@ -106,23 +111,62 @@ class InventoryPlan:
     """Placement across the inventory: which host runs what (no host is contacted for it).
 
     ``address_of(name)`` gives another host's Tailscale address (configured, or read from that host);
-    it is asked only when a route or a DNS record needs it.
+    it is asked only when a route or a DNS record needs it. ``gpu_of(name)`` says whether a host has a
+    working NVIDIA GPU (``None``: not known); it is asked only about services that need one (the DCGM
+    exporter) and about a host's GPU services under HOMELAB_AI_WITHOUT_GPU=skip.
     """
 
-    def __init__(self, members: Iterable[Member], address_of: Callable[[str], str | None]):
+    def __init__(self, members: Iterable[Member], address_of: Callable[[str], str | None],
+                 gpu_of: Callable[[str], bool | None] | None = None):
         self.members = {member.name: member for member in members}
         self.address_of = address_of
+        self._gpu_of = gpu_of
+        self._gpus: dict[str, bool | None] = {}
         self.uses_groups = any(group in PLACEMENT_GROUPS for m in self.members.values() for group in m.groups)
+
+    def gpu_of(self, name: str) -> bool | None:
+        if name not in self._gpus:
+            self._gpus[name] = self._gpu_of(name) if self._gpu_of is not None else None
+        return self._gpus[name]
+
+    @cached_property
+    def monitoring_host(self) -> str | None:
+        """The host of Prometheus, Alertmanager, Grafana and the blackbox exporter: the first host of the
+        ``monitoring`` group, else of the ``core`` group, else the inventory's first, among the hosts with
+        HOMELAB_MONITORING on; ``None`` when no host has it on."""
+        def grouped(group: str) -> list[str]:
+            return [name for name, member in self.members.items() if group in member.groups]
+
+        candidates = grouped(MONITORING_GROUP) or grouped(CORE_GROUP) or list(self.members)
+        on = [name for name in candidates
+              if self.members[name].settings is not None and self.members[name].settings.monitoring]
+        return on[0] if on else None
 
     def placed(self, name: str) -> tuple[str, ...]:
         """The enabled services that belong on the host ``name`` by the inventory's groups."""
         member = self.members[name]
         if member.settings is None:
             return ()
-        return tuple(
-            service for service in member.settings.services
-            if not self.uses_groups or CATALOG[service].group in member.groups
-        )
+        return tuple(service for service in member.settings.enabled_services if self._belongs(service, name))
+
+    def _belongs(self, service: str, name: str) -> bool:
+        item = CATALOG[service]
+        if item.needs_gpu and not self.gpu_of(name):
+            return False
+        if item.group == EVERY_HOST:
+            return True
+        if item.group == MONITORING_GROUP:
+            return name == self.monitoring_host
+        return not self.uses_groups or item.group in self.members[name].groups
+
+    def runs(self, name: str) -> tuple[str, ...]:
+        """What the host ``name`` runs as far as this inventory can tell without its plan: its placed
+        services less the GPU group's where it is known to have no GPU and HOMELAB_AI_WITHOUT_GPU=skip."""
+        settings = self.members[name].settings
+        skips = settings is not None and settings.ai_without_gpu is NoGpuPolicy.SKIP
+        if not skips or self.gpu_of(name) is not False:
+            return self.placed(name)
+        return tuple(service for service in self.placed(name) if CATALOG[service].group != GPU_GROUP)
 
     def hosts_running(self, service: str) -> list[str]:
         """Inventory hosts (in the inventory's order) on which ``service`` is placed."""
@@ -137,7 +181,9 @@ class InventoryPlan:
 
     def reached_from_elsewhere(self, service: str, name: str) -> bool:
         """Whether a service on host ``name`` must be reachable from another host: a proxy there
-        forwards to it, or a service there refers to it (``ServiceUrl``)."""
+        forwards to it, a service there refers to it (``ServiceUrl``), or Prometheus there scrapes it."""
+        if CATALOG[service].metrics is not None and self.monitoring_host not in (None, name):
+            return True
         if CATALOG[service].subdomain is not None:
             for proxy in self.hosts_running(PROXY):
                 if proxy != name and self.serving_host(service, proxy) == name:
@@ -263,7 +309,7 @@ class HostPlan:
     def _route_target(self, service: str) -> str | None:
         """The host a subdomain of ``service`` is served from, or ``None``: it has no route (no
         subdomain, not enabled here, or no inventory host runs it)."""
-        if CATALOG[service].subdomain is None or service not in self.settings.services:
+        if CATALOG[service].subdomain is None or not self.settings.enabled(service):
             return None
         return self.inventory.serving_host(service, self.name)
 
@@ -309,6 +355,74 @@ class HostPlan:
             acme_server=settings.tls_acme_server,
             ca_bundle=str(CA_BUNDLE_IN_CONTAINER) if settings.tls_ca_file is not None else None,
         )
+
+    # -- monitoring ---------------------------------------------------------------------------------
+    @cached_property
+    def monitoring(self) -> MonitoringPlan | None:
+        """What this host's Prometheus watches (``None`` where Prometheus does not run): the metrics
+        endpoint of every service on every inventory host, the subdomains through the proxy and Pi-hole's
+        DNS, the containers each host runs, and the alert thresholds of the settings."""
+        if WATCHER not in self.services:
+            return None
+        inventory, settings = self.inventory, self.settings
+        running = {name: (self.services if name == self.name else inventory.runs(name))
+                   for name in inventory.members}
+        targets = []
+        for name, services in running.items():
+            for service in services:
+                item = CATALOG[service]
+                if item.metrics is not None:
+                    where = item.name if name == self.name else inventory.address(name, self)
+                    targets.append(ScrapeTarget(service, name, f"{where}:{item.upstream_port}", item.metrics))
+        probes = []
+        routes = self._routes() if self.proxy_host is not None else ()
+        for route in routes:
+            probes.append(Probe(route.service, "http", f"{self.scheme}://{route.domain}/", self.proxy_host))
+        dns_host = inventory.serving_host(DNS, self.name)
+        if dns_host is not None and routes:
+            probes.append(Probe(DNS, "dns", f"{inventory.address(dns_host, self)}:53", dns_host,
+                                query_name=routes[0].domain))
+        backups = [m.settings.backup_max_age_hours for m in inventory.members.values()
+                   if m.settings is not None and m.settings.backups]
+        thresholds = Thresholds(
+            cold_storage_min_bytes=settings.min_free_disk_gb * 2**30,  # GiB, as preflight's disk row
+            gpu_temperature_c=settings.alert_gpu_temperature_c,
+            gpu_memory_percent=settings.alert_gpu_memory_percent,
+            backup_max_age_seconds=min(backups) * 3600 if backups else None,
+            restarts=settings.alert_restarts,
+            alert_for=settings.monitoring_alert_for,
+            scrape_interval=settings.monitoring_scrape_interval,
+            group_wait=settings.monitoring_group_wait,
+            group_interval=settings.monitoring_group_interval,
+            repeat_interval=settings.monitoring_repeat_interval,
+        )
+
+        def reached(service: str) -> str:
+            return f"{CATALOG[service].name}:{CATALOG[service].upstream_port}"
+
+        return MonitoringPlan(
+            host=self.name,
+            targets=tuple(targets),
+            probes=tuple(probes),
+            containers=tuple(ExpectedContainer(name, CATALOG[service].name)
+                             for name, services in running.items() for service in services),
+            thresholds=thresholds,
+            retention=settings.monitoring_retention,
+            webhook=settings.monitoring_webhook_url is not None,
+            grafana_url=self.subdomain_url(CATALOG[Service.GRAFANA].subdomain or ""),
+            prometheus_url=f"http://{reached(Service.PROMETHEUS)}",
+            alertmanager_address=reached(Service.ALERTMANAGER),
+            blackbox_address=reached(Service.BLACKBOX_EXPORTER),
+            ca_bundle=settings.tls is TlsMode.DNS and settings.tls_ca_file is not None,
+        )
+
+    @property
+    def scheme(self) -> str:
+        """How the subdomains are reached: https with HOMELAB_TLS=dns, else http."""
+        return "https" if self.settings.tls is TlsMode.DNS else "http"
+
+    def subdomain_url(self, subdomain: str) -> str:
+        return f"{self.scheme}://{subdomain}.{self.settings.domain}/"
 
     @cached_property
     def proxy_host(self) -> str | None:
@@ -373,6 +487,16 @@ class HostPlan:
             provider = self.settings.tls_dns_provider
             lines.append(f"  https         {', '.join(self.tls.names)} by DNS-01 ({provider}, "
                          f"{self.tls.acme_server})")
+        try:
+            watched = self.monitoring
+        except PlanError as error:
+            lines.append(f"  monitoring    not decided yet: {error}")
+            watched = None
+        if watched is not None:
+            hosts = sorted({target.host for target in watched.targets})
+            lines.append(f"  monitoring    {len(watched.targets)} scrape targets on {', '.join(hosts)}; "
+                         f"{len(watched.probes)} probes; alerts to "
+                         + ("the webhook (HOMELAB_MONITORING_WEBHOOK_URL)" if watched.webhook else "nowhere"))
         for warning in self.warnings:
             lines.append(f"  warning       {warning}")
         return "\n".join(lines)

@@ -43,7 +43,14 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from deploys.library import secrets_at_rest
-from deploys.library.catalog import CATALOG, BackupClass, Limits, Service
+from deploys.library.catalog import (
+    CATALOG,
+        BackupClass,
+    Limits,
+    Service,
+    selectable_services,
+    set_members,
+)
 from deploys.library.resources import parse_limits
 from deploys.library.tls import (
     DNS_PROVIDERS,
@@ -106,6 +113,7 @@ PLACEHOLDER_SECRETS = frozenset({
 
 _DNS_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DNS_NAME = re.compile(rf"^{_DNS_LABEL}(\.{_DNS_LABEL})+$")
+_DURATION = re.compile(r"[0-9]{1,6}[smhdwy]")  # Prometheus's and Alertmanager's durations, one unit
 _EMAIL = re.compile(r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@" + rf"{_DNS_LABEL}(\.{_DNS_LABEL})*$")
 _IMAGE_REF = re.compile(
     r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*"
@@ -475,7 +483,8 @@ class HomelabSettings(BaseSettings):
 
     # -- services ----------------------------------------------------------------------------
     services: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: list(CATALOG), description="Which services to deploy"
+        default_factory=lambda: list(selectable_services()),
+        description="Which services to deploy (the monitoring set: HOMELAB_MONITORING)",
     )
     ai_without_gpu: NoGpuPolicy = Field(
         default=NoGpuPolicy.CPU, description="AI services on a host without a GPU: cpu (warn) or skip"
@@ -615,12 +624,55 @@ class HomelabSettings(BaseSettings):
     tls_hsts: bool = Field(default=True, description="HSTS on the subdomains (only with force-SSL)")
     tls_hsts_subdomains: bool = Field(default=False, description="HSTS includeSubDomains")
 
+    # -- monitoring (README: Monitoring) ---------------------------------------------------------
+    monitoring: bool = Field(
+        default=False,
+        description="Prometheus, Alertmanager, Grafana and the blackbox exporter on the monitoring host, "
+        "the node exporter and cAdvisor on every host, the DCGM exporter on GPU hosts",
+    )
+    monitoring_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="where Alertmanager posts alerts (ntfy, Discord, Slack, Gotify: a webhook URL); "
+        "unset: alerts reach nobody (preflight warns)",
+    )
+    grafana_admin_password: SecretStr | None = Field(
+        default=None, description="Grafana's admin password (required with HOMELAB_MONITORING; 8+ characters)"
+    )
+    monitoring_retention: str = Field(default="30d", description="how long Prometheus keeps its metrics")
+    monitoring_scrape_interval: str = Field(default="30s", description="how often Prometheus scrapes")
+    monitoring_alert_for: str = Field(
+        default="5m", description="how long a condition lasts before its alert fires"
+    )
+    monitoring_group_wait: str = Field(
+        default="30s", description="Alertmanager: wait before the first notification of new alerts"
+    )
+    monitoring_group_interval: str = Field(
+        default="5m", description="Alertmanager: notify a group's changes (resolved alerts too) after this"
+    )
+    monitoring_repeat_interval: str = Field(
+        default="4h", description="Alertmanager: send a firing alert again after this long"
+    )
+    alert_gpu_temperature_c: int = Field(default=85, ge=40, le=120, description="GPU temperature alert (°C)")
+    alert_gpu_memory_percent: int = Field(
+        default=95, ge=1, le=100, description="GPU memory alert (% of the GPU's memory in use)"
+    )
+    alert_restarts: int = Field(
+        default=3, ge=1, description="container restart alert: more restarts than this within 15 minutes"
+    )
+
     # -- images (pinned; `latest` would make a re-run change what runs) ---------------------
     image_nginx_proxy_manager: str = Field(default=CATALOG[Service.NGINX_PROXY_MANAGER].image)
     image_pihole: str = Field(default=CATALOG[Service.PIHOLE].image)
     image_ollama: str = Field(default=CATALOG[Service.OLLAMA].image)
     image_comfyui: str = Field(default=CATALOG[Service.COMFYUI].image)
     image_open_webui: str = Field(default=CATALOG[Service.OPEN_WEBUI].image)
+    image_prometheus: str = Field(default=CATALOG[Service.PROMETHEUS].image)
+    image_alertmanager: str = Field(default=CATALOG[Service.ALERTMANAGER].image)
+    image_blackbox_exporter: str = Field(default=CATALOG[Service.BLACKBOX_EXPORTER].image)
+    image_grafana: str = Field(default=CATALOG[Service.GRAFANA].image)
+    image_node_exporter: str = Field(default=CATALOG[Service.NODE_EXPORTER].image)
+    image_cadvisor: str = Field(default=CATALOG[Service.CADVISOR].image)
+    image_dcgm_exporter: str = Field(default=CATALOG[Service.DCGM_EXPORTER].image)
 
     # -- validators --------------------------------------------------------------------------
     @field_validator("domain")
@@ -756,14 +808,49 @@ class HomelabSettings(BaseSettings):
     def _services(cls, value: Any) -> Any:
         value = _split_list(value)
         if isinstance(value, list):
-            unknown = [str(item) for item in value if str(item) not in CATALOG]
+            monitoring = [str(item) for item in value if str(item) in set_members("monitoring")]
+            if monitoring:
+                raise ValueError(
+                    f"{', '.join(monitoring)}: part of the monitoring set, which HOMELAB_MONITORING=true "
+                    "turns on as a whole; expected a comma-separated subset of "
+                    + ", ".join(selectable_services())
+                )
+            unknown = [str(item) for item in value if str(item) not in selectable_services()]
             if unknown:
                 raise ValueError(
                     f"unknown service(s) {', '.join(unknown)}; expected a comma-separated subset of "
-                    + ", ".join(CATALOG)
+                    + ", ".join(selectable_services())
                 )
             # keep the catalog's order, drop duplicates
-            return [name for name in CATALOG if name in {str(item) for item in value}]
+            return [name for name in selectable_services() if name in {str(item) for item in value}]
+        return value
+
+    @field_validator("monitoring_retention", "monitoring_scrape_interval", "monitoring_alert_for",
+                     "monitoring_group_wait", "monitoring_group_interval", "monitoring_repeat_interval")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        text = value.strip()
+        if not _DURATION.fullmatch(text) or not any(ch != "0" for ch in text if ch.isdigit()):
+            raise ValueError("expected a duration such as 30s, 5m, 4h, 30d or 1w (a whole number and one "
+                             "of s, m, h, d, w, y)")
+        return text
+
+    @field_validator("monitoring_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        text = value.get_secret_value().strip()
+        if not re.fullmatch(r"https?://[^\s/?#]+[^\s]*", text):  # the value is a secret: never shown
+            raise ValueError("expected an http:// or https:// URL (ntfy, Discord, Slack, Gotify webhooks); "
+                             "the value is not shown")
+        return SecretStr(text)
+
+    @field_validator("grafana_admin_password")
+    @classmethod
+    def _grafana_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 8:
+            raise ValueError("expected at least 8 characters")
         return value
 
     @field_validator("limits", mode="before")
@@ -1104,7 +1191,9 @@ class HomelabSettings(BaseSettings):
         ``required_settings``), as ``field: message``."""
         found = [
             f"{env_name(name)}: required while {service} is in HOMELAB_SERVICES"
-            for service in self.services
+            if CATALOG[service].enabled_by is None else
+            f"{env_name(name)}: required while {env_name(CATALOG[service].enabled_by)} is true ({service})"
+            for service in self.enabled_services
             for name in CATALOG[service].required_settings
             if getattr(self, name) is None
         ]
@@ -1216,7 +1305,16 @@ class HomelabSettings(BaseSettings):
         return self.backup_repository is not None
 
     def enabled(self, service: str) -> bool:
-        return service in self.services
+        return service in self.enabled_services
+
+    @property
+    def enabled_services(self) -> list[str]:
+        """The services turned on, in the catalog's order: those of HOMELAB_SERVICES, and each set whose
+        setting is on (HOMELAB_MONITORING)."""
+        return [
+            name for name, item in CATALOG.items()
+            if (name in self.services if item.enabled_by is None else getattr(self, item.enabled_by))
+        ]
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(HomelabSettings.model_fields)

@@ -23,8 +23,10 @@ from operations.clients.npm import NpmClient
 PROXY = "deploys/proxy.py"
 WITHOUT_COMFYUI = {"services": "nginx-proxy-manager,pihole,ollama,open-webui"}
 COMFY = "comfy.home.example.com"
+# with the monitoring set off (the default), Grafana's subdomain is kept absent too
+GRAFANA = "grafana.home.example.com"
 RETIRED_HOST = f"Proxy hosts | {COMFY}: retired: proxy host removed"
-RETIRED_DNS = f"Local DNS | {COMFY}: retired: DNS record removed"
+RETIRED_DNS = f"Local DNS | {COMFY}, {GRAFANA}: retired: DNS records removed"
 
 
 def debian() -> dict:
@@ -91,5 +93,9 @@ def test_a_hand_made_proxy_host_on_a_retired_name_is_left_alone(apis, caplog) ->
 
 def test_with_every_service_running_nothing_is_retired(apis) -> None:
     ops = plan(PROXY, debian())
-    assert not [name for name in ops if "retired" in name]
+    assert [name for name in ops if "retired" in name] == [
+        f"Proxy hosts | {GRAFANA}: retired: proxy host removed",
+        f"Local DNS | {GRAFANA}: retired: DNS record removed",
+    ]
+    assert all(ops[name] == [] for name in ops if "retired" in name)  # neither exists: nothing to do
     assert any(name.startswith(f"Proxy hosts | {COMFY} -> comfyui:8188") for name in ops)

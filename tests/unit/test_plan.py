@@ -3,14 +3,18 @@ the GPU rules -- each decided once, for every tier."""
 
 import pytest
 
-from deploys.library.catalog import Port, Service
+from deploys.library.catalog import Port, Service, selectable_services
 from deploys.library.errors import PlanError
 from deploys.library.plan import plan_host
 from tests.planning import WITH_GPU, WITHOUT_GPU, inventory, one_host, settings
 
 AI = (Service.OLLAMA, Service.COMFYUI, Service.OPEN_WEBUI)
 CORE = (Service.NGINX_PROXY_MANAGER, Service.PIHOLE)
+FIVE = selectable_services()  # HOMELAB_SERVICES's services (the monitoring set is off by default)
 SETTINGS = settings()
+# with the monitoring set off, Grafana's subdomain is kept absent from the proxy and DNS (turning the set
+# off removes what it had there)
+GRAFANA = "grafana.home.example.com"
 
 
 def split(core_ip="100.64.0.1", gpu_ip="100.64.0.2", **changes):
@@ -26,7 +30,7 @@ def plan(plans, name, gpu=WITH_GPU):
 
 def test_without_groups_every_enabled_service_goes_everywhere():
     plans = inventory(("a", ("lab_hosts",), SETTINGS), ("b", (), SETTINGS))
-    assert plans.placed("a") == plans.placed("b") == tuple(Service)
+    assert plans.placed("a") == plans.placed("b") == FIVE
 
 
 def test_core_and_gpu_groups_split_the_services():
@@ -34,7 +38,7 @@ def test_core_and_gpu_groups_split_the_services():
                       ("both", ("core", "gpu"), SETTINGS), ("other", ("storage",), SETTINGS))
     assert plans.placed("c") == CORE
     assert plans.placed("g") == AI
-    assert plans.placed("both") == tuple(Service)
+    assert plans.placed("both") == FIVE
     assert plans.placed("other") == ()
     assert plans.hosts_running(Service.OLLAMA) == ["g", "both"]
 
@@ -94,7 +98,7 @@ def test_the_core_host_proxies_to_the_gpu_hosts_address_and_resolves_to_itself()
         "comfy.home.example.com": "100.64.0.1", "hole.home.example.com": "100.64.0.1",
     }
     # the AI services are not placed here: a deploy takes down their containers if any run
-    assert core.absent == AI
+    assert core.absent[:3] == AI
 
 
 def test_a_configured_tailscale_ip_wins_over_what_the_host_reports():
@@ -129,7 +133,7 @@ def test_a_service_referring_to_another_on_a_remote_host_reaches_it_over_the_tai
 def test_without_a_gpu_the_ai_services_run_on_the_cpu_or_are_left_out():
     plans = inventory(("a", (), SETTINGS))
     cpu = plan_host(plans, "a", tailscale_ip="100.64.0.1", gpu=WITHOUT_GPU)
-    assert cpu.services == tuple(Service) and not cpu.gpu
+    assert cpu.services == FIVE and not cpu.gpu
     assert any("ollama will run on the CPU" in w for w in cpu.warnings)
     skipping = inventory(("a", (), settings(ai_without_gpu="skip")))
     left = plan_host(skipping, "a", tailscale_ip="100.64.0.1", gpu=WITHOUT_GPU)
@@ -142,7 +146,7 @@ def test_a_broken_driver_on_a_gpu_host_is_a_refusal_unless_downgrade_is_allowed(
     plans = inventory(("a", (), SETTINGS))
     refused = plan_host(plans, "a", tailscale_ip="100.64.0.1", gpu=broken)
     assert refused.gpu_refusal and "HOMELAB_GPU_DOWNGRADE=allow" in refused.gpu_refusal
-    assert refused.services == tuple(Service)  # kept: each GPU decision refuses instead
+    assert refused.services == FIVE  # kept: each GPU decision refuses instead
     allowed = plan_host(inventory(("a", (), settings(gpu_downgrade="allow"))), "a", tailscale_ip="100.64.0.1",
                         gpu=broken)
     assert allowed.gpu_refusal is None and not allowed.gpu
@@ -159,7 +163,7 @@ def test_the_plan_describes_itself_without_secrets():
 # -- retired routes: a subdomain no host serves any more loses its proxy host and DNS record ----------
 def test_a_service_taken_out_of_the_services_is_retired_on_the_proxy_and_dns_host():
     host = one_host(services="nginx-proxy-manager,pihole,ollama,open-webui")
-    assert host.retired_routes == ("comfy.home.example.com",)
+    assert host.retired_routes == ("comfy.home.example.com", GRAFANA)
     assert "comfy.home.example.com" not in [route.domain for route in host.routes]
     assert "comfy.home.example.com" not in host.dns_records
     removed = "  removed       comfy.home.example.com (proxy host and DNS record)"
@@ -167,10 +171,15 @@ def test_a_service_taken_out_of_the_services_is_retired_on_the_proxy_and_dns_hos
 
 
 def test_nothing_is_retired_while_every_service_runs_somewhere():
-    assert one_host().retired_routes == ()
-    assert "removed" not in one_host().describe()
+    assert one_host().retired_routes == (GRAFANA,)
+    assert [line for line in one_host().describe().splitlines() if "removed" in line] == [
+        f"  removed       {GRAFANA} (proxy host and DNS record)"
+    ]
     plans = split()
-    assert plan(plans, "core-host").retired_routes == ()
+    assert plan(plans, "core-host").retired_routes == (GRAFANA,)
+    watched = one_host(monitoring="true", grafana_admin_password="grafana-secret-value")
+    assert watched.retired_routes == ()
+    assert "removed" not in watched.describe()
 
 
 def test_a_service_moved_to_another_host_is_not_retired():
@@ -178,10 +187,10 @@ def test_a_service_moved_to_another_host_is_not_retired():
     down on the core host, and its proxy forwards their subdomains to the GPU host."""
     before = plan(inventory(("core-host", ("core", "gpu"), SETTINGS), addresses={"core-host": "100.64.0.1"}),
                   "core-host")
-    assert Service.COMFYUI in before.services and before.retired_routes == ()
+    assert Service.COMFYUI in before.services and before.retired_routes == (GRAFANA,)
     after = plan(split(), "core-host")
     assert Service.COMFYUI in after.absent
-    assert after.retired_routes == ()
+    assert after.retired_routes == (GRAFANA,)
     assert ("comfy.home.example.com", "100.64.0.2") in [(r.domain, r.forward_host) for r in after.routes]
 
 
@@ -189,7 +198,7 @@ def test_services_placed_on_no_host_of_the_inventory_are_retired():
     plans = inventory(("core-host", ("core",), SETTINGS), addresses={"core-host": "100.64.0.1"})
     core = plan(plans, "core-host")
     assert core.retired_routes == (
-        "ollama.home.example.com", "comfy.home.example.com", "chat.home.example.com",
+        "ollama.home.example.com", "comfy.home.example.com", "chat.home.example.com", GRAFANA,
     )
     assert [route.domain for route in core.routes] == ["hole.home.example.com"]
 
@@ -200,5 +209,5 @@ def test_only_the_hosts_running_the_proxy_or_dns_retire_routes_and_say_which_par
                       addresses={"core-host": "100.64.0.1", "gpu-host": "100.64.0.2"})
     assert plan(plans, "gpu-host").retired_routes == ()
     core = plan(plans, "core-host")
-    assert core.retired_routes == ("comfy.home.example.com",)
+    assert core.retired_routes == ("comfy.home.example.com", GRAFANA)
     assert "  removed       comfy.home.example.com (DNS record)" in core.describe().splitlines()

@@ -8,6 +8,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from deploys.library.catalog import selectable_services
 from deploys.library.settings import (
     PullPolicy,
     Service,
@@ -67,7 +68,8 @@ def test_good_environment_and_defaults():
     ]
     assert settings.cold_storage_path == PurePosixPath("/cold-storage")
     assert settings.min_free_disk_gb == 50
-    assert settings.services == list(Service)
+    assert settings.services == list(selectable_services())
+    assert settings.enabled_services == settings.services  # HOMELAB_MONITORING is off
     assert settings.pull_policy is PullPolicy.MISSING
     assert settings.tailscale_ip is None
     assert settings.timezone == "UTC"
