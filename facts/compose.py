@@ -126,7 +126,8 @@ class ComposeProjects(FactBase[dict[str, dict[str, Any]]]):
 class ComposeDeployment(FactBase[dict[str, Any]]):
     """
     Returns what a compose deployment needs to know, in one command: the mode and SHA-1 of
-    ``compose.yaml`` and ``.env`` in ``directory``, the image pin in ``compose.override.yaml``
+    ``compose.yaml``, ``.env`` and every file under ``config/`` (as ``config/<path>``) in
+    ``directory``, the image pin in ``compose.override.yaml``
     (which image setting it pins, and the exact image it runs), and every compose project (as
     :class:`ComposeProjects` returns them).
 
@@ -147,7 +148,8 @@ class ComposeDeployment(FactBase[dict[str, Any]]):
 
     def command(self, directory: str) -> str:
         return (
-            f"if cd {shlex.quote(directory)} 2>/dev/null; then for f in compose.yaml .env; do "
+            f"if cd {shlex.quote(directory)} 2>/dev/null; then for f in compose.yaml .env "
+            "$(find config -type f 2>/dev/null | LC_ALL=C sort); do "
             '[ -f "$f" ] && echo "file $f $(stat -c %a "$f") $(sha1sum < "$f" | cut -c1-40)"; '
             f"done; [ -f {PIN_FILE} ] && sed 's/^/pin /' {PIN_FILE}; "
             "fi; echo '### projects'; " + ComposeProjects().command()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Generator, Mapping
+from collections.abc import Collection, Generator, Mapping
 from io import StringIO
 from typing import Any
 
@@ -22,6 +22,7 @@ from operations.uploads import private_file_commands
 
 PULL_POLICIES = ("always", "missing", "never")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_CONFIG_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")  # config/ paths: no spaces, no quoting
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _READY = ("running healthy", "running none")
 
@@ -111,6 +112,34 @@ def _file_commands(
         yield from files.put._inner(src=StringIO(content), dest=dest, mode=str(mode))
         return
     yield from private_file_commands(content, dest, mode=0o600)
+
+
+def _config_commands(directory: str, config: Mapping[str, str], secret: Collection[str],
+                     remote: Mapping[str, Any]) -> Generator[Any, None, None]:
+    """Commands that make ``<directory>/config/`` hold exactly ``config``; none when it does."""
+    for name in config:
+        parts = name.split("/")
+        if not _CONFIG_NAME.match(name) or ".." in parts or "" in parts:
+            raise OperationValueError(f"config: {name!r} is not a relative path of plain names")
+    unknown = [name for name in secret if name not in config]
+    if unknown:
+        raise OperationValueError(f"config_secret: {', '.join(unknown)} not in config")
+    writes: list[Any] = []
+    folders: set[str] = set()  # of the secret files written (files.put makes its own)
+    for name, text in sorted(config.items()):
+        private = name in secret
+        commands = list(_file_commands(text, f"{directory}/config/{name}", 600 if private else 644,
+                                       remote.get(f"config/{name}"), secret=private))
+        if private and commands:
+            folders.add(f"{directory}/config/{name}".rsplit("/", 1)[0])
+        writes += commands
+    stale = sorted(name for name in remote
+                   if name.startswith("config/") and name.removeprefix("config/") not in config)
+    if folders:
+        yield StringCommand("mkdir", "-p", *(QuoteString(folder) for folder in sorted(folders)))
+    yield from writes
+    if stale:
+        yield StringCommand("rm", "-f", *(QuoteString(f"{directory}/{name}") for name in stale))
 
 
 def _compose_command(directory: str, project: str, *arguments: str) -> StringCommand:
@@ -271,6 +300,8 @@ def service(
     image: str | None = None,
     repin: bool = False,
     digest: str | None = None,
+    config: Mapping[str, str] | None = None,
+    config_secret: Collection[str] = (),
 ):
     """
     Run a Docker Compose project from a compose document, idempotently.
@@ -295,8 +326,15 @@ def service(
     + repin: pin ``image`` again although the pin belongs to it (its tag has moved: an update)
     + digest: the digest ``image``'s registry serves for its tag (``sha256:…``), where known: the pin
       names it when the host's image holds several digests of the repository
+    + config: configuration files of the project, path relative to ``<directory>/config/`` -> text
+      (0644); a file under ``config/`` that is not listed is removed; ``None`` leaves ``config/`` alone.
+      A changed file re-creates the containers (``up --force-recreate``): a program reads its mounted
+      configuration when it starts
+    + config_secret: the paths of ``config`` that hold a secret: written 0600 like ``.env``, never shown
+      by ``--diff``
 
-    ``docker compose up -d`` runs only when ``compose.yaml`` or ``.env`` changed, or the project
+    ``docker compose up -d`` runs only when ``compose.yaml``, ``.env`` or a config file changed, or the
+    project
     is not running as declared: a service started by default has no container, a container is
     not running or is unhealthy, or a container belongs to a service the document no longer
     has. (A one-shot service that exits by design therefore makes every run an ``up``.)
@@ -356,6 +394,11 @@ def service(
             )
         )
 
+    config_commands = (
+        [] if config is None else list(_config_commands(directory, config, config_secret, remote))
+    )
+    file_commands += config_commands
+
     pinning = drifted = False
     if image is not None:
         if len(all_services) != 1:
@@ -370,7 +413,8 @@ def service(
         host.noop(f"compose project {project} is running as declared")
         return
 
-    up = _compose_command(directory, project, "up", "--detach", "--pull", pull, "--remove-orphans")
+    recreate = ("--force-recreate",) if config_commands and current else ()
+    up = _compose_command(directory, project, "up", "--detach", "--pull", pull, "--remove-orphans", *recreate)
     # something runs now: a new image that is not healthy goes back to it, files and all
     rollback = wait_healthy_command(project, wait_timeout) if pinning and current else None
     if rollback is not None and file_commands:
