@@ -8,6 +8,6 @@ pulled again; a model no longer listed stays unless HOMELAB_OLLAMA_PRUNE=true.
 """
 
 from deploys.library import context, model_steps
-from deploys.library.catalog import CATALOG
+from deploys.library.catalog import selectable_services
 
-model_steps.models(context.current(), list(CATALOG))
+model_steps.models(context.current(), list(selectable_services()))

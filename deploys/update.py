@@ -16,7 +16,11 @@ needs no update: every deploy applies it the same way.
 from pyinfra import host
 
 from deploys.library import context, service_steps
-from deploys.library.catalog import CATALOG
+from deploys.library.catalog import selectable_services, set_members
 
 ctx = context.current()
-service_steps.deploy_services(ctx, list(CATALOG), refresh=service_steps.update_request(ctx, host.data))
+refresh = service_steps.update_request(ctx, host.data)
+service_steps.deploy_services(ctx, list(selectable_services()), refresh=refresh)
+# the monitoring set where it is on (deploys/monitoring.py takes it down where it is off)
+if ctx.settings.monitoring:
+    service_steps.deploy_services(ctx, list(set_members("monitoring")), refresh=refresh)

@@ -30,10 +30,13 @@ def settings(**changes: Any) -> HomelabSettings:
     return load_settings({**BASE, **changes}, env_file=None)
 
 
-def inventory(*hosts: tuple[str, tuple[str, ...], HomelabSettings], addresses: dict[str, str] | None = None):
-    """An inventory plan of ``(name, groups, settings)``; ``addresses``: what each host reports."""
+def inventory(*hosts: tuple[str, tuple[str, ...], HomelabSettings], addresses: dict[str, str] | None = None,
+              gpus: dict[str, bool] | None = None):
+    """An inventory plan of ``(name, groups, settings)``; ``addresses``: what each host reports;
+    ``gpus``: whether each host has a working GPU (as the deploy reads it of the other hosts)."""
     reported = addresses or {}
-    return InventoryPlan([Member(name, frozenset(groups), s) for name, groups, s in hosts], reported.get)
+    return InventoryPlan([Member(name, frozenset(groups), s) for name, groups, s in hosts], reported.get,
+                         (gpus or {}).get)
 
 
 def one_host(tailscale_ip: str | None = "100.64.0.10", gpu: dict | None = None,

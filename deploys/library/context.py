@@ -20,6 +20,7 @@ from pyinfra.facts.rpm import RpmPackages
 from pyinfra.facts.server import LinuxDistribution
 
 from deploys.library.errors import DeployError
+from deploys.library.gpu import working_gpu
 from deploys.library.plan import HostPlan, InventoryPlan, Member, plan_host
 from deploys.library.resources import HostResources as Resources
 from deploys.library.run import current_run
@@ -204,7 +205,11 @@ def inventory_plan() -> InventoryPlan:
             other = inventory.get_host(name)
             return other.get_fact(TailscaleIP) if other is not None and other.connected else None
 
-        run.inventory_plan = InventoryPlan([member(each) for each in inventory], address_of)
+        def gpu_of(name: str) -> bool | None:
+            other = inventory.get_host(name)
+            return working_gpu(other.get_fact(NvidiaGpus)) if other is not None and other.connected else None
+
+        run.inventory_plan = InventoryPlan([member(each) for each in inventory], address_of, gpu_of)
     return run.inventory_plan
 
 

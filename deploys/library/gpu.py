@@ -51,3 +51,10 @@ def broken_gpu(gpu: dict[str, Any]) -> str | None:
         return None
     setup = "; ".join(evidence)
     return f"nvidia-smi fails ({error}) on a host set up for a GPU ({setup}): {driver_diagnosis(gpu)}"
+
+
+def working_gpu(gpu: dict[str, Any] | None) -> bool | None:
+    """Whether the host has an NVIDIA GPU its driver can use (``None``: the host was not read)."""
+    if gpu is None:
+        return None
+    return bool(gpu.get("gpus")) and broken_gpu(gpu) is None

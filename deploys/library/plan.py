@@ -51,7 +51,7 @@ from deploys.library.catalog import (
     referenced_services,
 )
 from deploys.library.errors import PlanError
-from deploys.library.gpu import broken_gpu
+from deploys.library.gpu import broken_gpu, working_gpu
 from deploys.library.monitoring import ExpectedContainer, MonitoringPlan, Probe, ScrapeTarget, Thresholds
 from deploys.library.resources import HostResources, Limit, limit_for
 from deploys.library.settings import GpuDowngrade, HomelabSettings, NoGpuPolicy
@@ -123,6 +123,10 @@ class InventoryPlan:
         self._gpu_of = gpu_of
         self._gpus: dict[str, bool | None] = {}
         self.uses_groups = any(group in PLACEMENT_GROUPS for m in self.members.values() for group in m.groups)
+
+    def know_gpu(self, name: str, gpu: dict[str, Any]) -> None:
+        """Record what the host ``name`` reported of its GPU (``facts.gpu.NvidiaGpus``), read already."""
+        self._gpus[name] = working_gpu(gpu)
 
     def gpu_of(self, name: str) -> bool | None:
         if name not in self._gpus:
@@ -531,6 +535,8 @@ def plan_host(
     settings = member.settings
     if settings is None:
         raise PlanError(f"{name}: its settings are not valid")
+    if gpu is not None:
+        inventory.know_gpu(name, gpu)
     services = list(inventory.placed(name))
     skipped: dict[str, str] = {}
     warnings: list[str] = []

@@ -13,7 +13,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from deploys.library import backup_steps, openwebui_steps
+from deploys.library import backup_steps, monitoring_config, openwebui_steps
 from deploys.library.catalog import CATALOG, Service
 from deploys.library.compose_files import data_dirs, env_file, generated_secrets, npm_data_dir, render_compose
 from deploys.library.context import DeployError, HostContext, listed, logger
@@ -173,10 +173,13 @@ def services(ctx: HostContext, candidates: list[str], refresh: Iterable[str] = (
             title = change.describe() + " (rolled back if not healthy)"
         else:
             title = f"{service}: compose project"
+        config = config_files(ctx, service) if placed and item.config_target is not None else None
         compose.service(
             name=title,
             project=service,
             compose=render_compose(ctx.plan, service) if placed else None,
+            config=config,
+            config_secret=monitoring_config.SECRET_FILES.get(service, ()),
             directory=directory,
             env=env_file(ctx.plan, service) if placed else None,
             pull=ctx.settings.pull_policy.value,
@@ -191,6 +194,20 @@ def services(ctx: HostContext, candidates: list[str], refresh: Iterable[str] = (
         name=f"{', '.join(wanted) or 'no service here'}: running and healthy",
         projects=wanted,
         timeout=HEALTH_TIMEOUT,
+    )
+
+
+def config_files(ctx: HostContext, service: str) -> dict[str, str]:
+    """The configuration files the deploy renders for ``service`` (its project's ``config/``)."""
+    watched = ctx.plan.monitoring
+    if watched is None:
+        raise DeployError(f"{host.name}: {service} runs where Prometheus does not: its configuration "
+                          "comes from the monitoring host's plan")
+    webhook = ctx.settings.monitoring_webhook_url
+    return monitoring_config.config_files(
+        service, watched,
+        webhook_url=webhook.get_secret_value() if webhook is not None else None,
+        ca_bundle=ctx.settings.tls_ca_bundle if watched.ca_bundle else None,
     )
 
 

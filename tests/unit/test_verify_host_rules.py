@@ -123,9 +123,9 @@ def test_the_deploy_and_its_verification_agree():
     )
 
     from deploys.library.catalog import CATALOG as EVERY_SERVICE
-    from deploys.library.catalog import Service, selectable_services
     from deploys.library.catalog import NETWORK as DEPLOY_NETWORK
     from deploys.library.catalog import PROJECTS_ROOT as DEPLOY_PROJECTS_ROOT
+    from deploys.library.catalog import Service, selectable_services
 
     assert SERVICES == selectable_services()
     CATALOG = {s: EVERY_SERVICE[s] for s in SERVICES}  # noqa: N806 - the five (the monitoring set: below)
