@@ -123,6 +123,8 @@ def observe() -> preflight.Observed:
         obs.ssh_removed = host.get_fact(RemovedSshEntries, path=TAILNET_STATE_FILE,
                                         unit=f"{TAILNET_REVERT_UNIT}.timer")
         obs.tailnet = list(plan.zone.sources)
+        obs.monitoring = plan.monitoring
+        obs.monitoring_host = plan.inventory.monitoring_host
         if plan.tls is not None:
             observe_certificate(obs, obs.settings, plan.tls.names, plan.tailscale_ip,
                                 [route.domain for route in plan.routes])

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from deploys.library.catalog import CATALOG, DOCKER_ZONE, GPU_GROUP, NETWORK, ZONE, Port, Service
+from deploys.library.catalog import CATALOG, DOCKER_ZONE, EVERY_HOST, GPU_GROUP, NETWORK, ZONE, Port, Service
 from deploys.library.context import match_os, supported_versions
 from deploys.library.engine import choose_engine
 from deploys.library.gpu import broken_gpu
 from deploys.library.hardening import SshdPolicy
+from deploys.library.monitoring import MonitoringPlan
 from deploys.library.plan import tailscale_address
 from deploys.library.resources import HostResources, Limit
 from deploys.library.security_steps import (
@@ -112,6 +113,10 @@ class Observed:
     certificate_unread: str | None = None
     # the subdomains' proxy hosts as NPM holds them: domain -> certificate id (0: none)
     proxy_certificates: dict[str, int] = field(default_factory=dict)
+    # monitoring (HOMELAB_MONITORING): what this host's Prometheus watches (the host plan; None where it
+    # does not run here) and the host that scrapes this one (None: monitoring is off everywhere)
+    monitoring: MonitoringPlan | None = None
+    monitoring_host: str | None = None
 
 
 # -- single checks -----------------------------------------------------------------------------
@@ -787,6 +792,25 @@ def check_tls(obs: Observed, now: datetime | None = None) -> Check | None:
     return Check("https", PASS, f"{names}: {shown} ({left.days} days)")
 
 
+def check_monitoring(obs: Observed) -> Check | None:
+    """HOMELAB_MONITORING: what this host runs of it, and where alerts go (WARN: nowhere)."""
+    if obs.settings is None or not obs.settings.monitoring:
+        return None
+    exporters = [service for service in obs.services if CATALOG[service].group == EVERY_HOST]
+    if obs.monitoring is None:
+        where = obs.monitoring_host or "no host"
+        return Check("monitoring", PASS, f"{', '.join(exporters) or 'no exporter'} here, scraped by {where} "
+                     "over the tailnet")
+    watched = obs.monitoring
+    hosts = sorted({target.host for target in watched.targets})
+    detail = (f"Prometheus here: {len(watched.targets)} scrape targets on {', '.join(hosts)}, "
+              f"{len(watched.probes)} probes")
+    if not watched.webhook:
+        return Check("monitoring", WARN, f"{detail}; alerts reach nobody: set HOMELAB_MONITORING_WEBHOOK_URL "
+                     "(an ntfy, Discord, Slack or Gotify webhook URL; README: Monitoring)")
+    return Check("monitoring", PASS, f"{detail}; alerts to the webhook (HOMELAB_MONITORING_WEBHOOK_URL)")
+
+
 # -- all of them -------------------------------------------------------------------------------
 def checks(obs: Observed) -> list[Check]:
     """Every check for one host, in reading order."""
@@ -815,7 +839,7 @@ def checks(obs: Observed) -> list[Check]:
     backup = check_backup(obs)
     if backup is not None:
         rows.append(backup)
-    last = (check_security_updates(obs), check_holds(obs), check_tls(obs))
+    last = (check_security_updates(obs), check_holds(obs), check_tls(obs), check_monitoring(obs))
     rows += [row for row in last if row is not None]
     return rows
 

@@ -563,3 +563,45 @@ def test_sshd_part_left_alone_for_a_password_login_is_a_warning():
     rows = _sshd("recorded-debian12-lab-no-drop-in", password=True)
     assert [r.result for r in rows] == [WARN, WARN]
     assert "SSH password logins stay on" in rows[0].detail
+
+
+# -- monitoring ------------------------------------------------------------------------------------
+def _watched_plan(**changes):
+    from tests.planning import RESOURCES, WITH_GPU, WITHOUT_GPU, inventory
+    from tests.planning import settings as plan_settings
+
+    s = plan_settings(monitoring="true", grafana_admin_password="grafana-password", **changes)
+    plans = inventory(("core", ("core",), s), ("gpu", ("gpu",), s),
+                      addresses={"core": "100.64.0.1", "gpu": "100.64.0.2"}, gpus={"gpu": True})
+    from deploys.library.plan import plan_host
+
+    gpus = {"core": WITHOUT_GPU, "gpu": WITH_GPU}
+    return {name: plan_host(plans, name, tailscale_ip=plans.address_of(name), gpu=gpu, resources=RESOURCES)
+            for name, gpu in gpus.items()}
+
+
+def test_monitoring_without_a_webhook_warns_that_alerts_reach_nobody():
+    plans = _watched_plan()
+    on = {"monitoring": "true", "grafana_admin_password": "grafana-password"}
+    core = row(checks(observed(settings=on, monitoring=plans["core"].monitoring, monitoring_host="core")),
+               "monitoring")
+    assert core.result == WARN
+    assert "alerts reach nobody: set HOMELAB_MONITORING_WEBHOOK_URL" in core.detail
+    assert "Prometheus here: 9 scrape targets on core, gpu, 6 probes" in core.detail
+    gpu = row(checks(observed(settings=on, services=list(plans["gpu"].services), monitoring=None,
+                              monitoring_host="core")), "monitoring")
+    assert (gpu.result, gpu.detail) == (PASS, "node-exporter, cadvisor, dcgm-exporter here, scraped by core "
+                                                "over the tailnet")
+
+
+def test_monitoring_with_a_webhook_passes_and_never_shows_it():
+    hook = "https://ntfy.example/secret-topic-123"
+    plans = _watched_plan(monitoring_webhook_url=hook)
+    on = {"monitoring": "true", "grafana_admin_password": "grafana-password", "monitoring_webhook_url": hook}
+    rows = checks(observed(settings=on, monitoring=plans["core"].monitoring, monitoring_host="core"))
+    assert row(rows, "monitoring").result == PASS
+    assert "secret-topic" not in table("core", rows)
+
+
+def test_no_monitoring_row_while_it_is_off():
+    assert not [r for r in checks(observed()) if r.check == "monitoring"]
