@@ -1,9 +1,17 @@
-"""The monitoring configuration files rendered from a MonitoringPlan (deploys.library.monitoring_config)."""
+"""The monitoring configuration files rendered from a MonitoringPlan (deploys.library.monitoring_config).
+
+The last test runs Prometheus's own ``promtool test rules`` on the rendered rules.yml with
+tests/fixtures/monitoring/rules-test.yml; it is skipped where ``promtool`` is not on PATH (Debian's
+package ``prometheus`` provides it).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -18,6 +26,7 @@ from deploys.library.monitoring_config import (
     prometheus_files,
 )
 
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "monitoring"
 WEBHOOK = "https://hooks.example.com/services/T000/B000/very-secret-token"
 CA = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -433,3 +442,11 @@ def test_services_without_configuration_files_get_none():
     assert config_files("node-exporter", PLAN, webhook_url=WEBHOOK, ca_bundle=CA) == {}
     assert config_files("cadvisor", PLAN, webhook_url=None, ca_bundle=None) == {}
 
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Debian: prometheus) is not installed")
+def test_promtool_unit_tests_of_the_rules(tmp_path):
+    (tmp_path / "rules.yml").write_text(prometheus_files(PLAN)["rules.yml"])
+    shutil.copy(FIXTURES / "rules-test.yml", tmp_path / "rules-test.yml")
+    result = subprocess.run(["promtool", "test", "rules", "rules-test.yml"], cwd=tmp_path,
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
