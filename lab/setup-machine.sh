@@ -35,6 +35,8 @@ command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 # the backup script's tests run restic and sqlite3 for real (tests/unit/test_backup_script.py)
 command -v restic >/dev/null 2>&1 || need+=(restic)
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+# the alert rules' unit tests run Debian's promtool (tests/unit/test_monitoring_config.py)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 if [ "${#need[@]}" -gt 0 ]; then
