@@ -315,3 +315,57 @@ def test_the_probe_verifies_the_chain_and_the_name_against_the_given_roots(tmp_p
     assert not probe("chat.other.test", roots)["verified"]  # the name is checked
     assert not probe("chat.example.test", "")["verified"]  # the system's roots do not know the test root
     listener.close()
+
+
+def test_monitoring_rules_read_prometheus_and_the_host_metrics():
+    from host_rules import firing_alerts, host_metric_names, target_problems
+
+    answer = {"data": {"activeTargets": [
+        {"labels": {"job": "node-exporter", "host": "a", "instance": "node-exporter:9100"}, "health": "up"},
+        {"labels": {"job": "cadvisor", "host": "b", "instance": "100.64.0.2:9338"}, "health": "down",
+         "lastError": "connection refused"},
+    ]}}
+    expected = {("node-exporter", "a"), ("cadvisor", "b"), ("node-exporter", "b")}
+    assert target_problems(answer, expected) == [
+        "node-exporter on b: not scraped",
+        "cadvisor 100.64.0.2:9338 (b): down: connection refused",
+    ]
+    assert target_problems(answer, {("node-exporter", "a")})[0].startswith("cadvisor")
+    alerts = {"data": {"alerts": [
+        {"labels": {"alertname": "ContainerDown", "host": "a", "container": "comfyui"}, "state": "firing"},
+        {"labels": {"alertname": "TargetDown", "host": "b", "instance": "x:9100"}, "state": "pending"},
+    ]}}
+    assert firing_alerts(alerts) == ["ContainerDown a comfyui"]
+    text = ('# TYPE homelab_container_running gauge\nhomelab_container_running{name="pihole"} 1\n'
+            'homelab_container_running{name="comfyui"} 0\nhomelab_cold_storage_avail_bytes 1e9\n')
+    assert host_metric_names(text) == {"pihole": 1.0, "comfyui": 0.0}
+
+
+def test_the_monitoring_expectations_agree_with_the_deploy():
+    from host_rules import (
+        GRAFANA_DASHBOARDS,
+        GRAFANA_PORT,
+        HOST_METRICS_FILE,
+        MONITORING_CENTRAL,
+        MONITORING_EVERY_HOST,
+        MONITORING_GPU_HOST,
+        SCRAPED,
+    )
+
+    from deploys.library import monitoring_steps
+    from deploys.library.catalog import CATALOG, EVERY_HOST, METRICS_ROOT, MONITORING_GROUP, set_members
+    from deploys.library.monitoring_config import grafana_files
+    from tests.unit.test_monitoring_plan import plan, two_hosts
+
+    members = set_members("monitoring")
+    assert set(MONITORING_CENTRAL) == {s for s in members if CATALOG[s].group == MONITORING_GROUP}
+    assert set(MONITORING_EVERY_HOST) == {s for s in members if CATALOG[s].group == EVERY_HOST
+                                          and not CATALOG[s].needs_gpu}
+    assert set(MONITORING_GPU_HOST) == {s for s in members if CATALOG[s].needs_gpu}
+    assert set(SCRAPED) == {s for s in members if CATALOG[s].metrics}
+    assert GRAFANA_PORT == CATALOG["grafana"].upstream_port
+    assert HOST_METRICS_FILE == f"{METRICS_ROOT}/homelab.prom"
+    assert monitoring_steps.UNIT == "homelab-metrics"
+    files = grafana_files(plan(two_hosts(), "core-host").monitoring)
+    uids = sorted(json.loads(text)["uid"] for name, text in files.items() if name.endswith(".json"))
+    assert uids == sorted(GRAFANA_DASHBOARDS)

@@ -7,6 +7,7 @@ Plain data and pure functions over fact output, so that they are unit-tested wit
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -423,3 +424,72 @@ def zones_admitting_ssh_elsewhere(zones: dict[str, dict[str, Any]], default_zone
         if what:
             found.append(f"{name} ({', '.join(what)})")
     return found
+
+
+# -- monitoring (HOMELAB_MONITORING) ----------------------------------------------------------------
+# the services of the monitoring set: on the monitoring host only, and on every host (the DCGM exporter
+# where the host has an NVIDIA GPU)
+MONITORING_CENTRAL = ("prometheus", "alertmanager", "blackbox-exporter", "grafana")
+MONITORING_EVERY_HOST = ("node-exporter", "cadvisor")
+MONITORING_GPU_HOST = ("dcgm-exporter",)
+# what Prometheus scrapes: every service of the set, each a job of its own name with a `host` label
+SCRAPED = (*MONITORING_CENTRAL, *MONITORING_EVERY_HOST, *MONITORING_GPU_HOST)
+# Prometheus's API, asked inside its container (busybox wget, as in the real image)
+PROMETHEUS_API = "http://localhost:9090/api/v1"
+# the host metrics the node exporter's textfile collector serves, written every 15 s by a timer
+HOST_METRICS_FILE = "/var/lib/homelab/metrics/homelab.prom"
+HOST_METRICS_TIMER = "homelab-metrics.timer"
+HOST_METRICS_MAX_AGE = 60  # seconds: four missed runs
+# Grafana's dashboards, by uid, provisioned from files
+GRAFANA_PORT = 3000
+GRAFANA_DASHBOARDS = ("homelab-containers", "homelab-gpu", "homelab-host", "homelab-services")
+
+
+def target_problems(answer: dict, expected: Iterable[tuple[str, str]]) -> list[str]:
+    """What is wrong with Prometheus's targets (``/api/v1/targets``): an expected (job, host) it does
+    not scrape, and every target that is not up, with its last error."""
+    active = answer.get("data", {}).get("activeTargets", [])
+    seen = {(t.get("labels", {}).get("job"), t.get("labels", {}).get("host")) for t in active}
+    problems = [f"{job} on {host}: not scraped" for job, host in sorted(expected) if (job, host) not in seen]
+    for t in active:
+        if t.get("health") != "up":
+            labels = t.get("labels", {})
+            problems.append(f"{labels.get('job')} {labels.get('instance')} ({labels.get('host')}): "
+                            f"{t.get('health')}: {t.get('lastError') or 'not scraped yet'}")
+    return problems
+
+
+def firing_alerts(answer: dict) -> list[str]:
+    """The alerts that fire (``/api/v1/alerts``), one line each: name, host, container or service."""
+    lines = []
+    for alert in answer.get("data", {}).get("alerts", []):
+        if alert.get("state") != "firing":
+            continue
+        labels = alert.get("labels", {})
+        what = labels.get("container") or labels.get("service") or labels.get("instance") or ""
+        lines.append(f"{labels.get('alertname')} {labels.get('host', '')} {what}".strip())
+    return sorted(lines)
+
+
+def host_metric_names(text: str) -> dict[str, float]:
+    """``homelab_container_running{name="x"} 1`` lines of the host metrics file -> {container: value}."""
+    found = {}
+    for line in text.splitlines():
+        match = re.match(r'homelab_container_running\{name="([^"]+)"\} (\S+)$', line)
+        if match:
+            found[match.group(1)] = float(match.group(2))
+    return found
+GRAFANA_ADMIN = "admin"
+# asks Grafana (at argv[1], host:port) with the admin's password read from stdin: its data sources and
+# dashboards, printed as JSON
+GRAFANA_PROBE = r"""
+import base64, json, sys, urllib.request
+address, password = sys.argv[1], sys.stdin.read()
+auth = base64.b64encode((sys.argv[2] + ":" + password).encode()).decode()
+found = {}
+for key, path in (("datasources", "/api/datasources"), ("dashboards", "/api/search?type=dash-db")):
+    request = urllib.request.Request("http://" + address + path, headers={"Authorization": "Basic " + auth})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        found[key] = json.load(answer)
+print(json.dumps(found))
+"""

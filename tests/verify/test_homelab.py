@@ -12,6 +12,7 @@ import ipaddress
 import json
 import re
 import shlex
+import time
 import warnings
 
 import pytest
@@ -25,6 +26,13 @@ from host_rules import (
     DNF_AUTOMATIC_CONF,
     DNF_AUTOMATIC_TIMER,
     GPU_SERVICES,
+    GRAFANA_ADMIN,
+    GRAFANA_DASHBOARDS,
+    GRAFANA_PORT,
+    GRAFANA_PROBE,
+    HOST_METRICS_FILE,
+    HOST_METRICS_MAX_AGE,
+    HOST_METRICS_TIMER,
     HOST_PORTS_BY_SERVICE,
     HTTPS_PORT,
     LIMITS_FORMAT,
@@ -35,6 +43,8 @@ from host_rules import (
     PIN_FILE,
     PRIVATE_FILES,
     PROJECTS_ROOT,
+    PROMETHEUS_API,
+    SCRAPED,
     SERVICES,
     SUBDOMAINS,
     TLS_PROBE,
@@ -47,6 +57,8 @@ from host_rules import (
     container_limits,
     expected_ssh_port,
     expected_zone_ports,
+    firing_alerts,
+    host_metric_names,
     image_pin,
     limit_mismatches,
     limit_safety_problems,
@@ -56,6 +68,7 @@ from host_rules import (
     ollama_list_names,
     proxy_hosts_nginx_rejected,
     sshd_expected,
+    target_problems,
     wildcard_listeners,
     zones_admitting_ssh_elsewhere,
 )
@@ -689,3 +702,72 @@ def test_report_pending_security_updates_and_reboot(target, settings):
     if pending is None:
         warnings.warn(f"{target.short_name}: pending security updates unknown (no package lists / metadata "
                       "cache yet)", stacklevel=1)
+
+
+# -- monitoring (HOMELAB_MONITORING) -----------------------------------------------------------------
+def _require_monitoring(target) -> None:
+    if not target.settings.monitoring:
+        pytest.skip("HOMELAB_MONITORING is off")
+
+
+def _prometheus(target, path: str) -> dict:
+    result = target.run(f"docker exec prometheus wget -qO- '{PROMETHEUS_API}/{path}'")
+    assert result.rc == 0, f"Prometheus's {path}: {result.stderr.strip()}"
+    return json.loads(result.stdout)
+
+
+def test_host_metrics_are_written_for_the_node_exporter(target):
+    """Every host of the monitoring set: the metrics timer runs, its file is fresh and says each
+    container placed here runs."""
+    _require_monitoring(target)
+    timer = target.host.service(HOST_METRICS_TIMER)
+    assert timer.is_enabled and timer.is_running, f"{HOST_METRICS_TIMER} is not enabled and active"
+    age = target.run(f"echo $(( $(date +%s) - $(stat -c %Y {HOST_METRICS_FILE}) ))")
+    assert age.rc == 0 and int(age.stdout) <= HOST_METRICS_MAX_AGE, f"{HOST_METRICS_FILE}: {age.stdout}"
+    running = host_metric_names(target.run(f"cat {HOST_METRICS_FILE}").stdout)
+    wrong = {service: running.get(service) for service in target.services if running.get(service) != 1}
+    assert not wrong, f"{HOST_METRICS_FILE} does not say these run: {wrong}"
+
+
+def test_prometheus_scrapes_every_host_and_every_target_is_up(target):
+    """Where Prometheus runs: it scrapes each service of the set on each inventory host (a job per
+    service, labelled with the host), and every target it has is up (waiting up to 90 s for the first
+    scrapes after a deploy)."""
+    _require_monitoring(target)
+    target.require_placed("prometheus")
+    target.require_running("prometheus")
+    plans = target.plans
+    assert plans is not None
+    expected = {(service, name) for name in plans.members for service in plans.runs(name)
+                if service in SCRAPED}
+    deadline = time.monotonic() + 90
+    while True:
+        problems = target_problems(_prometheus(target, "targets"), expected)
+        if not problems or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    assert not problems, "; ".join(problems)
+
+
+def test_no_alert_is_firing(target):
+    _require_monitoring(target)
+    target.require_placed("prometheus")
+    target.require_running("prometheus")
+    firing = firing_alerts(_prometheus(target, "alerts"))
+    assert not firing, "firing: " + "; ".join(firing)
+
+
+def test_grafana_has_its_prometheus_data_source_and_dashboards(target):
+    _require_monitoring(target)
+    target.require_placed("grafana")
+    target.require_running("grafana")
+    password = target.settings.grafana_admin_password
+    if password is None:
+        pytest.skip("no HOMELAB_GRAFANA_ADMIN_PASSWORD in the settings")
+    networks = "'{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}'"
+    address = target.run(f"docker inspect --format {networks} grafana").stdout.split()[0]
+    command = f"python3 -c {shlex.quote(GRAFANA_PROBE)} {address}:{GRAFANA_PORT} {GRAFANA_ADMIN}"
+    found = json.loads(_with_stdin(target, command, password.get_secret_value()))
+    assert [d.get("type") for d in found["datasources"]] == ["prometheus"], found["datasources"]
+    uids = sorted(d.get("uid") for d in found["dashboards"])
+    assert uids == sorted(GRAFANA_DASHBOARDS), found["dashboards"]
