@@ -284,6 +284,10 @@ def prometheus_files(plan: MonitoringPlan) -> dict[str, str]:
 # -------------------------------------------------------------------------------------------- Alertmanager
 
 
+DISCORD_HOSTS = ("discord.com", "discordapp.com")  # Alertmanager's discord_configs (0.25+)
+SLACK_HOST = "hooks.slack.com"  # its slack_configs
+
+
 def alertmanager_files(plan: MonitoringPlan, webhook_url: str | None) -> dict[str, str]:
     """``alertmanager.yml``; the webhook URL (a secret) appears in the text and nowhere else."""
     t = plan.thresholds
@@ -299,7 +303,7 @@ def alertmanager_files(plan: MonitoringPlan, webhook_url: str | None) -> dict[st
         parts = urlsplit(webhook_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("the Alertmanager webhook URL must be an http:// or https:// URL with a host")
-        receiver = {"name": "webhook", "webhook_configs": [{"url": webhook_url, "send_resolved": True}]}
+        receiver = {"name": "webhook", **_webhook_receiver(webhook_url, parts.hostname, parts.path)}
     document = {
         "route": {
             "receiver": receiver["name"],
@@ -311,6 +315,18 @@ def alertmanager_files(plan: MonitoringPlan, webhook_url: str | None) -> dict[st
         "receivers": [receiver],
     }
     return {"alertmanager.yml": _yaml(document)}
+
+
+def _webhook_receiver(url: str, hostname: str, path: str) -> dict:
+    """The receiver's integration for a webhook URL: Discord's and Slack's own (they refuse Alertmanager's
+    generic JSON), else the generic webhook (ntfy, Gotify behind a bridge, a receiver of one's own)."""
+    if hostname in DISCORD_HOSTS and path.startswith("/api/webhooks/"):
+        return {"discord_configs": [{"webhook_url": url, "send_resolved": True}]}
+    if hostname == SLACK_HOST:
+        return {"slack_configs": [{"api_url": url, "send_resolved": True,
+                                   "title": '{{ .Status | toUpper }}: {{ .CommonLabels.alertname }}',
+                                   "text": '{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}'}]}
+    return {"webhook_configs": [{"url": url, "send_resolved": True}]}
 
 
 # ---------------------------------------------------------------------------------------- blackbox exporter

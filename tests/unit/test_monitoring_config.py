@@ -280,6 +280,20 @@ def test_alertmanager_sends_to_the_webhook_with_resolved_notifications():
     ]
 
 
+@pytest.mark.parametrize(("url", "integration", "key"), [
+    ("https://discord.com/api/webhooks/123/abc", "discord_configs", "webhook_url"),
+    ("https://hooks.slack.com/services/T0/B0/xyz", "slack_configs", "api_url"),
+    ("https://ntfy.sh/homelab-alerts", "webhook_configs", "url"),
+])
+def test_discord_and_slack_get_their_own_integration(url, integration, key):
+    """Discord and Slack refuse Alertmanager's generic webhook JSON: their URLs get Alertmanager's own
+    integrations; any other URL the generic webhook."""
+    (receiver,) = yaml.safe_load(alertmanager_files(PLAN, url)["alertmanager.yml"])["receivers"]
+    assert set(receiver) == {"name", integration}
+    (config,) = receiver[integration]
+    assert config[key] == url and config["send_resolved"] is True
+
+
 def test_alertmanager_without_a_webhook_delivers_nowhere():
     config = yaml.safe_load(alertmanager_files(WITHOUT_WEBHOOK, None)["alertmanager.yml"])
     assert config["route"]["receiver"] == "nowhere"
