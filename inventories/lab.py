@@ -29,6 +29,9 @@ does the same with a TSIG secret bind9 does not know, so the certificate request
 
     LAB_TLS=dns pyinfra inventories/lab.py deploys/server.py -y
 
+`LAB_MONITORING=on` turns the monitoring set on (HOMELAB_MONITORING) with short lab timings, its
+stand-in images from the lab registry; `LAB_MONITORING_WEBHOOK=URL` is where Alertmanager posts.
+
 `LAB_SSH_OVER=tailnet` reaches the hosts over the simulated tailnet (their Tailscale addresses, sshd's
 port 2222) from this machine's own tailnet address, as an owner's laptop in the tailnet does.
 
@@ -68,7 +71,7 @@ HOSTS_FILE = Path(_STATE_DIR) / "hosts.json"
 # LAB_GROUPS: one entry per lab host, in order, each naming its groups joined by `+`
 _GROUP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
-from lab.data import LAB_DATA, rfc2136_credentials  # noqa: E402  (LAB-ONLY settings, see lab/data.py)
+from lab.data import LAB_DATA, LAB_MONITORING_DATA, rfc2136_credentials  # noqa: E402  (LAB-ONLY settings, see lab/data.py)
 
 # LAB_SECRETS=env-file: the lab's secrets are left out of the host data, so that a deploy must read
 # them from the settings file ($HOMELAB_ENV_FILE, e.g. an .env.age): how the lab proves that file
@@ -103,6 +106,22 @@ def _tls(world: dict) -> dict:
         # LAB_TLS_ROOTS: trust another bundle instead (the lab tests' knob for a chain that must fail)
         "tls_ca_file": os.environ.get("LAB_TLS_ROOTS") or world["tls_roots"],
     }
+
+
+# LAB_MONITORING=on: the monitoring set (HOMELAB_MONITORING) with the lab's short timings (lab/data.py
+# LAB_MONITORING_DATA, so that an alert fires and resolves within a test); LAB_MONITORING_WEBHOOK: where
+# Alertmanager posts (a receiver the test runs on this machine's tailnet address)
+_MONITORING = os.environ.get("LAB_MONITORING", "") or "off"
+if _MONITORING not in ("off", "on"):
+    sys.stderr.write(f"inventories/lab.py: LAB_MONITORING={_MONITORING!r}: expected on or off\n")
+    raise SystemExit(2)
+
+
+def _monitoring() -> dict:
+    if _MONITORING == "off":
+        return {}
+    webhook = os.environ.get("LAB_MONITORING_WEBHOOK")
+    return {**LAB_MONITORING_DATA, **({"monitoring_webhook_url": webhook} if webhook else {})}
 
 
 # LAB_SSH_OVER=tailnet: the deploy reaches each host over the simulated tailnet, at its Tailscale address
@@ -146,6 +165,7 @@ def _lab_hosts():
                        if not (_SECRETS_FROM_FILE and key in _SECRET_SETTINGS)},
                     **upstream,
                     **tls,
+                    **_monitoring(),
                     **_ssh_address(entry, world),
                     **LOGINS[LOGIN],
                     "ssh_key": entry["ssh_key"],
