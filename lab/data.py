@@ -11,13 +11,21 @@ same repository paths and tags as the real defaults, which stay the defaults eve
 LAB_REGISTRY = "registry.world.lab.test"
 
 # service role -> the stand-in's reference in the lab registry: the real default's repository path and
-# tag (ghcr.io/open-webui/open-webui as open-webui/open-webui)
+# tag, without a registry host (ghcr.io/open-webui/open-webui as open-webui/open-webui)
 LAB_IMAGES = {
     "nginx-proxy-manager": f"{LAB_REGISTRY}/jc21/nginx-proxy-manager:2.15.1",
     "pihole": f"{LAB_REGISTRY}/pihole/pihole:2025.08.0",
     "ollama": f"{LAB_REGISTRY}/ollama/ollama:0.12.6",
     "comfyui": f"{LAB_REGISTRY}/yanwk/comfyui-boot:cu128-slim",
     "open-webui": f"{LAB_REGISTRY}/open-webui/open-webui:v0.6.34",
+    # the monitoring stack (lab/images/monitoring; gcr.io's and nvcr.io's paths without the host)
+    "prometheus": f"{LAB_REGISTRY}/prom/prometheus:v2.55.1",
+    "alertmanager": f"{LAB_REGISTRY}/prom/alertmanager:v0.28.1",
+    "blackbox-exporter": f"{LAB_REGISTRY}/prom/blackbox-exporter:v0.27.0",
+    "grafana": f"{LAB_REGISTRY}/grafana/grafana:12.2.1",
+    "node-exporter": f"{LAB_REGISTRY}/prom/node-exporter:v1.9.1",
+    "cadvisor": f"{LAB_REGISTRY}/cadvisor/cadvisor:v0.52.1",
+    "dcgm-exporter": f"{LAB_REGISTRY}/nvidia/k8s/dcgm-exporter:4.2.3-4.1.3-ubuntu22.04",
 }
 
 # further Ollama versions in the lab registry, for the update tests (the same stand-in): another

@@ -385,11 +385,13 @@ def up(count: int = 1) -> list[dict]:
     key = ensure_key()
     pubkey = Path(f"{key}.pub").read_text()
     images.ensure_base_image()
-    with ThreadPoolExecutor(max_workers=2) as pool:  # independent builds (cached: no-ops)
+    with ThreadPoolExecutor(max_workers=3) as pool:  # independent builds (cached: no-ops)
         host_build = pool.submit(images.ensure_host_image)
         standin_build = pool.submit(lambda: (images.ensure_standin_images(), images.ensure_world_image()))
+        monitoring_build = pool.submit(images.ensure_monitoring_images)
         host_image = host_build.result()
         standin_build.result()
+        monitoring_build.result()
     certs = registry.ensure_certificates(state.REGISTRY_DIR)
 
     existing = lab_containers()
@@ -459,7 +461,9 @@ def down(remove_images: bool = False) -> None:
         path.unlink(missing_ok=True)
     if remove_images:
         tags = [images.HOST_IMAGE, images.WORLD_IMAGE, *images.STANDIN_IMAGES.values(),
-                *images.EXTRA_STANDIN_IMAGES.values(), images.STANDIN_BASE_IMAGE, images.STANDIN_BUILD_IMAGE]
+                *images.EXTRA_STANDIN_IMAGES.values(), images.STANDIN_BASE_IMAGE, images.STANDIN_BUILD_IMAGE,
+                *images.MONITORING_IMAGES.values(), images.MONITORING_BASE_IMAGE,
+                images.MONITORING_BUILD_IMAGE]
         docker("rmi", *tags, check=False, capture=True)
     log("lab down")
 

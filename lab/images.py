@@ -1,5 +1,6 @@
-"""Lab images: the `debian:bookworm` base, the lab host image, the stand-in service images and the
-world stand-in's image (the stand-in base plus Debian's docker-registry, lab/world.py).
+"""Lab images: the `debian:bookworm` base, the lab host image, the stand-in service images, the
+monitoring stand-in images (Debian's Prometheus programs and lab/monitoring_standin.py) and the world
+stand-in's image (the stand-in base plus Debian's docker-registry, lab/world.py).
 
 Everything is built locally. Where no container registry answers (as on the project's CI machines)
 the base image `debian:bookworm` is created with debootstrap from the Debian registry, and the
@@ -39,15 +40,26 @@ EXTRA_STANDIN_IMAGES = {
     "ollama-lab-v2": "homelab-lab/standin-ollama:lab-v2",
     "ollama-lab-v3-unhealthy": "homelab-lab/standin-ollama:lab-v3-unhealthy",
 }
+# the monitoring stack's stand-ins (lab/images/monitoring): service -> build tag, pushed as
+# lab.data.LAB_IMAGES[service]; their own flattened base, so the five above stay small
+MONITORING_BASE_IMAGE = "homelab-lab/standin-monitoring-base:lab"
+MONITORING_BUILD_IMAGE = "homelab-lab/standin-monitoring-build:lab"
+MONITORING_ROLES = (
+    "prometheus", "alertmanager", "blackbox-exporter", "grafana", "node-exporter", "cadvisor",
+    "dcgm-exporter",
+)
+MONITORING_IMAGES = {role: f"homelab-lab/standin-{role}:lab" for role in MONITORING_ROLES}
 # build tag -> reference in the lab registry: what `python -m lab up` pushes
 REGISTRY_PUSHES = {
     **{STANDIN_IMAGES[role]: LAB_IMAGES[role] for role in STANDIN_ROLES},
+    **{MONITORING_IMAGES[role]: LAB_IMAGES[role] for role in MONITORING_ROLES},
     EXTRA_STANDIN_IMAGES["ollama-lab-v2"]: OLLAMA_LAB_V2,
     EXTRA_STANDIN_IMAGES["ollama-lab-v3-unhealthy"]: OLLAMA_LAB_V3_UNHEALTHY,
 }
 
 LAB_DIR = Path(__file__).resolve().parent
 IMAGES_DIR = LAB_DIR / "images"
+DCGM_FIXTURE = LAB_DIR.parent / "tests" / "fixtures" / "dcgm" / "metrics.txt"
 DEBIAN_MIRROR = os.environ.get("LAB_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What the rootfs carries besides minbase: close to the official image, plus what every lab image
 # installs anyway (the Dockerfiles still list them, so they build from the official image too).
@@ -217,6 +229,40 @@ def _standin_inputs() -> str:
     )
 
 
+def ensure_monitoring_images() -> dict[str, str]:
+    """Build the monitoring stand-ins: one flattened base (Debian's prometheus, alertmanager, node and
+    blackbox exporters, wget, python3 with lab.monitoring_standin and the DCGM fixture), then one tag
+    per service adding only its user, ENTRYPOINT and CMD. Rebuilt only when their inputs change."""
+    ensure_base_image()
+    src = IMAGES_DIR / "monitoring"
+    inputs = _monitoring_inputs()
+    if _label(MONITORING_BASE_IMAGE) != inputs:
+        state.CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=state.CACHE_DIR, prefix="monitoring-ctx-") as tmp:
+            # the context holds what the image runs and nothing else
+            ctx = Path(tmp)
+            (ctx / "lab").mkdir()
+            (ctx / "tests/fixtures/dcgm").mkdir(parents=True)
+            for name in ("__init__.py", "monitoring_standin.py"):
+                shutil.copy2(LAB_DIR / name, ctx / "lab" / name)
+            shutil.copy2(DCGM_FIXTURE, ctx / "tests/fixtures/dcgm/metrics.txt")
+            shutil.copy2(src / "Dockerfile", ctx / "Dockerfile")
+            _build(MONITORING_BUILD_IMAGE, ctx, inputs, target="base")
+        _flatten(MONITORING_BUILD_IMAGE, MONITORING_BASE_IMAGE, inputs,
+                 cmd='CMD ["python3", "-m", "lab.monitoring_standin"]')
+    roles_inputs = _inputs_hash(image_id(MONITORING_BASE_IMAGE) or "", src / "Dockerfile.roles")
+    for target, tag in MONITORING_IMAGES.items():
+        _build(tag, src, roles_inputs, target=target, dockerfile=src / "Dockerfile.roles")
+    return dict(MONITORING_IMAGES)
+
+
+def _monitoring_inputs() -> str:
+    return _inputs_hash(
+        image_id(BASE_IMAGE) or "", IMAGES_DIR / "monitoring" / "Dockerfile",
+        LAB_DIR / "__init__.py", LAB_DIR / "monitoring_standin.py", DCGM_FIXTURE,
+    )
+
+
 def ensure_world_image() -> str:
     """The world stand-in's image: the stand-in base stage plus Debian's docker-registry (stage
     `world` of the stand-in Dockerfile), not flattened and never pushed."""
@@ -227,7 +273,8 @@ def ensure_world_image() -> str:
     return WORLD_IMAGE
 
 
-def _flatten(source: str, tag: str, inputs: str) -> None:
+def _flatten(source: str, tag: str, inputs: str, *,
+             cmd: str = 'CMD ["python3", "-m", "lab.standin"]') -> None:
     """Squash `source` into a one-layer image `tag` (export a container, import it again)."""
     log(f"flattening {source} into {tag}")
     cid = docker("create", source, capture=True).stdout.strip()
@@ -238,7 +285,7 @@ def _flatten(source: str, tag: str, inputs: str) -> None:
              "--change", "ENV PYTHONPATH=/opt/lab PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1",
              "--change", "LABEL homelab.lab.standin=1",
              "--change", f"LABEL {INPUTS_LABEL}={inputs}",
-             "--change", 'CMD ["python3", "-m", "lab.standin"]',
+             "--change", cmd,
              "-", tag],
             stdin=export.stdout, check=True, stdout=subprocess.DEVNULL,
         )

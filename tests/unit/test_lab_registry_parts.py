@@ -4,6 +4,8 @@ holds, the push check by image ID and the /etc/hosts entry. The registry itself 
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import socket
 import ssl
@@ -15,7 +17,7 @@ import pytest
 from deploys.library.catalog import CATALOG
 from lab import registry
 from lab.data import LAB_DATA, LAB_IMAGES, LAB_REGISTRY, OLLAMA_LAB_V2, OLLAMA_LAB_V3_UNHEALTHY
-from lab.images import REGISTRY_PUSHES, STANDIN_IMAGES
+from lab.images import IMAGES_DIR, MONITORING_IMAGES, MONITORING_ROLES, REGISTRY_PUSHES, STANDIN_IMAGES
 
 needs_openssl = pytest.mark.skipif(not shutil.which("openssl"), reason="no openssl CLI")
 
@@ -102,17 +104,54 @@ def test_a_client_checking_against_the_ca_accepts_the_registry_by_name_only(issu
         thread.join(5)
 
 
+# the monitoring stack's real images (the monitoring contract), whose stand-ins the lab builds
+MONITORING_REAL_IMAGES = {
+    "prometheus": "prom/prometheus:v2.55.1",
+    "alertmanager": "prom/alertmanager:v0.28.1",
+    "blackbox-exporter": "prom/blackbox-exporter:v0.27.0",
+    "grafana": "grafana/grafana:12.2.1",
+    "node-exporter": "prom/node-exporter:v1.9.1",
+    "cadvisor": "gcr.io/cadvisor/cadvisor:v0.52.1",
+    "dcgm-exporter": "nvcr.io/nvidia/k8s/dcgm-exporter:4.2.3-4.1.3-ubuntu22.04",
+}
+
+
+def _without_registry_host(image: str) -> str:
+    """`ghcr.io/open-webui/open-webui:v1` -> `open-webui/open-webui:v1`; Docker Hub's names stay."""
+    first, _, rest = image.partition("/")
+    return rest if rest and ("." in first or ":" in first) else image
+
+
 def test_the_lab_images_sit_under_the_real_defaults_paths_and_tags():
-    assert set(LAB_IMAGES) == set(CATALOG)  # one stand-in per service, named as the catalog names it
+    # one stand-in per service, named as the catalog names it
+    assert set(LAB_IMAGES) == set(CATALOG) | set(MONITORING_REAL_IMAGES)
     for service, spec in CATALOG.items():
-        assert LAB_IMAGES[service] == f"{LAB_REGISTRY}/{spec.image.removeprefix('ghcr.io/')}"
+        assert LAB_IMAGES[service] == f"{LAB_REGISTRY}/{_without_registry_host(spec.image)}"
         assert LAB_DATA[spec.image_setting] == LAB_IMAGES[service]
+    for service, image in MONITORING_REAL_IMAGES.items():
+        assert LAB_IMAGES[service] == f"{LAB_REGISTRY}/{_without_registry_host(image)}"
+        assert registry.split_reference(LAB_IMAGES[service])[1] == image.rpartition(":")[2]
     assert "pull_policy" not in LAB_DATA
 
 
 def test_every_stand_in_and_the_comfyui_versions_are_pushed():
     assert set(REGISTRY_PUSHES.values()) == {*LAB_IMAGES.values(), OLLAMA_LAB_V2, OLLAMA_LAB_V3_UNHEALTHY}
-    assert {REGISTRY_PUSHES[STANDIN_IMAGES[role]] for role in STANDIN_IMAGES} == set(LAB_IMAGES.values())
+    built = {**STANDIN_IMAGES, **MONITORING_IMAGES}  # service -> the stand-in's build tag
+    assert set(built) == set(LAB_IMAGES)
+    assert {role: REGISTRY_PUSHES[tag] for role, tag in built.items()} == LAB_IMAGES
+
+
+def test_every_monitoring_stand_in_has_its_target_and_program():
+    roles = (IMAGES_DIR / "monitoring" / "Dockerfile.roles").read_text()
+    stages = dict(re.findall(r"^FROM \S+ AS (\S+)\n(.*?)(?=^FROM |\Z)", roles, re.M | re.S))
+    assert set(stages) == set(MONITORING_ROLES) == set(MONITORING_REAL_IMAGES)
+    for role, body in stages.items():
+        [entrypoint] = re.findall(r"^ENTRYPOINT (.*)$", body, re.M)
+        program = json.loads(entrypoint)
+        if role in ("grafana", "cadvisor", "dcgm-exporter"):
+            assert program == ["python3", "-m", "lab.monitoring_standin", role]
+        else:  # Debian's program, given compose's `command:` flags as the real image's is
+            assert program[0].startswith("/usr/bin/prometheus") and len(program) == 1
     assert registry.split_reference(OLLAMA_LAB_V3_UNHEALTHY) == ("ollama/ollama", "lab-v3-unhealthy")
 
 
