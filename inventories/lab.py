@@ -71,7 +71,8 @@ HOSTS_FILE = Path(_STATE_DIR) / "hosts.json"
 # LAB_GROUPS: one entry per lab host, in order, each naming its groups joined by `+`
 _GROUP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
-from lab.data import LAB_DATA, LAB_MONITORING_DATA, rfc2136_credentials  # noqa: E402  (LAB-ONLY settings, see lab/data.py)
+# LAB-ONLY settings, see lab/data.py
+from lab.data import LAB_DATA, LAB_MONITORING_DATA, rfc2136_credentials  # noqa: E402
 
 # LAB_SECRETS=env-file: the lab's secrets are left out of the host data, so that a deploy must read
 # them from the settings file ($HOMELAB_ENV_FILE, e.g. an .env.age): how the lab proves that file

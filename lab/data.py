@@ -59,6 +59,23 @@ LAB_DATA = {
     "image_ollama": LAB_IMAGES["ollama"],
     "image_comfyui": LAB_IMAGES["comfyui"],
     "image_open_webui": LAB_IMAGES["open-webui"],
+    **{f"image_{service.replace('-', '_')}": LAB_IMAGES[service] for service in (
+        "prometheus", "alertmanager", "blackbox-exporter", "grafana", "node-exporter", "cadvisor",
+        "dcgm-exporter",
+    )},
+}
+
+# LAB_MONITORING=on (inventories/lab.py): the monitoring set with timings short enough that an alert
+# fires and resolves within a test (a container stopped is noticed by the next homelab-metrics run, 15 s,
+# the next scrape, and 10 s of the condition holding). LAB-ONLY values.
+LAB_MONITORING_DATA = {
+    "monitoring": True,
+    "grafana_admin_password": "lab-only-grafana-password",
+    "monitoring_scrape_interval": "5s",
+    "monitoring_alert_for": "10s",
+    "monitoring_group_wait": "5s",
+    "monitoring_group_interval": "10s",
+    "monitoring_repeat_interval": "1h",
 }
 
 # HTTPS by DNS-01 in the lab (LAB_TLS=dns in the lab inventory; lab/world.py): the world runs bind9,
