@@ -8,8 +8,8 @@ The API answers as ``open_webui/routers/auths.py`` and ``main.py`` of 0.6.34 do 
 release's wheel, and checked against the real backend: tests/fixtures/openwebui-recorded holds its
 recorded exchanges, which tests/unit/test_openwebui_replay.py replays here):
 
-- ``GET /health`` ``{"status": true}``; ``GET /api/config``: ``onboarding`` true only while there is
-  no user, ``features.enable_signup``;
+- ``GET /`` the web app's page (a placeholder); ``GET /health`` ``{"status": true}``;
+  ``GET /api/config``: ``onboarding`` true only while there is no user, ``features.enable_signup``;
 - ``POST /api/v1/auths/signin`` ``{email, password}``: 200 with ``token``, ``token_type``, ``id``,
   ``email``, ``name``, ``role``…; 400 ``{"detail": INVALID_CRED}``;
 - ``POST /api/v1/auths/signup`` ``{name, email, password}``: 403 ``ACCESS_PROHIBITED`` when sign-up
@@ -227,6 +227,8 @@ class OpenWebUIDouble:
     def handle(self, method: str, path: str, headers: Any, body: Any) -> tuple[int, Any]:
         if method == "GET" and path == "/health":
             return 200, {"status": True}
+        if method == "GET" and path == "/":  # the web app's page, as the real one serves it to a browser
+            return 200, "<!doctype html><title>Open WebUI (lab stand-in)</title>"
         if method == "GET" and path == "/api/config":
             onboarding = {"onboarding": True} if user_count() == 0 else {}  # the key only while no user
             return 200, {**onboarding, "status": True, "name": "Open WebUI", "version": "0.6.34",
