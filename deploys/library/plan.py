@@ -381,10 +381,11 @@ class HostPlan:
         probes = []
         routes = self._routes() if self.proxy_host is not None else ()
         for route in routes:
-            probes.append(Probe(route.service, "http", f"{self.scheme}://{route.domain}/", self.proxy_host))
+            url = f"{self.scheme}://{route.domain}/"
+            probes.append(Probe(str(route.service), "http", url, self.proxy_host))
         dns_host = inventory.serving_host(DNS, self.name)
         if dns_host is not None and routes:
-            probes.append(Probe(DNS, "dns", f"{inventory.address(dns_host, self)}:53", dns_host,
+            probes.append(Probe(str(DNS), "dns", f"{inventory.address(dns_host, self)}:53", dns_host,
                                 query_name=routes[0].domain))
         backups = [m.settings.backup_max_age_hours for m in inventory.members.values()
                    if m.settings is not None and m.settings.backups]

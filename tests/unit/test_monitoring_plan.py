@@ -170,3 +170,16 @@ def test_settings_of_the_set_are_checked_before_any_host():
         load_settings({**BASE, "monitoring": "true"}, env_file=None)
     wanted = "HOMELAB_GRAFANA_ADMIN_PASSWORD: required while HOMELAB_MONITORING is true (grafana)"
     assert wanted in str(missing.value)
+
+
+def test_the_plan_renders_into_each_services_configuration():
+    """What the deploy uploads: every configured service's files render from a real plan (plain strings
+    all through: YAML refuses anything else)."""
+    from deploys.library.monitoring_config import config_files
+
+    watched = plan(two_hosts(monitoring_webhook_url="https://ntfy.example/topic"), "core-host").monitoring
+    for service in CENTRAL:
+        files = config_files(service, watched, webhook_url="https://ntfy.example/topic", ca_bundle=None)
+        assert files, service
+    prometheus = config_files("prometheus", watched, webhook_url=None, ca_bundle=None)["prometheus.yml"]
+    assert "100.64.0.2:9100" in prometheus and "hole.home.example.com" in prometheus
