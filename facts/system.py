@@ -97,15 +97,16 @@ class Ipv4Routes(FactBase[list[str]]):
 
 class Directories(FactBase[dict[str, dict[str, Any] | None]]):
     """
-    Returns, for each of ``paths`` in one command, the directory's owner, group and mode, or
-    ``None`` when it does not exist, or ``{"not_a_directory": True}`` when something else is there:
-    ``{"/srv/a": {"user": "root", "group": "root", "mode": 755}, "/srv/b": None}``.
+    Returns, for each of ``paths`` in one command, the directory's owner and group (by name, and by
+    number as ``uid`` and ``gid``) and mode, or ``None`` when it does not exist, or
+    ``{"not_a_directory": True}`` when something else is there:
+    ``{"/srv/a": {"user": "root", "group": "root", "uid": 0, "gid": 0, "mode": 755}, "/srv/b": None}``.
     """
 
     def command(self, paths: list[str]) -> str:
         quoted = " ".join(shlex.quote(path) for path in paths)
         return (
-            f"for p in {quoted}; do if [ -d \"$p\" ]; then stat -c 'dir %U %G %a %n' \"$p\"; "
+            f"for p in {quoted}; do if [ -d \"$p\" ]; then stat -c 'dir %U %G %a %u %g %n' \"$p\"; "
             'elif [ -e "$p" ] || [ -L "$p" ]; then echo "other $p"; else echo "missing $p"; fi; done'
         )
 
@@ -118,8 +119,9 @@ class Directories(FactBase[dict[str, dict[str, Any] | None]]):
         for line in output:
             kind, _, rest = line.partition(" ")
             if kind == "dir":
-                user, group, mode, path = rest.split(" ", 3)
-                found[path] = {"user": user, "group": group, "mode": int(mode)}
+                user, group, mode, uid, gid, path = rest.split(" ", 5)
+                found[path] = {"user": user, "group": group, "uid": int(uid), "gid": int(gid),
+                               "mode": int(mode)}
             elif kind == "other":
                 found[rest] = {"not_a_directory": True}
             elif kind == "missing":

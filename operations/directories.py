@@ -51,7 +51,7 @@ def present(
             continue
         if state is None:
             commands.append(StringCommand("mkdir", "-p", QuoteString(path)))
-        if state is None or (state["user"], state["group"]) != (user, group):
+        if state is None or not _owned_by(state, user, group):
             commands.append(StringCommand("chown", f"{user}:{group}", QuoteString(path)))
         if state is None or state["mode"] != mode:
             commands.append(StringCommand("chmod", str(mode), QuoteString(path)))
@@ -62,3 +62,8 @@ def present(
         host.noop(f"{len(paths)} directories exist with owner {user}:{group} and mode {mode}")
         return
     yield from commands
+
+
+def _owned_by(state: dict, user: str, group: str) -> bool:
+    """Whether the directory belongs to ``user:group``, each given by name or by number (``65534``)."""
+    return user in (state["user"], str(state.get("uid"))) and group in (state["group"], str(state.get("gid")))
