@@ -164,7 +164,7 @@ class Target:
         """Skip (not fail) a test that needs a container which is not running: the container's own
         test reports that, so one broken thing fails one test."""
         self.require_placed(service)
-        container = self.containers().get(service)
+        container = self.containers((service,)).get(service)
         if not container or container["state"] != "running":
             pytest.skip(f"{service} is not running (see test_container_running_and_healthy)")
         return container
