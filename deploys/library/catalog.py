@@ -28,6 +28,8 @@ DOCKER_ZONE = "docker"
 PROJECTS_ROOT = PurePosixPath("/opt/homelab")  # one compose project folder per service
 MANAGED_LABEL = "org.homelab.managed-by"  # on containers and the network; NPM proxy hosts' meta
 MANAGED_BY = "homelab-pyinfra"
+# the first line of every file the deploy renders for a service (compose documents, configuration files)
+MANAGED_HEADER = f"# Managed by {MANAGED_BY}: changes here are overwritten by the next deploy.\n"
 CORE_GROUP = "core"  # inventory group of the proxy and DNS
 GPU_GROUP = "gpu"  # inventory group of the AI services
 PLACEMENT_GROUPS = (CORE_GROUP, GPU_GROUP)

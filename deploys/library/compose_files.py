@@ -15,6 +15,7 @@ import yaml
 from deploys.library.catalog import (
     CATALOG,
     MANAGED_BY,
+    MANAGED_HEADER,
     MANAGED_LABEL,
     NETWORK,
     FromSetting,
@@ -171,5 +172,5 @@ def compose_document(plan: HostPlan, service: str) -> dict:
 
 
 def render_compose(plan: HostPlan, service: str) -> str:
-    header = f"# Managed by {MANAGED_BY}: changes here are overwritten by the next deploy.\n"
-    return header + yaml.safe_dump(compose_document(plan, service), sort_keys=False, default_flow_style=False)
+    document = compose_document(plan, service)
+    return MANAGED_HEADER + yaml.safe_dump(document, sort_keys=False, default_flow_style=False)

@@ -21,12 +21,13 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from deploys.library.catalog import MANAGED_HEADER
 from deploys.library.monitoring import MonitoringPlan, Probe, ScrapeTarget
 
 # the files that hold a secret, per service: uploaded with mode 0600 and never shown in a diff
 SECRET_FILES: dict[str, tuple[str, ...]] = {"alertmanager": ("alertmanager.yml",)}
 
-HEADER = "# Managed by homelab-pyinfra: changes here are overwritten by the next deploy.\n"
+HEADER = MANAGED_HEADER
 
 RULES_PATH = "/etc/prometheus/rules.yml"  # where prometheus.yml finds rules.yml (config/ mounted there)
 CA_FILE = "/etc/blackbox/ca.pem"
