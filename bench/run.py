@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from deploys.library.catalog import selectable_services  # noqa: E402
 from lab.backups import JOURNAL, added_bytes  # noqa: E402
 from lab.data import LAB_IMAGES, OLLAMA_LAB_V2  # noqa: E402
 
@@ -63,8 +64,8 @@ WIPE = (
     "systemctl reset-failed docker; systemctl restart docker; true"
 )
 
-# the images present: pulled from the lab registry (a no-op when the host holds them)
-PULL = "; ".join(f"docker pull -q {ref}" for ref in LAB_IMAGES.values())
+# the five services' images present: pulled from the lab registry (a no-op when the host holds them)
+PULL = "; ".join(f"docker pull -q {LAB_IMAGES[service]}" for service in selectable_services())
 # no image at all (WIPE has removed every container first)
 NO_IMAGES = "docker image prune --all --force >/dev/null"
 OLLAMA = "deploys/ollama.py"
