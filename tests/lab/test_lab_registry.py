@@ -31,7 +31,10 @@ def test_it_holds_the_stand_ins_under_the_real_paths_and_tags(lab_hosts, lab_ssh
     wanted = {ref.removeprefix(f"{LAB_REGISTRY}/").rpartition(":")[0] for ref in LAB_IMAGES.values()}
     assert wanted <= set(catalog["repositories"]), catalog
     assert wanted == {"jc21/nginx-proxy-manager", "pihole/pihole", "ollama/ollama", "yanwk/comfyui-boot",
-                      "open-webui/open-webui"}
+                      "open-webui/open-webui",
+                      # the monitoring set's (gcr.io's and nvcr.io's paths without the registry host)
+                      "prom/prometheus", "prom/alertmanager", "prom/blackbox-exporter", "grafana/grafana",
+                      "prom/node-exporter", "cadvisor/cadvisor", "nvidia/k8s/dcgm-exporter"}
     tags = json.loads(_get(lab_ssh, host, "/v2/ollama/ollama/tags/list"))
     assert {"0.12.6", "lab-v2", "lab-v3-unhealthy"} <= set(tags["tags"])
 
