@@ -30,7 +30,8 @@ does the same with a TSIG secret bind9 does not know, so the certificate request
     LAB_TLS=dns pyinfra inventories/lab.py deploys/server.py -y
 
 `LAB_MONITORING=on` turns the monitoring set on (HOMELAB_MONITORING) with short lab timings, its
-stand-in images from the lab registry; `LAB_MONITORING_WEBHOOK=URL` is where Alertmanager posts.
+stand-in images from the lab registry, on every lab host (or on those named: `LAB_MONITORING=homelab-lab-1,
+homelab-lab-2`); `LAB_MONITORING_WEBHOOK=URL` is where Alertmanager posts.
 
 `LAB_SSH_OVER=tailnet` reaches the hosts over the simulated tailnet (their Tailscale addresses, sshd's
 port 2222) from this machine's own tailnet address, as an owner's laptop in the tailnet does.
@@ -110,16 +111,18 @@ def _tls(world: dict) -> dict:
 
 
 # LAB_MONITORING=on: the monitoring set (HOMELAB_MONITORING) with the lab's short timings (lab/data.py
-# LAB_MONITORING_DATA, so that an alert fires and resolves within a test); LAB_MONITORING_WEBHOOK: where
+# LAB_MONITORING_DATA, so that an alert fires and resolves within a test) on every lab host, or on the
+# lab hosts named (LAB_MONITORING=homelab-lab-1,homelab-lab-2); LAB_MONITORING_WEBHOOK: where
 # Alertmanager posts (a receiver the test runs on this machine's tailnet address)
 _MONITORING = os.environ.get("LAB_MONITORING", "") or "off"
-if _MONITORING not in ("off", "on"):
-    sys.stderr.write(f"inventories/lab.py: LAB_MONITORING={_MONITORING!r}: expected on or off\n")
+if not re.fullmatch(r"on|off|[a-z0-9-]+(,[a-z0-9-]+)*", _MONITORING):
+    sys.stderr.write(f"inventories/lab.py: LAB_MONITORING={_MONITORING!r}: expected on, off or lab host "
+                     "names (homelab-lab-1,homelab-lab-2)\n")
     raise SystemExit(2)
 
 
-def _monitoring() -> dict:
-    if _MONITORING == "off":
+def _monitoring(name: str) -> dict:
+    if _MONITORING == "off" or (_MONITORING != "on" and name not in _MONITORING.split(",")):
         return {}
     webhook = os.environ.get("LAB_MONITORING_WEBHOOK")
     return {**LAB_MONITORING_DATA, **({"monitoring_webhook_url": webhook} if webhook else {})}
@@ -166,7 +169,7 @@ def _lab_hosts():
                        if not (_SECRETS_FROM_FILE and key in _SECRET_SETTINGS)},
                     **upstream,
                     **tls,
-                    **_monitoring(),
+                    **_monitoring(entry["name"]),
                     **_ssh_address(entry, world),
                     **LOGINS[LOGIN],
                     "ssh_key": entry["ssh_key"],

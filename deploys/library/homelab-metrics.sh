@@ -7,7 +7,7 @@
 #
 # Writes METRICS_FOLDER/homelab.prom (atomically: a temporary file renamed into place):
 #   homelab_container_running{name}    1 while Docker runs the container, 0 when it exists but does not
-#   homelab_container_unhealthy{name}  1 while Docker's health check calls it unhealthy
+#   homelab_container_unhealthy{name}  1 while it runs and Docker's health check calls it unhealthy
 #   homelab_container_restarts{name}   Docker's restart count of the container
 #   homelab_cold_storage_avail_bytes   free bytes of the filesystem holding the cold-storage path
 #   homelab_backup_last_success_timestamp_seconds   the last successful backup (when there was one)
@@ -32,7 +32,7 @@ trap 'rm -f "$tmp"' EXIT
             NF == 4 {
                 name = substr($1, 2); gsub(/["\\]/, "", name)
                 running[name] = ($2 == "running") ? 1 : 0
-                unhealthy[name] = ($3 == "unhealthy") ? 1 : 0
+                unhealthy[name] = ($2 == "running" && $3 == "unhealthy") ? 1 : 0  # a stopped one is down
                 restarts[name] = $4
             }
             END {
