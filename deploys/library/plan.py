@@ -369,8 +369,11 @@ class HostPlan:
         if WATCHER not in self.services:
             return None
         inventory, settings = self.inventory, self.settings
+        # the hosts with monitoring on (their exporters run and their metrics are written): the others
+        # are not watched
         running = {name: (self.services if name == self.name else inventory.runs(name))
-                   for name in inventory.members}
+                   for name, member in inventory.members.items()
+                   if member.settings is not None and member.settings.monitoring}
         targets = []
         for name, services in running.items():
             for service in services:

@@ -183,3 +183,12 @@ def test_the_plan_renders_into_each_services_configuration():
         assert files, service
     prometheus = config_files("prometheus", watched, webhook_url=None, ca_bundle=None)["prometheus.yml"]
     assert "100.64.0.2:9100" in prometheus and "hole.home.example.com" in prometheus
+
+
+def test_a_host_with_monitoring_off_is_not_watched():
+    on, off = settings(**WATCHED), settings()
+    plans = inventory(("core-host", ("core",), on), ("gpu-host", ("gpu",), on), ("spare", ("core",), off),
+                      addresses={**ADDRESSES, "spare": "100.64.0.9"}, gpus={"gpu-host": True})
+    watched = plan(plans, "core-host").monitoring
+    assert "spare" not in {t.host for t in watched.targets}
+    assert "spare" not in {c.host for c in watched.containers}
