@@ -12,7 +12,7 @@ def host(root_line: str) -> dict:
     return {
         "ls -pdL *-release": DEBIAN_12,
         "uname -m": "x86_64",
-        "stat -c 'dir %U %G %a %n'": [
+        "stat -c 'dir %U %G %a %u %g %n'": [
             root_line,
             "missing /cold-storage/services/nginx-proxy/data",
             "missing /cold-storage/services/nginx-proxy/certificates/letsencrypt",
@@ -21,7 +21,7 @@ def host(root_line: str) -> dict:
 
 
 def test_an_existing_cold_storage_folder_is_never_chowned_or_chmodded():
-    ops = plan("deploys/nginx.py", host("dir me users 700 /cold-storage"))
+    ops = plan("deploys/nginx.py", host("dir me users 700 1000 100 /cold-storage"))
     assert ops[ROOT_OP] == []
     storage = [c for name, commands in ops.items() if name.startswith("Cold storage | ") for c in commands]
     assert not [c for c in storage if c.endswith(" /cold-storage")], storage
