@@ -343,12 +343,14 @@ def test_monitoring_rules_read_prometheus_and_the_host_metrics():
 
 def test_the_monitoring_expectations_agree_with_the_deploy():
     from host_rules import (
+        EXPORTER_PORTS,
         GRAFANA_DASHBOARDS,
         GRAFANA_PORT,
         HOST_METRICS_FILE,
         MONITORING_CENTRAL,
         MONITORING_EVERY_HOST,
         MONITORING_GPU_HOST,
+        MONITORING_HOST_PROXIED_PORTS,
         SCRAPED,
     )
 
@@ -364,8 +366,24 @@ def test_the_monitoring_expectations_agree_with_the_deploy():
     assert set(MONITORING_GPU_HOST) == {s for s in members if CATALOG[s].needs_gpu}
     assert set(SCRAPED) == {s for s in members if CATALOG[s].metrics}
     assert GRAFANA_PORT == CATALOG["grafana"].upstream_port
+    assert EXPORTER_PORTS == {s: f"{CATALOG[s].upstream_port}/tcp" for s in members
+                              if CATALOG[s].group == EVERY_HOST}
+    assert MONITORING_HOST_PROXIED_PORTS == {s: f"{CATALOG[s].upstream_port}/tcp" for s in members
+                                             if CATALOG[s].subdomain}
     assert HOST_METRICS_FILE == f"{METRICS_ROOT}/homelab.prom"
     assert monitoring_steps.UNIT == "homelab-metrics"
     files = grafana_files(plan(two_hosts(), "core-host").monitoring)
     uids = sorted(json.loads(text)["uid"] for name, text in files.items() if name.endswith(".json"))
     assert uids == sorted(GRAFANA_DASHBOARDS)
+
+
+def test_the_zone_opens_the_exporters_where_prometheus_is_elsewhere_and_grafana_for_other_proxies():
+    from host_rules import expected_zone_ports
+
+    watched = ("pihole", "node-exporter", "cadvisor")
+    assert expected_zone_ports(watched) == ["53/tcp", "53/udp"]
+    assert expected_zone_ports(watched, watched_from_elsewhere=True) == [
+        "53/tcp", "53/udp", "9100/tcp", "9338/tcp"]
+    central = ("nginx-proxy-manager", "grafana", "prometheus")
+    assert expected_zone_ports(central) == ["80/tcp", "443/tcp", "81/tcp"]
+    assert expected_zone_ports(central, proxies_elsewhere=True) == ["80/tcp", "443/tcp", "81/tcp", "3000/tcp"]

@@ -72,6 +72,9 @@ class Target:
     login_user: str = "root"
     login_password: bool = False
     plans: InventoryPlan | None = None  # the inventory's placement, for what the plan decides per host
+    # the hosts' metrics are scraped by Prometheus on another host (it publishes its exporters)
+    watched_from_elsewhere: bool = False
+    proxies_elsewhere: bool = False  # another host runs NGINX Proxy Manager (this one may too)
     _cache: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -253,6 +256,9 @@ def load_targets(inventory_file: str, limit: str | None) -> list[Target]:
             settings=settings[each.name],
             services=plan.services,
             proxy_elsewhere=plan.proxy_host not in (None, each.name),
+            watched_from_elsewhere=(settings[each.name].monitoring
+                                    and plans.monitoring_host not in (None, each.name)),
+            proxies_elsewhere=any(name != each.name for name in plans.hosts_running(NPM)),
             proxy_ip_elsewhere=proxy_ip,
             login_user=str(each.data.get("ssh_user") or "root"),
             login_password=bool(each.data.get("ssh_password")),

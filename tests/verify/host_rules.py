@@ -33,6 +33,12 @@ SUBDOMAINS = {"chat": "open-webui", "ollama": "ollama", "comfy": "comfyui", "hol
 # the port the proxy forwards each subdomain's service to; a host whose proxy runs on another host
 # publishes these on its Tailscale IP (and its zone opens them), since the proxy reaches them over the tailnet
 PROXIED_PORTS = {"open-webui": "8080/tcp", "ollama": "11434/tcp", "comfyui": "8188/tcp", "pihole": "80/tcp"}
+# Grafana runs on the monitoring host alone: every other host's proxy forwards grafana.<domain> to its port
+# there, so it is published (and the zone opens it) wherever a proxy runs on another host
+MONITORING_HOST_PROXIED_PORTS = {"grafana": "3000/tcp"}
+# the exporters a host publishes on its Tailscale IP (and its zone opens) when Prometheus runs on another
+# host and scrapes them over the tailnet; none where Prometheus runs on the host itself
+EXPORTER_PORTS = {"node-exporter": "9100/tcp", "cadvisor": "9338/tcp", "dcgm-exporter": "9400/tcp"}
 # the Docker network every container joins
 NETWORK = "self-hosted"
 # each service's compose project folder is <PROJECTS_ROOT>/<service>; these files in it hold secrets
@@ -69,16 +75,23 @@ WILDCARD_ALLOWED_PROCESSES = {"sshd": {"tcp"}, "tailscaled": {"udp"}}
 DHCP_CLIENT_PORTS = {68, 546}
 
 
-def expected_zone_ports(services: Iterable[str], proxy_elsewhere: bool = False) -> list[str]:
+def expected_zone_ports(services: Iterable[str], proxy_elsewhere: bool = False,
+                        watched_from_elsewhere: bool = False, proxies_elsewhere: bool = False) -> list[str]:
     """The zone's ports for the services placed on a host: NGINX Proxy Manager 80/443/81 tcp,
     Pi-hole 53 tcp and udp; none for the AI services (they stay on the Docker network) unless the
     proxy runs on another host: then every proxied service's port (Open WebUI 8080, Ollama 11434,
-    ComfyUI 8188, Pi-hole's web 80), which that proxy reaches over the tailnet."""
+    ComfyUI 8188, Pi-hole's web 80), which that proxy reaches over the tailnet; Grafana's 3000 where any
+    other host runs a proxy (``proxies_elsewhere``); the exporters' ports (node 9100, cAdvisor 9338, DCGM
+    9400) where Prometheus runs on another host."""
     ports: list[str] = []
     for service in services:
         wanted = list(ZONE_PORTS_BY_SERVICE.get(str(service), []))
         if proxy_elsewhere and str(service) in PROXIED_PORTS:
             wanted.append(PROXIED_PORTS[str(service)])
+        if watched_from_elsewhere and str(service) in EXPORTER_PORTS:
+            wanted.append(EXPORTER_PORTS[str(service)])
+        if (proxies_elsewhere or proxy_elsewhere) and str(service) in MONITORING_HOST_PROXIED_PORTS:
+            wanted.append(MONITORING_HOST_PROXIED_PORTS[str(service)])
         for port in wanted:
             if port not in ports:
                 ports.append(port)

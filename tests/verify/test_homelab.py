@@ -493,7 +493,7 @@ def _ssh_port(target) -> int:
 def test_firewall_zone_ports_and_services(target):
     """Ports: NGINX Proxy Manager's 80/443/81 tcp and Pi-hole's 53 tcp+udp, where they are placed, and
     sshd's own port when it is not 22 (tests/verify/host_rules.py); service: ssh. Nothing else."""
-    wanted_ports = expected_zone_ports(target.services, target.proxy_elsewhere)
+    wanted_ports = _zone_ports_of(target)
     wanted_ports += [p for p in expected_ssh_port(_ssh_port(target)) if p not in wanted_ports]
     for kind, zone in zip(("runtime", "permanent"), _zone(target), strict=True):
         assert sorted(zone["ports"]) == sorted(wanted_ports), f"{kind} ports {zone['ports']}"
@@ -554,6 +554,11 @@ def _guarded_ports(listing: str, address: str) -> set[tuple[int, str]]:
     return found
 
 
+def _zone_ports_of(target) -> list[str]:
+    return expected_zone_ports(target.services, target.proxy_elsewhere, target.watched_from_elsewhere,
+                               target.proxies_elsewhere)
+
+
 def test_published_ports_answer_the_tailnet_only(target):
     """Every port published on the Tailscale IP is guarded before Docker's DNAT: it passes from the
     tailscale0 interface (allowed sources), the Docker network or loopback; anything else is dropped.
@@ -562,7 +567,7 @@ def test_published_ports_answer_the_tailnet_only(target):
     wanted = {
         (int(number), protocol)
         for number, protocol in (
-            port.split("/") for port in expected_zone_ports(target.services, target.proxy_elsewhere)
+            port.split("/") for port in _zone_ports_of(target)
         )
     }
     if not wanted:
