@@ -18,12 +18,13 @@ from deploys.library import context, service_steps
 from deploys.library.catalog import CATALOG
 from facts.compose import ImagePins
 from facts.images import RegistryDigests
+from facts.reads import read_fact
 
 ctx = context.current()
 directories = {service: str(CATALOG[service].project_dir) for service in ctx.services}
-found = host.get_fact(ImagePins, directories=sorted(directories.values())) if directories else {}
+found = read_fact(ImagePins, directories=sorted(directories.values()), host=host) if directories else {}
 pins = {service: found.get(directory) for service, directory in directories.items()}
 tags = sorted({pin["image"] for pin in pins.values() if pin})
-registry = host.get_fact(RegistryDigests, refs=tags) if tags else {}
+registry = read_fact(RegistryDigests, refs=tags, host=host) if tags else {}
 text, _ = service_steps.outdated_report(host.name, ctx.settings, list(ctx.services), pins, registry)
 click.echo("\n" + text + "\n", err=True)

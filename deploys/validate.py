@@ -43,6 +43,7 @@ from facts.firewalld import FirewalldZones, RemovedSshEntries
 from facts.gpu import NvidiaGpus
 from facts.host import DiskFree, HostNetwork, ListeningSockets
 from facts.ollama import OllamaManifests
+from facts.reads import read_fact
 from facts.restic import BackupStatus, ResticRepository
 from facts.sshd import SshdSettings
 from facts.system import ComposeVersion, SshConnection
@@ -72,35 +73,36 @@ def observe() -> preflight.Observed:
     except SettingsError as error:
         obs.settings_problems = error.problems
 
-    obs.distro = host.get_fact(LinuxDistribution) or {}
-    obs.python = host.get_fact(Which, command="python3")
-    obs.docker_binary = host.get_fact(Which, command="docker")
-    obs.firewalld_binary = host.get_fact(Which, command="firewall-cmd")
-    obs.units = host.get_fact(SystemdStatus, services=UNITS)
-    obs.gpu = host.get_fact(NvidiaGpus)
+    obs.distro = read_fact(LinuxDistribution, host=host) or {}
+    obs.python = read_fact(Which, command="python3", host=host)
+    obs.docker_binary = read_fact(Which, command="docker", host=host)
+    obs.firewalld_binary = read_fact(Which, command="firewall-cmd", host=host)
+    obs.units = read_fact(SystemdStatus, services=UNITS, host=host)
+    obs.gpu = read_fact(NvidiaGpus, host=host)
     family = match_os(obs.distro).family
     if family in ("rhel", "debian"):
-        obs.packages = host.get_fact(RpmPackages if family == "rhel" else DebPackages) or {}
+        obs.packages = read_fact(RpmPackages if family == "rhel" else DebPackages, host=host) or {}
         # one read: holds, pending security updates, the updater's files and timers, a pending reboot
         manager = "dnf" if family == "rhel" else "apt"
         config_files, timers = security_steps.watched(manager)
-        obs.updates = host.get_fact(AutomaticUpdates, manager=manager, files=config_files, timers=timers)
+        obs.updates = read_fact(AutomaticUpdates, manager=manager, files=config_files, timers=timers,
+                                host=host)
     if obs.docker_binary:
-        obs.compose_version = host.get_fact(ComposeVersion)
-        obs.projects = host.get_fact(ComposeProjects)
-        obs.running_containers = host.get_fact(RunningContainers)
+        obs.compose_version = read_fact(ComposeVersion, host=host)
+        obs.projects = read_fact(ComposeProjects, host=host)
+        obs.running_containers = read_fact(RunningContainers, host=host)
     if obs.firewalld_binary and obs.units.get("firewalld.service"):
-        obs.firewalld = host.get_fact(FirewalldZones)
+        obs.firewalld = read_fact(FirewalldZones, host=host)
     if obs.settings is not None:
-        obs.disk = host.get_fact(DiskFree, path=str(obs.settings.cold_storage_path))
-        obs.tailscale = host.get_fact(TailscaleStatus)
+        obs.disk = read_fact(DiskFree, path=str(obs.settings.cold_storage_path), host=host)
+        obs.tailscale = read_fact(TailscaleStatus, host=host)
         # one read: the Tailscale IPv4 (as facts.tailscale.TailscaleIP), every address, the routes
-        network = host.get_fact(HostNetwork)
+        network = read_fact(HostNetwork, host=host)
         obs.tailscale_ip_on_host = network["tailscale_ip"]
         obs.addresses = network["addresses"]
         obs.routes = network["routes"]
         if obs.settings.docker_subnet is not None and obs.units.get("docker.service"):
-            obs.docker_networks = host.get_fact(DockerNetworksInspect)
+            obs.docker_networks = read_fact(DockerNetworksInspect, host=host)
         # the host's plan: what runs here and what it publishes (deploys/library/plan.py)
         obs.resources = host_resources()
         plan = plan_host(inventory_plan(), host.name, tailscale_ip=preflight.reported_tailscale_ip(obs),
@@ -110,18 +112,18 @@ def observe() -> preflight.Observed:
         obs.skipped = list(plan.skipped)
         obs.published = [(item.service, item.port) for item in plan.published]
         if obs.published:
-            obs.sockets = host.get_fact(ListeningSockets)
+            obs.sockets = read_fact(ListeningSockets, host=host)
         if obs.docker_binary and obs.projects:
             directories = {service: str(CATALOG[service].project_dir) for service in obs.services}
-            pins = host.get_fact(ImagePins, directories=sorted(directories.values()))
+            pins = read_fact(ImagePins, directories=sorted(directories.values()), host=host)
             obs.pins = {service: pins.get(directory) for service, directory in directories.items()}
         if Service.OLLAMA in obs.services and obs.settings.ollama_models:
             observe_models(obs, obs.settings)
         obs.sshd_policy = sshd_policy(obs.settings, login_of(host))
-        obs.sshd = host.get_fact(SshdSettings, drop_in=drop_in_path(SSHD_DROP_IN))
-        obs.ssh_session = host.get_fact(SshConnection)
-        obs.ssh_removed = host.get_fact(RemovedSshEntries, path=TAILNET_STATE_FILE,
-                                        unit=f"{TAILNET_REVERT_UNIT}.timer")
+        obs.sshd = read_fact(SshdSettings, drop_in=drop_in_path(SSHD_DROP_IN), host=host)
+        obs.ssh_session = read_fact(SshConnection, host=host)
+        obs.ssh_removed = read_fact(RemovedSshEntries, path=TAILNET_STATE_FILE,
+                                        unit=f"{TAILNET_REVERT_UNIT}.timer", host=host)
         obs.tailnet = list(plan.zone.sources)
         obs.monitoring = plan.monitoring
         obs.monitoring_host = plan.inventory.monitoring_host
@@ -129,10 +131,10 @@ def observe() -> preflight.Observed:
             observe_certificate(obs, obs.settings, plan.tls.names, plan.tailscale_ip,
                                 [route.domain for route in plan.routes])
         if obs.settings.backups:
-            obs.backup_repository = host.get_fact(ResticRepository, env_file=backup_steps.ENV_FILE)
-            obs.backup_status = host.get_fact(BackupStatus, state_dir=backup_steps.STATE_DIR,
+            obs.backup_repository = read_fact(ResticRepository, env_file=backup_steps.ENV_FILE, host=host)
+            obs.backup_status = read_fact(BackupStatus, state_dir=backup_steps.STATE_DIR,
                                               timer=f"{backup_steps.UNIT}.timer",
-                                              service=f"{backup_steps.UNIT}.service")
+                                              service=f"{backup_steps.UNIT}.service", host=host)
     return obs
 
 
@@ -162,8 +164,9 @@ def observe_certificate(obs: preflight.Observed, settings: HomelabSettings, name
 def observe_models(obs: preflight.Observed, settings: HomelabSettings) -> None:
     """Ollama's store on the host, the host's memory, and the download size of each model not in the
     store, read from its registry's manifest by this machine (once per run)."""
-    obs.ollama_store = host.get_fact(OllamaManifests, path=str(model_steps.ollama_models_folder(settings)))
-    obs.memory_mib = host.get_fact(Memory)
+    obs.ollama_store = read_fact(OllamaManifests, path=str(model_steps.ollama_models_folder(settings)),
+                                 host=host)
+    obs.memory_mib = read_fact(Memory, host=host)
     held = {parse_model_name(name).key for name in obs.ollama_store or {}}
     for model in settings.ollama_models:
         if parse_model_name(model).key not in held:

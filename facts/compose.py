@@ -123,13 +123,12 @@ class ComposeProjects(FactBase[dict[str, dict[str, Any]]]):
         return projects
 
 
-class ComposeDeployment(FactBase[dict[str, Any]]):
+class ComposeFiles(FactBase[dict[str, Any]]):
     """
-    Returns what a compose deployment needs to know, in one command: the mode and SHA-1 of
-    ``compose.yaml``, ``.env`` and every file under ``config/`` (as ``config/<path>``) in
-    ``directory``, the image pin in ``compose.override.yaml``
-    (which image setting it pins, and the exact image it runs), and every compose project (as
-    :class:`ComposeProjects` returns them).
+    Returns the files of a compose project directory, in one command: the mode and SHA-1 of
+    ``compose.yaml``, ``.env`` and every file under ``config/`` (as ``config/<path>``), and the image
+    pin in ``compose.override.yaml`` (which image setting it pins, and the exact image it runs). What
+    runs is :class:`ComposeProjects`'s, read once for every project.
 
     .. code:: python
 
@@ -139,7 +138,6 @@ class ComposeDeployment(FactBase[dict[str, Any]]):
                 ".env": {"mode": 600, "sha1": "54a4…"},
             },
             "pin": {"image": "ollama/ollama:0.12.6", "pinned": "ollama/ollama@sha256:0f2c…"},
-            "projects": {"demo": {...}},
         }
 
     A missing directory or file is simply absent from ``files``; no pin file, or one without an
@@ -148,35 +146,27 @@ class ComposeDeployment(FactBase[dict[str, Any]]):
 
     def command(self, directory: str) -> str:
         return (
-            f"if cd {shlex.quote(directory)} 2>/dev/null; then for f in compose.yaml .env "
+            f"cd {shlex.quote(directory)} 2>/dev/null || exit 0; for f in compose.yaml .env "
             "$(find config -type f 2>/dev/null | LC_ALL=C sort); do "
             '[ -f "$f" ] && echo "file $f $(stat -c %a "$f") $(sha1sum < "$f" | cut -c1-40)"; '
-            f"done; [ -f {PIN_FILE} ] && sed 's/^/pin /' {PIN_FILE}; "
-            "fi; echo '### projects'; " + ComposeProjects().command()
+            f"done; [ -f {PIN_FILE} ] && sed 's/^/pin /' {PIN_FILE}; true"
         )
 
     @staticmethod
     def default() -> dict[str, Any]:
-        return {"files": {}, "pin": None, "projects": {}}
+        return {"files": {}, "pin": None}
 
     def process(self, output: list[str]) -> dict[str, Any]:
         files: dict[str, dict[str, Any]] = {}
         pin_lines: list[str] = []
-        rest: list[str] = []
-        in_projects = False
         for line in output:
-            if in_projects:
-                rest.append(line)
-            elif line.strip() == "### projects":
-                in_projects = True
-            elif line.startswith("pin ") or line == "pin":
+            if line.startswith("pin ") or line == "pin":
                 pin_lines.append(line[4:])
             else:
                 words = line.split()
                 if len(words) == 4 and words[0] == "file" and words[2].isdigit():
                     files[words[1]] = {"mode": int(words[2]), "sha1": words[3]}
-        return {"files": files, "pin": parse_pin("\n".join(pin_lines)),
-                "projects": ComposeProjects().process(rest)}
+        return {"files": files, "pin": parse_pin("\n".join(pin_lines))}
 
 
 def parse_pin(text: str) -> dict[str, str] | None:
@@ -196,7 +186,7 @@ def parse_pin(text: str) -> dict[str, str] | None:
 
 class ImagePins(FactBase[dict[str, dict[str, str] | None]]):
     """
-    Returns the image pin of each compose project directory (as :class:`ComposeDeployment` reads
+    Returns the image pin of each compose project directory (as :class:`ComposeFiles` reads
     it), in one command: ``{directory: {"image": …, "pinned": …} | None}``.
 
     .. code:: python

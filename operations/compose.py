@@ -15,7 +15,8 @@ from pyinfra.api.exceptions import OperationValueError
 from pyinfra.api.util import get_file_sha1
 from pyinfra.operations import files
 
-from facts.compose import PIN_FILE, PIN_KEY, PREVIOUS_PIN_FILE, ComposeDeployment, ComposeProjects
+from facts.compose import PIN_FILE, PIN_KEY, PREVIOUS_PIN_FILE, ComposeFiles, ComposeProjects
+from facts.reads import read_fact
 from operations.images import ImageRef, digest_of
 from operations.progress import PROGRESS_EVERY, waiting_line
 from operations.uploads import private_file_commands
@@ -99,7 +100,7 @@ def _file_commands(
 ) -> Generator[Any, None, None]:
     """Commands that make ``dest`` hold ``content`` with ``mode``; none when it already does.
 
-    ``remote`` is the file's mode and SHA-1 as :class:`ComposeDeployment` read them. A secret file
+    ``remote`` is the file's mode and SHA-1 as :class:`ComposeFiles` read them. A secret file
     is written by :func:`operations.uploads.private_file_commands` (never readable by anyone but its
     owner, also while staged for a sudo login), and never goes through ``files.put`` (no ``--diff``
     of secrets).
@@ -367,8 +368,9 @@ def service(
     if digest is not None and digest_of(digest) != digest:
         raise OperationValueError(f"digest: {digest!r} is not a sha256 digest")
     directory = directory.rstrip("/") or "/"
-    # one command reads both this project's files and every project's containers
-    deployment = host.get_fact(ComposeDeployment, directory=directory)
+    # this project's files, and every project's containers (one read, shared by every project)
+    deployment = {**read_fact(ComposeFiles, directory=directory, host=host),
+                  "projects": read_fact(ComposeProjects, host=host)}
     current = deployment["projects"].get(project)
 
     if not present:
@@ -462,7 +464,7 @@ def healthy(projects: list[str], timeout: int = 300):
     """
     if timeout <= 0:
         raise OperationValueError(f"timeout: {timeout!r} must be a positive number of seconds")
-    state = host.get_fact(ComposeProjects)
+    state = read_fact(ComposeProjects, host=host)
     pending = [project for project in projects if not _ready(state.get(project))]
     if not pending:
         host.noop(f"compose projects {', '.join(projects)} are running and healthy")

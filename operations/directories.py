@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
 
+from facts.reads import read_fact
 from facts.system import Directories
 
 
@@ -39,7 +40,7 @@ def present(
         raise OperationValueError(f"paths: expected absolute paths, got {paths!r}")
     if not 0 <= mode <= 7777 or any(digit not in "01234567" for digit in str(mode)):
         raise OperationValueError(f"mode: {mode!r} is not an octal mode such as 755")
-    current = host.get_fact(Directories, paths=list(paths))
+    current = read_fact(Directories, paths=list(paths), host=host)
     commands: list[StringCommand] = []
     kept: list[str] = []
     for path in paths:

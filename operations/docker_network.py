@@ -16,6 +16,7 @@ from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationError
 
 from facts.docker import BRIDGE_NAME_OPTION, DockerNetworksInspect
+from facts.reads import read_fact
 
 
 def _create_command(
@@ -96,7 +97,7 @@ def network(
             bridge_name="br-selfhosted",
         )
     """
-    networks = host.get_fact(DockerNetworksInspect)
+    networks = read_fact(DockerNetworksInspect, host=host)
     current = networks[network] if network in networks else None
 
     if not present:

@@ -10,6 +10,7 @@ from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.api.exceptions import OperationValueError
 
+from facts.reads import read_fact
 from facts.system import FileSha256s
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -74,7 +75,7 @@ def verified_files(files: Sequence[Mapping[str, str]]):
     if not files:
         host.noop("no files configured")
         return
-    digests = host.get_fact(FileSha256s, paths=[str(item["path"]) for item in files])
+    digests = read_fact(FileSha256s, paths=[str(item["path"]) for item in files], host=host)
     changed = 0
     for item in files:
         path, sha256, url = str(item["path"]), str(item["sha256"]), str(item["url"])

@@ -21,6 +21,7 @@ from pyinfra.api import FunctionCommand, operation
 from pyinfra.api.exceptions import ConnectError, OperationError, OperationValueError
 
 from facts.firewalld import FirewalldZones, RemovedSshEntries
+from facts.reads import read_fact
 from operations.failures import named, refuse, report
 
 TARGETS = ("default", "ACCEPT", "DROP", "REJECT", "%%REJECT%%")
@@ -262,7 +263,7 @@ def zone(
         if values is not None
     }
     _validate(zone, target, settings)
-    facts = host.get_fact(FirewalldZones)
+    facts = read_fact(FirewalldZones, host=host)
     if not facts["running"]:
         if host.state.is_executing:
             raise OperationError(
@@ -341,7 +342,7 @@ def ssh_open_before_start(client_address: str, ssh_port: int = 22):
         ip_address(client_address)
     except ValueError:
         raise OperationValueError(f"SSH client address {client_address!r} is not an IP address") from None
-    facts = host.get_fact(FirewalldZones)
+    facts = read_fact(FirewalldZones, host=host)
     if facts["running"]:
         host.noop("firewalld is running: its zone changes check the SSH path themselves")
         return
@@ -603,7 +604,7 @@ def ssh_tailnet_only(
                 ip_address(address)
             except ValueError:
                 raise OperationValueError(f"{label}: {address!r} is not an IP address") from None
-    recorded = host.get_fact(RemovedSshEntries, path=state_file, unit=f"{TAILNET_REVERT_UNIT}.timer")
+    recorded = read_fact(RemovedSshEntries, path=state_file, unit=f"{TAILNET_REVERT_UNIT}.timer", host=host)
 
     if not present:
         if not recorded["removed"] and not recorded["pending"] and not recorded["timer"]:
@@ -615,7 +616,7 @@ def ssh_tailnet_only(
                "run' >&2; exit 1; }")
         return
 
-    facts = host.get_fact(FirewalldZones)
+    facts = read_fact(FirewalldZones, host=host)
     if not facts["running"]:
         if host.state.is_executing:
             yield from refuse(f"SSH tailnet-only: firewalld is not running on this host, so SSH cannot be "

@@ -11,6 +11,7 @@ from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationValueError
 
 from facts.images import LocalImages
+from facts.reads import read_fact
 
 _DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 _DOCKER_HUB = ("docker.io", "index.docker.io")
@@ -103,7 +104,7 @@ def pulled(refs: list[str], present_ok: bool = True, digests: dict[str, str] | N
         ImageRef.parse(ref)
     wanted = list(dict.fromkeys(refs))
     if wanted and present_ok:
-        held = host.get_fact(LocalImages, refs=wanted)
+        held = read_fact(LocalImages, refs=wanted, host=host)
         served = digests or {}
         wanted = [ref for ref in wanted if ref not in held or (
             ref in served and ImageRef.parse(ref).pinned(served[ref]) not in held[ref]["repo_digests"])]

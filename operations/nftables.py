@@ -22,6 +22,7 @@ from pyinfra.api.exceptions import OperationError, OperationValueError
 from pyinfra.api.util import get_file_sha1
 
 from facts.nftables import NftablesTable
+from facts.reads import read_fact
 
 FAMILIES = ("ip", "ip6", "inet", "arp", "bridge", "netdev")
 NFT = "/usr/sbin/nft"
@@ -125,7 +126,7 @@ def table(
     before = list(before or [])
     _validate(family, table, path, unit)
     unit_path = f"/etc/systemd/system/{unit}"
-    state = host.get_fact(NftablesTable, family=family, table=table, path=path, unit_path=unit_path)
+    state = read_fact(NftablesTable, family=family, table=table, path=path, unit_path=unit_path, host=host)
 
     if not present:
         if state["unit_sha1"] is None and state["file_sha1"] is None and not state["loaded"]:

@@ -7,6 +7,7 @@ from pyinfra.api import OperationValueError, QuoteString, StringCommand, operati
 from pyinfra.facts.files import File
 
 from facts.gpu import NvidiaGpus
+from facts.reads import read_fact
 
 # toolkit >= 1.18 ships nvidia-cdi-refresh, which keeps this spec current by itself
 REFRESHED_SPEC = "/var/run/cdi/nvidia.yaml"
@@ -42,10 +43,10 @@ def cdi_spec(output: str = "/etc/cdi/nvidia.yaml"):
     if not output.startswith("/"):
         raise OperationValueError(f"output: {output!r} is not an absolute path")
     for path in (output, REFRESHED_SPEC):
-        if host.get_fact(File, path=path):
+        if read_fact(File, path=path, host=host):
             host.noop(f"a CDI specification exists: {path}")
             return
-    toolkit = host.get_fact(NvidiaGpus).get("toolkit_version")
+    toolkit = read_fact(NvidiaGpus, host=host).get("toolkit_version")
     version = _version(toolkit)
     if version is not None and version >= SELF_REFRESHING:
         host.noop(f"NVIDIA container toolkit {toolkit} keeps {REFRESHED_SPEC} current itself")

@@ -8,6 +8,7 @@ from pyinfra import host
 from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
 from pyinfra.api.util import get_file_sha1
 
+from facts.reads import read_fact
 from facts.restic import ResticRepository
 from facts.system import FileDigest
 from operations.failures import refuse
@@ -35,7 +36,7 @@ def private_file(path: str, content: str, mode: int = 600):
         raise OperationValueError(f"path: {path!r} is not an absolute path")
     if mode not in (600, 400):
         raise OperationValueError(f"mode: {mode!r} is not an owner-only mode (600 or 400)")
-    current = host.get_fact(FileDigest, path=path)
+    current = read_fact(FileDigest, path=path, host=host)
     wanted = {"user": "root", "group": "root", "mode": mode, "sha1": get_file_sha1(StringIO(content))}
     if current == wanted:
         host.noop(f"{path} is up to date (root:root, mode {mode})")
@@ -70,7 +71,7 @@ def repository(env_file: str, script: str, recheck: bool = False):
     """
     if not env_file.startswith("/") or not script.startswith("/"):
         raise OperationValueError(f"env_file and script must be absolute paths: {env_file!r}, {script!r}")
-    state = host.get_fact(ResticRepository, env_file=env_file)
+    state = read_fact(ResticRepository, env_file=env_file, host=host)
     found = state.get("state")
     if found == "ok" and not recheck:
         host.noop(f"the restic repository configured in {env_file} opens with its password")

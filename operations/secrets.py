@@ -8,6 +8,8 @@ from pyinfra import host
 from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File
 
+from facts.reads import read_fact
+
 _VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
@@ -38,7 +40,7 @@ def generated_env_file(path: str, variable: str, length: int = 48):
         raise OperationValueError(f"variable: {variable!r} is not an environment variable name")
     if not 16 <= length <= 256:
         raise OperationValueError(f"length: {length!r} must be between 16 and 256")
-    if host.get_fact(File, path=path):
+    if read_fact(File, path=path, host=host):
         host.noop(f"{path} exists: its secret is kept")
         return
     script = (

@@ -14,6 +14,7 @@ from pyinfra import host
 from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.api.exceptions import ConnectError, OperationValueError
 
+from facts.reads import read_fact
 from facts.sshd import KEYS, SshdSettings
 from operations.failures import named, refuse, report
 
@@ -263,7 +264,7 @@ def drop_in(file: str, lines: list[str], revert_after: int = 120):
     if not 10 <= revert_after <= 3600:
         raise OperationValueError(f"revert_after: {revert_after!r} must be 10 to 3600 seconds")
     path, kept = _paths(file)
-    current = host.get_fact(SshdSettings, drop_in=path, kept=kept, unit=f"{REVERT_UNIT}.timer")
+    current = read_fact(SshdSettings, drop_in=path, kept=kept, unit=f"{REVERT_UNIT}.timer", host=host)
     if current is None:
         if lines:
             yield from refuse("sshd: not installed on this host, so it cannot be configured")

@@ -29,6 +29,7 @@ from pyinfra import host, logger
 from pyinfra.api import operation
 from pyinfra.api.exceptions import OperationError
 
+from facts.reads import read_fact
 from facts.tailscale import TailscalePrefs, TailscaleStatus
 from operations.clients import reveal
 from operations.uploads import private_file_commands
@@ -232,8 +233,8 @@ def up(
     """
     key = reveal(auth_key) if auth_key is not None else None
     args = up_arguments(hostname, advertise_tags, accept_dns, accept_routes, ssh, extra_args)
-    status = host.get_fact(TailscaleStatus)
-    prefs = host.get_fact(TailscalePrefs)
+    status = read_fact(TailscaleStatus, host=host)
+    prefs = read_fact(TailscalePrefs, host=host)
     plan = plan_flags(status, prefs, args)
     state = status["backend_state"]
     kept = f"; flags set on the node and kept: {plan.describe_kept()}" if plan.kept else ""

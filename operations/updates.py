@@ -13,6 +13,7 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.exceptions import OperationValueError
 
+from facts.reads import read_fact
 from facts.updates import AutomaticUpdates
 
 # the installed ones among "$@", by name: only those are held (a lock on a package that is not
@@ -52,7 +53,7 @@ def held(packages: list[str], manager: str, held_now: list[str] | None = None):
     if manager not in _HOLD:
         raise OperationValueError(f"manager: expected apt or dnf, got {manager!r}")
     if held_now is None:
-        held_now = host.get_fact(AutomaticUpdates, manager=manager)["held"]
+        held_now = read_fact(AutomaticUpdates, manager=manager, host=host)["held"]
     missing = [name for name in packages if name not in set(held_now)]
     if not missing:
         host.noop(f"held already: {' '.join(packages) or 'nothing to hold'}")

@@ -33,6 +33,7 @@ from deploys.library.context import HostContext, listed
 from deploys.library.errors import DeployError
 from deploys.library.infra_steps import _packages, epel
 from deploys.library.settings import HomelabSettings, sftp_target
+from facts.reads import read_fact
 from facts.restic import ResticSnapshots
 from facts.system import FileDigest
 from operations import restic
@@ -172,7 +173,7 @@ def _password_changes(settings: HomelabSettings) -> bool:
         ENV_FILE: env_file(settings),
     }
     for path, content in wanted.items():
-        current = host.get_fact(FileDigest, path=path)
+        current = read_fact(FileDigest, path=path, host=host)
         if current is None or current.get("sha1") != get_file_sha1(StringIO(content)):
             return True
     return False
@@ -221,7 +222,8 @@ def setup(ctx: HostContext, timers: bool = True):
     }
     # read now, so that --dry says what a run does: a changed timer is restarted to take its schedule
     changed = {
-        name: host.get_fact(Sha1File, path=f"/etc/systemd/system/{name}") != get_file_sha1(StringIO(content))
+        name: read_fact(Sha1File, path=f"/etc/systemd/system/{name}", host=host)
+        != get_file_sha1(StringIO(content))
         for name, content in units.items()
     }
     for name, content in units.items():
@@ -262,7 +264,7 @@ def restore_request(ctx: HostContext, data) -> tuple[list[str], str, bool]:
     snapshot = str(data.get("restore_snapshot") or "latest").strip()
     overwrite = str(data.get("restore_overwrite", "")).lower() in ("true", "1", "yes")
     if snapshot != "latest" and not services:
-        found = host.get_fact(ResticSnapshots, env_file=ENV_FILE)
+        found = read_fact(ResticSnapshots, env_file=ENV_FILE, host=host)
         match = [item for item in found["snapshots"] if str(item["id"]).startswith(snapshot)]
         if not match:
             why = found["error"] or "no snapshot has that id"

@@ -28,6 +28,7 @@ from deploys.library.settings import HomelabSettings, SettingsError, settings_fo
 from facts.gpu import NvidiaGpus
 from facts.host import HostResources
 from facts.packages import ConfiguredRepositories
+from facts.reads import read_fact
 from facts.system import ServiceStates, SshConnection
 from facts.tailscale import TailscaleIP
 
@@ -153,17 +154,17 @@ class HostContext:
     @cached_property
     def installed_packages(self) -> dict[str, Any]:
         """Installed packages (dpkg or rpm), read once per run, when the plan is made."""
-        return host.get_fact(RpmPackages if self.family == "rhel" else DebPackages)
+        return read_fact(RpmPackages if self.family == "rhel" else DebPackages, host=host)
 
     @cached_property
     def repositories(self) -> dict[str, list[dict[str, Any]]]:
         """Every configured apt / dnf repository (any file name), read once per run."""
-        return host.get_fact(ConfiguredRepositories)
+        return read_fact(ConfiguredRepositories, host=host)
 
     @cached_property
     def service_states(self) -> dict[str, dict[str, str]]:
         """firewalld, docker and tailscaled: active and enabled or not, read once per run."""
-        return host.get_fact(ServiceStates, services=["firewalld", "docker", "tailscaled"])
+        return read_fact(ServiceStates, services=["firewalld", "docker", "tailscaled"], host=host)
 
     def service_running(self, service: str) -> bool:
         state = self.service_states.get(service, {})
@@ -203,11 +204,13 @@ def inventory_plan() -> InventoryPlan:
     if run.inventory_plan is None:
         def address_of(name: str) -> str | None:
             other = inventory.get_host(name)
-            return other.get_fact(TailscaleIP) if other is not None and other.connected else None
+            return read_fact(TailscaleIP, host=other) if other is not None and other.connected else None
 
         def gpu_of(name: str) -> bool | None:
             other = inventory.get_host(name)
-            return working_gpu(other.get_fact(NvidiaGpus)) if other is not None and other.connected else None
+            if other is None or not other.connected:
+                return None
+            return working_gpu(read_fact(NvidiaGpus, host=other))
 
         run.inventory_plan = InventoryPlan([member(each) for each in inventory], address_of, gpu_of)
     return run.inventory_plan
@@ -223,7 +226,7 @@ def current() -> HostContext:
 
 def host_resources() -> Resources | None:
     """The host's memory and CPUs (a limit given as a share of the host needs them), ``None``: unread."""
-    found = host.get_fact(HostResources)
+    found = read_fact(HostResources, host=host)
     return Resources(**found) if found else None
 
 
@@ -232,16 +235,16 @@ def _build() -> HostContext:
         settings_for_host(host)
     except SettingsError as error:
         raise DeployError(f"{host.name}: {error}") from None
-    gpu = host.get_fact(NvidiaGpus)
+    gpu = read_fact(NvidiaGpus, host=host)
     plans = inventory_plan()
     settings = plans.members[host.name].settings
-    reported = None if settings is not None and settings.tailscale_ip else host.get_fact(TailscaleIP)
+    reported = None if settings is not None and settings.tailscale_ip else read_fact(TailscaleIP, host=host)
     plan = plan_host(plans, host.name, tailscale_ip=reported, gpu=gpu, resources=host_resources())
     for warning in plan.warnings:
         logger.warning(f"{host.name}: {warning}")
     return HostContext(
         plan=plan,
-        distro=host.get_fact(LinuxDistribution) or {},
+        distro=read_fact(LinuxDistribution, host=host) or {},
         gpu=gpu,
-        ssh=host.get_fact(SshConnection),
+        ssh=read_fact(SshConnection, host=host),
     )

@@ -31,6 +31,7 @@ from deploys.library.errors import DeployError
 from deploys.library.hardening import SSHD_DROP_IN, SSHD_REVERT_AFTER, login_of, sshd_policy
 from deploys.library.settings import DockerSource
 from facts.docker import DockerNetworksInspect, RunningContainers
+from facts.reads import read_fact
 from facts.system import ComposeVersion, EnvironmentFileFlags, FileDigest, Ipv4Routes
 from facts.tailscale import TailscalePrefs, TailscaleStatus
 from operations import docker_network, firewalld, nftables, nvidia, packages, sshd, tailscale
@@ -287,7 +288,7 @@ def engine_choice(ctx: HostContext) -> EngineChoice:
         ctx.settings.docker_source,
         ctx.installed_packages,
         known.distro_engine if known else None,
-        lambda: host.get_fact(RunningContainers),
+        lambda: read_fact(RunningContainers, host=host),
     )
 
 
@@ -299,7 +300,7 @@ def engine_flags(ctx: HostContext, source: DockerSource) -> dict[str, str]:
     if engine not in ENGINE_FLAGS_FILE:
         return {}
     path, variable = ENGINE_FLAGS_FILE[engine]
-    flags = host.get_fact(EnvironmentFileFlags, path=path, variable=variable)
+    flags = read_fact(EnvironmentFileFlags, path=path, variable=variable, host=host)
     if flags is None and engine not in ctx.installed_packages:
         flags = PACKAGED_FLAGS[engine]  # the install about to happen brings the file
     return _flag_values(flags or [])
@@ -354,7 +355,7 @@ def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
                 f"https://download.docker.com/linux/{path}/gpg",
             )
         else:
-            arch = DEB_ARCH.get(host.get_fact(Arch), "amd64")
+            arch = DEB_ARCH.get(read_fact(Arch, host=host), "amd64")
             codename = (ctx.distro.get("release_meta") or {}).get("VERSION_CODENAME", "")
             _apt_repo(
                 ctx,
@@ -373,7 +374,7 @@ def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
                 "set HOMELAB_DOCKER_SOURCE=docker-ce"
             )
         _packages(ctx, [known.distro_engine])
-        if host.get_fact(ComposeVersion) is None:
+        if read_fact(ComposeVersion, host=host) is None:
             key = ctx.os.matched
             compose = DISTRO_COMPOSE.get((key, major)) or DISTRO_COMPOSE.get((key, None))
             if compose is None:
@@ -392,7 +393,7 @@ def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
 def _daemon_json(ctx: HostContext, source: DockerSource):
     """daemon.json, planned only when its contents or mode differ (one read: FileDigest)."""
     content = daemon_config(ctx, engine_flags(ctx, source))
-    current = host.get_fact(FileDigest, path=DAEMON_JSON)
+    current = read_fact(FileDigest, path=DAEMON_JSON, host=host)
     if current and current["sha1"] == get_file_sha1(StringIO(content)) and current["mode"] == 644:
         return None
     return files.put(
@@ -491,8 +492,8 @@ def _refuse_silent_tailscale_reset(ctx: HostContext) -> None:
     runs, naming them, unless HOMELAB_TAILSCALE_RESET=true. A joined node never gets that far: the
     operation changes its flags with `tailscale set`, which keeps the others."""
     plan = tailscale.plan_flags(
-        host.get_fact(TailscaleStatus),
-        host.get_fact(TailscalePrefs),
+        read_fact(TailscaleStatus, host=host),
+        read_fact(TailscalePrefs, host=host),
         tailscale.up_arguments(hostname=ctx.settings.tailscale_hostname),
     )
     if plan.needs_reset and not ctx.settings.tailscale_reset:
@@ -509,12 +510,12 @@ def docker_subnet(ctx: HostContext) -> str:
     """The network's subnet: configured, else the existing network's, else the first free candidate."""
     if ctx.settings.docker_subnet is not None:
         return str(ctx.settings.docker_subnet)
-    networks = host.get_fact(DockerNetworksInspect)
+    networks = read_fact(DockerNetworksInspect, host=host)
     existing = networks.get(NETWORK, {}).get("subnets") or []
     if existing:
         return existing[0]
     taken = [ipaddress.ip_network(s, strict=False) for n in networks.values() for s in n.get("subnets", [])]
-    taken += [ipaddress.ip_network(r, strict=False) for r in host.get_fact(Ipv4Routes)]
+    taken += [ipaddress.ip_network(r, strict=False) for r in read_fact(Ipv4Routes, host=host)]
     taken += [n for n in ctx.settings.tailscale_allowed_ips if n.version == 4]
     for candidate in map(ipaddress.ip_network, SUBNET_CANDIDATES):
         if not any(candidate.overlaps(other) for other in taken if other.prefixlen > 0):

@@ -20,6 +20,7 @@ from deploys.library.backup_steps import STATE_DIR as BACKUP_STATE_DIR
 from deploys.library.catalog import CATALOG, METRICS_ROOT, set_members
 from deploys.library.context import HostContext
 from facts.compose import ComposeProjects
+from facts.reads import read_fact
 from operations import compose
 
 SCRIPT = "/usr/local/sbin/homelab-metrics"
@@ -60,7 +61,8 @@ def host_metrics(ctx: HostContext):
         f"/etc/systemd/system/{UNIT}.service": metrics_unit(str(ctx.settings.cold_storage_path)),
         f"/etc/systemd/system/{UNIT}.timer": metrics_timer(),
     }
-    changed = any(host.get_fact(Sha1File, path=path) != _sha1(content) for path, content in units.items())
+    changed = any(read_fact(Sha1File, path=path, host=host) != _sha1(content)
+                  for path, content in units.items())
     files.directory(name=f"Monitoring: {METRICS_ROOT} (the node exporter's textfile folder)",
                     path=str(METRICS_ROOT), user="root", group="root", mode="755")
     files.put(name="Monitoring: the script homelab-metrics", src=StringIO(SCRIPT_SOURCE.read_text()),
@@ -79,7 +81,7 @@ def _sha1(content: str) -> str:
 @deploy("Monitoring: off")
 def taken_down(ctx: HostContext):
     """With the set off: its containers that run here go down (data kept), read in one command."""
-    running = host.get_fact(ComposeProjects)
+    running = read_fact(ComposeProjects, host=host)
     found = [service for service in set_members("monitoring") if CATALOG[service].name in running]
     if not found:
         host.noop("monitoring: off (HOMELAB_MONITORING), and none of its services runs here")

@@ -31,6 +31,7 @@ from pyinfra.operations import files, systemd
 
 from deploys.library.context import HostContext, OsMatch
 from deploys.library.settings import HomelabSettings
+from facts.reads import read_fact
 from facts.updates import AutomaticUpdates
 from operations import packages, updates
 
@@ -204,7 +205,7 @@ def security_updates(ctx: HostContext):
         return  # the infrastructure steps before this refuse such a host
     dnf5 = uses_dnf5(ctx)
     config_files, timers = watched(manager)
-    state = host.get_fact(AutomaticUpdates, manager=manager, files=config_files, timers=timers)
+    state = read_fact(AutomaticUpdates, manager=manager, files=config_files, timers=timers, host=host)
     wanted = wanted_files(settings, ctx.os)
 
     if not settings.hold_packages:

@@ -19,8 +19,9 @@ from deploys.library.compose_files import data_dirs, env_file, generated_secrets
 from deploys.library.context import DeployError, HostContext, listed, logger
 from deploys.library.settings import PullPolicy
 from deploys.library.tls import CA_BUNDLE_NAME
-from facts.compose import ComposeDeployment
+from facts.compose import ComposeFiles, ComposeProjects
 from facts.images import RegistryDigests
+from facts.reads import read_fact
 from operations import compose, directories, images, secrets
 from operations.images import digest_of, short
 
@@ -64,16 +65,16 @@ def image_changes(ctx: HostContext, services: list[str], refresh: Iterable[str] 
     otherwise a registry is asked only about images that change anyway (for ``--dry`` to show them)."""
     refresh = set(refresh)
     found = {}
+    projects = read_fact(ComposeProjects, host=host) if services else {}
     for service in services:
-        deployment = host.get_fact(ComposeDeployment, directory=str(CATALOG[service].project_dir))
-        pin = deployment.get("pin")
-        project = deployment["projects"].get(CATALOG[service].name)
+        pin = read_fact(ComposeFiles, directory=str(CATALOG[service].project_dir), host=host).get("pin")
+        project = projects.get(CATALOG[service].name)
         containers = project["containers"] if project else []
         before = pin["pinned"] if pin else (containers[0]["image"] if containers else None)
         found[service] = (ctx.settings.image_for(service), pin, before)
     asked = [image for service, (image, pin, _) in found.items()
              if service in refresh or pin is None or pin["image"] != image]
-    registry = host.get_fact(RegistryDigests, refs=sorted(set(asked))) if asked else {}
+    registry = read_fact(RegistryDigests, refs=sorted(set(asked)), host=host) if asked else {}
     changes = []
     for service, (image, pin, before) in found.items():
         served = registry.get(image, {})

@@ -45,7 +45,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from deploys.library import secrets_at_rest
 from deploys.library.catalog import (
     CATALOG,
-        BackupClass,
+    BackupClass,
     Limits,
     Service,
     selectable_services,
@@ -59,6 +59,7 @@ from deploys.library.tls import (
     TlsMode,
     ca_bundle_problem,
 )
+from facts.reads import ENV as READ_AHEAD
 from operations.clients.ollama import DEFAULT_HOST, parse_model_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -1406,7 +1407,7 @@ def unknown_variables(env_file: Path | None | object = _DEFAULT_ENV_FILE) -> lis
     seen: dict[str, str] = {}
     for key in os.environ:
         if key.upper().startswith(ENV_PREFIX) and key.upper() not in (*secrets_at_rest.VARIABLES,
-                                                                       ENV_FILE_VARIABLE):
+                                                                       ENV_FILE_VARIABLE, READ_AHEAD):
             seen.setdefault(key.upper(), "the environment")
     path = default_env_file() if env_file is _DEFAULT_ENV_FILE else env_file
     if isinstance(path, str | Path):

@@ -25,6 +25,7 @@ from pyinfra import host as current_host
 from deploys.library.catalog import NETWORK
 from deploys.library.run import current_run
 from facts.docker import DockerContainerAddresses
+from facts.reads import read_fact
 from operations.clients import ServiceUnreachable
 
 logger = logging.getLogger("homelab.tunnel")
@@ -104,7 +105,7 @@ def local_url(host: Any, remote_address: str, remote_port: int) -> str:
 def container_url(host: Any, container: str, label: str, port: int) -> str:
     """``http://127.0.0.1:<port>`` forwarding to ``container``'s address on the deploy's Docker network
     (which every service joins, published or not); ``ServiceUnreachable`` when it is not running there."""
-    address = host.get_fact(DockerContainerAddresses).get(container, {}).get(NETWORK)
+    address = read_fact(DockerContainerAddresses, host=host).get(container, {}).get(NETWORK)
     if not address:
         raise ServiceUnreachable(
             f"no answer from {label}: its container is not running on the {NETWORK} network"

@@ -9,6 +9,7 @@ Neither the password nor the token ever appears in an exception, a repr or a log
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
@@ -51,6 +52,10 @@ OTHER_HOST_KINDS = (
     ("redirection-hosts", "redirection host"),
     ("dead-hosts", "404 host"),
     ("streams", "stream"),
+)
+# the lists of hosts a proxy host's names are checked against, read once until the next change
+LISTS = frozenset(
+    f"/api/nginx/{path}" for path in ("proxy-hosts", "access-lists", *(kind for kind, _ in OTHER_HOST_KINDS))
 )
 # where NPM puts the reason a certificate request failed (its backend logs under [SSL]; certbot is run
 # with --logs-dir /tmp/letsencrypt-log)
@@ -179,6 +184,9 @@ class NpmClient:
         self.certificate_logs = certificate_logs
         self._token: str | None = None
         self._version: tuple[int, int, int] | None = None
+        # the lists of hosts read since the last change (every proxy host checks the same names
+        # against them): path -> the answer
+        self._lists: dict[str, Any] = {}
 
     def __repr__(self) -> str:
         return f"NpmClient({self.base_url!r}, email={self.email!r})"
@@ -216,7 +224,17 @@ class NpmClient:
     def _call(
         self, method: str, path: str, body: Any = None, *, authed: bool = True, timeout: float | None = None
     ) -> Any:
-        """One API call; with ``authed`` it logs in first and once more if the token is refused."""
+        """One API call; with ``authed`` it logs in first and once more if the token is refused. A list
+        of hosts (``LISTS``) is read once until the next change made through this client."""
+        if method != "GET":
+            self._lists.clear()
+        elif path in LISTS:
+            if path not in self._lists:
+                self._lists[path] = self._request(method, path, body, authed=authed, timeout=timeout)
+            return copy.deepcopy(self._lists[path])
+        return self._request(method, path, body, authed=authed, timeout=timeout)
+
+    def _request(self, method: str, path: str, body: Any, *, authed: bool, timeout: float | None) -> Any:
         for attempt in range(2):
             token = self._ensure_token() if authed else None
             response = self._send(method, path, body, token, timeout)

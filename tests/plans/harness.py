@@ -7,6 +7,7 @@ documented output, and the commands each operation would run are read back from 
 
 from __future__ import annotations
 
+import re
 from inspect import getfullargspec
 from pathlib import Path
 from typing import Any
@@ -14,9 +15,12 @@ from typing import Any
 from pyinfra.api import Config, Inventory, State
 from pyinfra.api.command import FileUploadCommand, FunctionCommand, StringCommand
 from pyinfra.api.connect import connect_all
+from pyinfra.connectors.fake import FakeConnector
+from pyinfra.connectors.util import CommandOutput, OutputLine
 from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
 from pyinfra_cli.util import load_deploy_file
 
+from facts import reads
 from operations.packages import ExplainedCommand
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +38,33 @@ SETTINGS = {
     "fake_delay": 0,
     "fake_delay_jitter": 0,
 }
+
+
+# a read-ahead (facts/reads.py): its parts, each started in the background, then their answers in turn
+_PART = re.compile(
+    r'\{ \( (?P<part>.*?)\n\) >"\$d/(?P<index>\d+)" 2>/dev/null; echo \$\? >"\$d/\d+\.rc"; \} &\n',
+                   re.DOTALL)
+_END = re.compile(r'echo "### homelab-read-end (?P<nonce>[0-9a-f]+) 0 ')
+_answer_one = FakeConnector._lookup_response
+
+
+def _answer(self: FakeConnector, command: str) -> tuple[bool, CommandOutput]:
+    """The `@fake` host answers a read-ahead as a host does: each part on its own (its scripted
+    response), each answer followed by its end line."""
+    parts = list(_PART.finditer(command))
+    end = _END.search(command)
+    if not parts or end is None:
+        return _answer_one(self, command)
+    lines: list[OutputLine] = []
+    for found in parts:
+        status, output = _answer_one(self, found["part"])
+        lines += [OutputLine("stdout", line) for line in output.stdout_lines]
+        lines.append(OutputLine("stdout", f"### homelab-read-end {end['nonce']} {found['index']} "
+                                          f"{0 if status else 1}"))
+    return True, CommandOutput(lines)
+
+
+FakeConnector._lookup_response = _answer
 
 
 def recorded(name: str) -> list[str]:
@@ -98,6 +129,7 @@ def plan(deploy: str, responses: dict[str, Any], data: dict[str, Any] | None = N
     load_deploy_file(state, str(ROOT / deploy))
     (host,) = list(inventory)
     EXECUTED.extend(host.connector.executed_commands)
+    reads.save(state)  # the list of this plan's reads, for a next plan of the same file to read ahead
     commands: dict[str, list[str]] = {}
     with ctx_host.use(host):
         for op_hash in state.get_op_order():

@@ -1,8 +1,8 @@
 """Image pins and updates planned against a `@fake` host running Ollama: a kept pin pulls and asks
 nothing; a changed image setting, or a tag that moved in its registry (deploys/update.py), pulls first,
 backs up first where backups are configured, and names old -> new with the rollback; `never` pulls
-nothing. The host's answers are the facts' own formats (tests/facts/compose.ComposeDeployment,
-tests/facts/recorded/registry-2.8)."""
+nothing. The host's answers are the facts' own formats (tests/facts/compose.ComposeFiles,
+compose.ComposeProjects, tests/facts/recorded/registry-2.8)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def ollama_host(pinned_image: str | None = "ollama/ollama:0.12.6", registry: dic
         "ls -pdL *-release": DEBIAN_12,
         "uname -m": "x86_64",
         "SSH_CONNECTION": "192.0.2.9 40000 192.0.2.1 22",
-        "if cd /opt/homelab/ollama": [*pin, "### projects", container],
+        "cd /opt/homelab/ollama": pin,
+        "docker ps --all --quiet --no-trunc --filter label=com.docker.compose.project": [container],
         "/distribution/": [line for lines in answers.values() for line in lines],
         "docker image inspect --format": [
             line for ref in held

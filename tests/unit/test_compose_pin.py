@@ -1,5 +1,5 @@
 """The pin-and-roll-back shell of the compose operation, run for real in a folder, against a scripted
-`docker` on PATH: the pin file it writes (read back by the ComposeDeployment fact), the pin before kept,
+`docker` on PATH: the pin file it writes (read back by the ComposeFiles fact), the pin before kept,
 the rollback to it when the new image is not healthy, and the one line that says so."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from facts.compose import ComposeDeployment, parse_pin
+from facts.compose import ComposeFiles, parse_pin
 from operations.compose import pin_command
 
 OLD = "sha256:" + "a" * 64
@@ -85,7 +85,7 @@ def test_the_pin_is_the_registry_digest_of_the_image_and_the_fact_reads_it_back(
     # the fact reads the file as the deploy wrote it
     written = (tmp_path / "comfyui" / "compose.override.yaml").read_text()
     lines = ["pin " + line for line in written.splitlines()]
-    assert ComposeDeployment().process([*lines, "### projects"])["pin"] == pin_of(tmp_path)
+    assert ComposeFiles().process(lines)["pin"] == pin_of(tmp_path)
 
 
 def test_of_several_digests_of_the_repository_the_one_the_registry_serves_for_the_tag_is_pinned(tmp_path):

@@ -103,6 +103,8 @@ def test_first_run_rerun_and_drift(npm: tuple[NpmDouble, str]) -> None:
     assert _apply(client, **CHAT) == "noop"
 
     double.proxy_hosts[stored["id"]]["forward_port"] = 9999  # someone edits the port in the UI
+    assert client.list_proxy_hosts()[0]["forward_port"] == 8080  # a run reads each list once
+    client = _ready(url)  # the next run
     double.requests.clear()
     plan = plan_proxy_host(client.list_proxy_hosts(), **CHAT)
     assert plan.action == "update" and plan.fields == {"forward_port": 8080}
