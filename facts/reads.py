@@ -66,9 +66,9 @@ def read_fact(cls: type[FactBase], host: Any = None, **kwargs: Any) -> Any:
     kwargs = _normalised(cls, kwargs)
     key = _key(cls, kwargs)
     with reads.lock:
+        reads.asked.setdefault(key, {"fact": _name(cls), "kwargs": kwargs})
         if reads.dirty:
             return host.get_fact(cls, **kwargs)
-        reads.asked.setdefault(key, {"fact": _name(cls), "kwargs": kwargs})
         if not reads.ahead_done:
             reads.ahead_done = True
             _read_ahead(host, reads)
@@ -246,7 +246,7 @@ def parts_of(entries: list[dict[str, Any]]) -> list[Part]:
         try:
             fact = cls()
             kwargs = _normalised(cls, entry["kwargs"])
-            command = _shell(_made(fact.command, kwargs))
+            command = shell_command(fact.command, kwargs)
             required = _made(fact.requires_command, kwargs)
             required = _shell(required) if required else None
         except Exception as error:  # noqa: BLE001 - a list from an older version: read it on its own later
@@ -257,6 +257,11 @@ def parts_of(entries: list[dict[str, Any]]) -> list[Part]:
                        f"else echo '{_MISSING}'; fi")
         parts.append(Part(_key(cls, kwargs), cls, kwargs, command))
     return parts
+
+
+def shell_command(command: Any, kwargs: dict[str, Any]) -> str:
+    """A fact's command (its ``command`` method or string) for ``kwargs``, as shell text."""
+    return _shell(_made(command, kwargs))
 
 
 def _made(command: Any, kwargs: dict[str, Any]) -> Any:

@@ -13,8 +13,9 @@ import shlex
 import subprocess
 
 import pytest
-from labkit import ROOT, assert_clean, npm_api, run_pyinfra_cli, ssh, webui_auth
+from labkit import PYINFRA, ROOT, assert_clean, npm_api, run_pyinfra_cli, ssh, webui_auth
 
+from facts.firewalld import ONE_PROCESS
 from lab.data import LAB_DATA  # noqa: E402
 
 SERVER = "deploys/server.py"
@@ -76,6 +77,32 @@ def test_second_run_changes_nothing(deployed):
     second = deployed["second"]
     assert second.changed == 0, second.changed_operations()
     assert second.errors == 0
+
+
+def test_a_no_op_re_run_reads_each_host_in_one_remote_command(deployed, lab_hosts):
+    """The run after one that listed its reads (facts/reads.py) reads each host in one remote command,
+    uploads nothing and changes nothing: pyinfra's own accounting (`--debug`)."""
+    run_pyinfra_cli(SERVER)  # lists this test's reads (its own folder, tests/conftest.py)
+    proc = subprocess.run([str(PYINFRA), "-y", "--debug", "inventories/lab.py", SERVER], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    for host in lab_hosts:
+        commands = re.findall(rf"Running command on {re.escape(host['name'])}: (.*)", output)
+        assert len(commands) == 1, [command[:200] for command in commands]
+        assert "mktemp -d" in commands[0]
+    assert "Attempting upload" not in output
+    assert re.search(r"Grand total\s+\d+\s+-\s", output), output[-2000:]
+
+
+def test_firewalld_read_in_one_process_is_what_firewall_cmd_prints(deployed, lab_hosts):
+    """FirewalldZones asks firewalld once, with firewall-cmd's own printing code: the same bytes as the
+    three firewall-cmd calls it replaces, on a host with the deploy's zone."""
+    three = ssh(lab_hosts[0], "firewall-cmd --get-default-zone && firewall-cmd --list-all-zones && "
+                              "echo 'firewalld: permanent' && firewall-cmd --permanent --list-all-zones").stdout
+    one = ssh(lab_hosts[0], "python3 -c " + shlex.quote(ONE_PROCESS)).stdout
+    assert "self-hosted" in three and "firewalld: permanent" in three
+    assert one == three
 
 
 def test_every_service_image_was_pulled_from_the_lab_registry(deployed, lab_hosts):
