@@ -98,8 +98,8 @@ def test_a_no_op_re_run_reads_each_host_in_one_remote_command(deployed, lab_host
 def test_firewalld_read_in_one_process_is_what_firewall_cmd_prints(deployed, lab_hosts):
     """FirewalldZones asks firewalld once, with firewall-cmd's own printing code: the same bytes as the
     three firewall-cmd calls it replaces, on a host with the deploy's zone."""
-    three = ssh(lab_hosts[0], "firewall-cmd --get-default-zone && firewall-cmd --list-all-zones && "
-                              "echo 'firewalld: permanent' && firewall-cmd --permanent --list-all-zones").stdout
+    three = ssh(lab_hosts[0], "firewall-cmd --get-default-zone && firewall-cmd --list-all-zones && echo "
+                              "'firewalld: permanent' && firewall-cmd --permanent --list-all-zones").stdout
     one = ssh(lab_hosts[0], "python3 -c " + shlex.quote(ONE_PROCESS)).stdout
     assert "self-hosted" in three and "firewalld: permanent" in three
     assert one == three
