@@ -139,8 +139,14 @@ class _Invalidate(BaseStateCallback):
         reads = run_reads(state).get(host.name)
         if reads is None:
             return
-        previous, reads.current_op = reads.current_op, op_hash
-        if previous is not None and state.get_op_data_for_host(host, previous).operation_meta.executed:
+        try:
+            ops = state.ops.get(host, {})
+            if op_hash not in ops:  # an operation of other hosts, skipped here: it runs nothing here
+                return
+            previous, reads.current_op = reads.current_op, op_hash
+            if previous is not None and ops[previous].operation_meta.executed:
+                reads.dirty = True
+        except Exception:  # noqa: BLE001 - not known: the host is read again, never wrongly shared
             reads.dirty = True
 
     @staticmethod

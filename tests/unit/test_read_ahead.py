@@ -165,3 +165,43 @@ def test_a_fact_is_shared_until_an_operation_has_run_a_command_then_read_again(t
 
 def run_reads(state):
     return reads.run_reads(state)
+
+
+TWO_HOSTS = """
+from pyinfra import host
+from pyinfra.api import operation
+from pyinfra.operations import server
+
+
+@operation()
+def nothing():
+    return
+    yield
+
+
+nothing(name="nothing on both")
+if host.name == "@fake/b":
+    server.shell(name="on b only", commands=["true"])
+server.shell(name="on both, later", commands=["true"])
+"""
+
+
+def test_an_operation_only_other_hosts_run_is_nothing_run_here(tmp_path, monkeypatch):
+    monkeypatch.setenv(reads.ENV, str(tmp_path / "lists"))
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text(TWO_HOSTS)
+    quick = {"fake_delay": 0, "fake_delay_jitter": 0}
+    inventory = Inventory(([("@fake/a", quick), ("@fake/b", quick)], {}))
+    state = State(inventory, Config())
+    ctx_state.set(state)
+    ctx_config.set(state.config)
+    ctx_inventory.set(inventory)
+    connect_all(state)
+    for host in inventory:  # each host has its reads (as after a first read_fact)
+        reads._host_reads(host)
+    load_deploy_file(state, str(deploy))
+    run_ops(state)
+    assert not state.failed_hosts
+    found = reads.run_reads(state)
+    # a: nothing had run when its last operation started; b: "on b only" had
+    assert not found["@fake/a"].dirty and found["@fake/b"].dirty
