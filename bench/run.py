@@ -27,9 +27,11 @@ import json
 import os
 import platform
 import re
+import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +71,10 @@ PULL = "; ".join(f"docker pull -q {LAB_IMAGES[service]}" for service in selectab
 # no image at all (WIPE has removed every container first)
 NO_IMAGES = "docker image prune --all --force >/dev/null"
 OLLAMA = "deploys/ollama.py"
+MONITORING = "deploys/monitoring.py"
+# the tier files whose no-op re-runs are listed one by one (each reads its host in one command)
+TIERS = ("deploys/infrastructure.py", "deploys/services.py", "deploys/ai.py", "deploys/proxy.py",
+         "deploys/models.py", "deploys/update.py")
 
 
 def lab_hosts(count: int) -> list[dict]:
@@ -95,38 +101,55 @@ def limit_for(hosts: list[dict], connector: str = "homelab") -> list[str]:
 def pyinfra(
     args: list[str], limit: str, connector: str = "homelab", debug: bool = False, env: dict | None = None
 ) -> tuple[float, str]:
+    elapsed, output, _ = timed_pyinfra(args, limit, connector, debug, env)
+    return elapsed, output
+
+
+def timed_pyinfra(
+    args: list[str], limit: list[str], connector: str = "homelab", debug: bool = False,
+    env: dict | None = None,
+) -> tuple[float, str, float]:
+    """(wall seconds, output, the controller's CPU seconds: pyinfra's user + system time)."""
     env = {**os.environ, "HOMELAB_LAB_CONNECTOR": connector, **(env or {})}
     yes = [] if "--dry" in args else ["-y"]
     limits = [option for name in limit for option in ("--limit", name)]
     argv = [PYINFRA, *yes, *(["--debug"] if debug else []), *limits, "inventories/lab.py", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return elapsed, proc.stdout + proc.stderr
+    return elapsed, proc.stdout + proc.stderr, cpu
 
 
-def counts(args: list[str], limit: list[str], first: str, connector: str = "homelab") -> dict[str, int]:
-    _, output = pyinfra(args, limit, connector, debug=True)
+def counts(args: list[str], limit: list[str], first: str, connector: str = "homelab",
+           env: dict | None = None) -> dict[str, int]:
+    _, output = pyinfra(args, limit, connector, debug=True, env=env)
     hosts = len(limit)
     commands = len(re.findall(rf"Running command on {re.escape(first)}:", output))
     uploads = len(re.findall(r"Attempting upload of ", output)) // hosts
     total = re.search(r"Grand total\s+(\d+)\s+(\S+)", output)
     operations = int(total.group(1)) // hosts if total else 0
-    if args == [SERVER]:
+    if args[0] == SERVER and "--dry" not in args:
         assert operations > 0 and f"[{first}]" in output, f"no operations ran on {first}:\n{output[-2000:]}"
     changed = 0 if not total or total.group(2) == "-" else int(total.group(2))
     return {"commands": commands, "uploads": uploads, "operations": operations, "changed": changed}
 
 
-def median(args: list[str], limit: list[str], connector: str = "homelab", before=None) -> float:
-    times = []
+def median(args: list[str], limit: list[str], connector: str = "homelab", before=None,
+           env: dict | None = None) -> tuple[float, float]:
+    """(median wall seconds, median controller CPU seconds) of RUNS runs."""
+    times, cpus = [], []
     for _ in range(RUNS):
         if before:
             before()
-        times.append(pyinfra(args, limit, connector)[0])
-    return statistics.median(times)
+        wall, _, cpu = timed_pyinfra(args, limit, connector, env=env)
+        times.append(wall)
+        cpus.append(cpu)
+    return statistics.median(times), statistics.median(cpus)
 
 
 def main() -> int:
@@ -134,6 +157,8 @@ def main() -> int:
     if only not in ("", "deploy", "backup"):
         raise SystemExit(f"BENCH_ONLY={only!r}: expected deploy or backup (or unset: both)")
     previous = _previous()
+    # this run's own lists of reads (facts/reads.py): the first run of each deploy file learns its list
+    os.environ["HOMELAB_READ_AHEAD"] = tempfile.mkdtemp(prefix="bench-read-ahead-")
     hosts = lab_hosts(1 if only == "backup" else 4)
     first = hosts[0]["name"]
     results = {"deploy": previous.get("deploy", {}), "backup": previous.get("backup", {})}
@@ -196,13 +221,17 @@ def deploy_rows(hosts: list[dict]) -> list[dict]:
     pyinfra([SERVER], limit_for(four))  # every host deployed: the no-op rows start from a match
     rows = []
 
-    def row(label: str, args: list[str], group: list[dict], connector: str = "homelab", before=None):
+    def row(label: str, args: list[str], group: list[dict], connector: str = "homelab", before=None,
+            env: dict | None = None, tier: str | None = None, learn: bool = True):
         names = limit_for(group, connector)
-        wall = median(args, names, connector, before)
+        if learn and not before:  # the run before lists its reads (facts/reads.py), as any run does
+            pyinfra(args, names, connector, env=env)
+        wall, cpu = median(args, names, connector, before, env)
         if before:
             before()
-        found = counts(args, names, names[0], connector)
-        rows.append({"label": label, "hosts": len(group), "wall_s": round(wall, 2), **found})
+        found = counts(args, names, names[0], connector, env)
+        rows.append({"label": label, "hosts": len(group), "wall_s": round(wall, 2),
+                     "cpu_per_host_s": round(cpu / len(group), 2), "tier": tier, **found})
         print(rows[-1], flush=True)
 
     row(
@@ -226,13 +255,95 @@ def deploy_rows(hosts: list[dict]) -> list[dict]:
     row("update of one service (Ollama: pull, pin, recreate, healthy)",
         [OLLAMA, "--data", f"image_ollama={OLLAMA_LAB_V2}"], one, before=back_to_the_default)
     pyinfra([SERVER], limit_for(one))
-    row("no-op re-run", [SERVER], one)
+    row("no-op re-run", [SERVER], one, tier="server")
+    row("no-op re-run, no list of reads yet (HOMELAB_READ_AHEAD=off)", [SERVER], one,
+        env={"HOMELAB_READ_AHEAD": "off"}, learn=False)
     row("--dry", [SERVER, "--dry"], one)
     row("validate.py", ["deploys/validate.py"], one)
+    row("pyinfra's own start, connection and one command (`exec -- true`)", ["exec", "--", "true"], one,
+        learn=False)
+    for tier in TIERS:
+        row(f"no-op re-run of {tier}", [tier], one, tier=tier)
+    # the tiers added later, on: backups with a repository on the host, monitoring on the first host
+    ssh(one[0], f"rm -rf {BACKUP_REPOSITORY}")
+    pyinfra([BACKUP], limit_for(one), env=BACKUP_ENV)
+    row(f"no-op re-run of {BACKUP} (a repository configured)", [BACKUP], one, env=BACKUP_ENV, tier=BACKUP)
+    ssh(one[0], f"rm -rf {BACKUP_REPOSITORY}; "
+                "systemctl disable --now homelab-backup.timer homelab-backup-check.timer; true")
+    watched = {"LAB_MONITORING": one[0]["name"]}
+    pyinfra([MONITORING], limit_for(one), env=watched)
+    row(f"no-op re-run of {MONITORING} (monitoring on)", [MONITORING], one, env=watched, tier=MONITORING)
+    row("no-op re-run of deploys/server.py (monitoring on)", [SERVER], one, env=watched)
+    pyinfra([MONITORING], limit_for(one))  # off again: the set taken down, its data kept
     row("no-op re-run", [SERVER], two)
     row("no-op re-run", [SERVER], four)
     row("no-op re-run, stock @ssh (no TCP_NODELAY)", [SERVER], one, connector="ssh")
+    rows.append(verify_row(one[0]))
+    print(rows[-1], flush=True)
     return rows
+
+
+def verify_row(host: dict) -> dict:
+    """Tier 3 on one host (`pytest tests/verify`), median wall time of RUNS runs, and its test count."""
+    times, passed = [], 0
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "pytest", "tests/verify", "--inventory",
+                               "inventories/lab.py", "--limit", host["name"], "-q", "-p", "no:cacheprovider"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=600)
+        times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise SystemExit(f"tests/verify failed on {host['name']}:\n{proc.stdout[-3000:]}")
+        found = re.search(r"(\d+) passed", proc.stdout)
+        passed = int(found.group(1)) if found else 0
+    return {"label": f"tests/verify ({passed} tests)", "hosts": 1,
+            "wall_s": round(statistics.median(times), 2),
+            "cpu_per_host_s": None, "tier": None, "commands": None, "uploads": None, "operations": None,
+            "changed": None}
+
+
+def _find(rows: list[dict], label: str, hosts: int = 1) -> dict | None:
+    return next((r for r in rows if r["label"].startswith(label) and r["hosts"] == hosts), None)
+
+
+def targets(rows: list[dict]) -> list[str]:
+    """Issue 21's targets beside what this run measured."""
+    noop, dry = _find(rows, "no-op re-run"), _find(rows, "--dry")
+    validate, verify = _find(rows, "validate.py"), _find(rows, "tests/verify")
+    start, four = _find(rows, "pyinfra's own start"), _find(rows, "no-op re-run", 4)
+    tiers = [r for r in rows if r.get("tier")]
+    if not (noop and dry and validate and verify and start and four):
+        return ["(targets: rows missing from this run)"]
+
+    def line(what: str, target: str, measured: str, met: bool) -> str:
+        return f"| {what} | {target} | {measured} | {'met' if met else 'not met'} |"
+
+    widest = max(r["commands"] for r in tiers) if tiers else 0
+    return [
+        "Targets (issue 21), measured in this run:",
+        "",
+        "| what | target | measured | |",
+        "| --- | --- | --- | --- |",
+        line("no-op re-run, 1 host: wall", "≤ 1.0 s", f"{noop['wall_s']} s", noop["wall_s"] <= 1.0),
+        line("no-op re-run, 1 host: remote commands, uploads", "≤ 8, 0",
+             f"{noop['commands']}, {noop['uploads']}", noop["commands"] <= 8 and noop["uploads"] == 0),
+        line("--dry: wall", "≤ 1.0 s", f"{dry['wall_s']} s", dry["wall_s"] <= 1.0),
+        line("--dry: remote commands, uploads", "≤ 8, 0", f"{dry['commands']}, {dry['uploads']}",
+             dry["commands"] <= 8 and dry["uploads"] == 0),
+        line("validate.py: wall", "≤ 0.8 s", f"{validate['wall_s']} s", validate["wall_s"] <= 0.8),
+        line("tests/verify, 1 host: wall", "≤ 3 s", f"{verify['wall_s']} s", verify["wall_s"] <= 3.0),
+        line("each tier's no-op re-run: remote commands", "≤ 1 per subject",
+             ", ".join(f"{r['tier'].removeprefix('deploys/')} {r['commands']}" for r in tiers), widest <= 1),
+        line("4 hosts vs 1: controller CPU per host", "flat",
+             f"{four['cpu_per_host_s']} s vs {noop['cpu_per_host_s']} s",
+             four["cpu_per_host_s"] <= noop["cpu_per_host_s"] * 1.2),
+        line("4 hosts vs 1: remote commands per host", "flat", f"{four['commands']} vs {noop['commands']}",
+             four["commands"] <= noop["commands"]),
+        "",
+        f"The floor under every wall time here: pyinfra's own start, connection and one remote command "
+        f"(`pyinfra … exec -- true`) took {start['wall_s']} s ({start['cpu_per_host_s']} s of CPU) in this "
+        "run.",
+    ]
 
 
 def write_report(results: dict) -> None:
@@ -259,20 +370,26 @@ def write_report(results: dict) -> None:
     ]
     if deploy:
         lines += [
-            f"Run {deploy['run']}. Wall time: median of {RUNS} runs, `-y`. Remote commands: pyinfra's own "
-            "accounting in a separate `--debug` run: `Running command on` lines for one host "
-            f"({deploy['first']}), facts and operations together; uploads: `Attempting upload` lines "
-            "per host.",
+            f"Run {deploy['run']}. Wall time: median of {RUNS} runs, `-y`, each after a run that listed its "
+            "reads (facts/reads.py). Controller CPU: pyinfra's user + system time (median), per host. Remote "
+            "commands: pyinfra's own accounting in a separate `--debug` run: `Running command on` lines for "
+            f"one host ({deploy['first']}), facts and operations together; uploads: `Attempting upload` "
+            "lines per host.",
             "",
-            "| run | hosts | wall (s) | operations per host | remote commands per host | uploads per host "
-            "| changed |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *targets(deploy["rows"]),
+            "",
+            "| run | hosts | wall (s) | controller CPU per host (s) | operations per host "
+            "| remote commands per host | uploads per host | changed |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
         for r in deploy["rows"]:
             ops = "(plan only)" if r["label"] == "--dry" else r["operations"]
+            shown = {key: "—" if r.get(key) is None else r[key]
+                     for key in ("cpu_per_host_s", "commands", "uploads", "changed")}
             lines.append(
-                f"| {r['label']} | {r['hosts']} | {r['wall_s']} | {ops} | {r['commands']} | "
-                f"{r['uploads']} | {r['changed']} |"
+                f"| {r['label']} | {r['hosts']} | {r['wall_s']} | {shown['cpu_per_host_s']} | "
+                f"{'—' if ops is None else ops} | {shown['commands']} | {shown['uploads']} | "
+                f"{shown['changed']} |"
             )
     else:
         lines.append("(not run yet: `BENCH_ONLY=deploy python -m bench.run`)")

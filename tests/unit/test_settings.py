@@ -433,6 +433,11 @@ def test_lab_inventory_variables_are_not_settings_and_not_reported(clean_env):
     assert load().domain == "home.example.com"
 
 
+def test_the_read_ahead_folder_is_a_controller_option_not_a_setting(clean_env, tmp_path):
+    clean_env.setenv("HOMELAB_READ_AHEAD", str(tmp_path))
+    assert load().domain == "home.example.com"
+
+
 def problems_with_env_file(env_file) -> list[str]:
     with pytest.raises(SettingsError) as info:
         load_settings({}, env_file=env_file)
