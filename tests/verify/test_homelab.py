@@ -122,13 +122,13 @@ def _ids(values):
 
 def _sockets(target) -> list[dict]:
     fact = ListeningSockets()
-    sockets = fact.process(target.run(fact.command()).stdout.splitlines())
+    sockets = fact.process(target.read(fact.command()).stdout.splitlines())
     assert sockets is not None, "`ss` is missing or failed on the host"
     return sockets
 
 
 def _dns(target, name: str, server: str) -> tuple[int, list[str]]:
-    if target.run("command -v python3").rc == 0:
+    if target.read("command -v python3").rc == 0:
         result = target.run("python3 -c %s %s %s", DNS_QUERY, name, server)
         assert result.rc == 0, f"no DNS answer from {server}:53 for {name}: {result.stderr.strip()[-300:]}"
         rcode, *addresses = result.stdout.split()
@@ -250,7 +250,7 @@ def test_sshd_takes_no_passwords_and_no_root_password(target, settings):
                              target.login_password)
     if not expected:
         pytest.skip("HOMELAB_SSH_PASSWORD_LOGINS and HOMELAB_SSH_ROOT_LOGIN leave sshd as the host has it")
-    result = target.run("sshd -T")
+    result = target.read("sshd -T")
     assert result.rc == 0, f"sshd -T failed: {result.stderr.strip()}"
     found = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
     assert {key: found.get(key) for key in expected} == expected
@@ -313,7 +313,7 @@ def _https_target(target, subdomain: str, service: str) -> str:
         pytest.skip(f"{service} is not enabled")
     if not target.proxy_ip:
         pytest.skip("no host of the inventory runs NGINX Proxy Manager with a known Tailscale IP")
-    if target.run("command -v python3").rc != 0:
+    if target.read("command -v python3").rc != 0:
         pytest.skip("no python3 on the host to check the certificate with")
     return f"{subdomain}.{target.settings.domain}"
 
@@ -454,7 +454,7 @@ def test_env_file_0600(target, service):
 
 def _zone(target) -> tuple[dict, dict]:
     fact = FirewalldZones()
-    result = target.run(fact.command)
+    result = target.read(fact.command)
     zones = fact.process(result.stdout.splitlines())
     assert zones["running"], "firewalld is not running"
     runtime, permanent = zones["zones"].get(ZONE), zones["permanent"].get(ZONE)
@@ -485,7 +485,7 @@ def test_firewall_zone_sources(target):
 def _ssh_port(target) -> int:
     """The port sshd answers this session on, as the host sees it (behind a forwarded port too)."""
     fact = SshConnection()
-    found = fact.process(target.run(fact.command).stdout.splitlines())
+    found = fact.process(target.read(fact.command).stdout.splitlines())
     assert found is not None, "cannot tell which port this SSH session uses (no SSH_CONNECTION)"
     return int(found["server_port"])
 
@@ -507,7 +507,7 @@ def test_ssh_over_the_tailnet_only(target):
         pytest.skip("HOMELAB_SSH_TAILNET_ONLY is off: SSH is admitted as the zones have it")
     port = _ssh_port(target)
     fact = FirewalldZones()
-    zones = fact.process(target.run(fact.command).stdout.splitlines())
+    zones = fact.process(target.read(fact.command).stdout.splitlines())
     assert zones["running"], "firewalld is not running"
     tailnet = [str(network) for network in target.settings.tailscale_allowed_ips]
     for kind in ("zones", "permanent"):
@@ -574,7 +574,7 @@ def test_published_ports_answer_the_tailnet_only(target):
         pytest.skip("no service publishes a port on this host")
     address = target.tailscale_ip
     assert address, "the host's Tailscale IP is unknown"
-    result = target.run(f"nft list table {PUBLISHED_PORTS_TABLE}")
+    result = target.read(f"nft list table {PUBLISHED_PORTS_TABLE}")
     assert result.rc == 0, f"no nftables table {PUBLISHED_PORTS_TABLE}: {result.stderr.strip()}"
     listing = result.stdout
     assert "hook prerouting priority dstnat - 10; policy accept;" in listing, listing
@@ -630,7 +630,7 @@ def test_comfyui_files_present_with_their_sha256(target, settings):
 
 # -- security updates ------------------------------------------------------------------------------
 def _manager(target) -> str:
-    return "apt" if target.run("command -v apt-get").rc == 0 else "dnf"
+    return "apt" if target.read("command -v apt-get").rc == 0 else "dnf"
 
 
 def test_automatic_updates_take_security_updates_only(target, settings):
@@ -640,7 +640,7 @@ def test_automatic_updates_take_security_updates_only(target, settings):
         pytest.skip("HOMELAB_SECURITY_UPDATES=false: automatic updates are not managed")
     if _manager(target) == "apt":
         assert target.host.package("unattended-upgrades").is_installed, "unattended-upgrades is not installed"
-        dump = target.run("apt-config dump").stdout
+        dump = target.read("apt-config dump").stdout
         wrong = not_security_origins(dump)
         assert wrong == [], f"unattended-upgrades takes more than security updates: {wrong}"
         assert apt_config_values(dump, "APT::Periodic::Unattended-Upgrade") == ["1"], "not run daily"
@@ -659,7 +659,7 @@ def test_reboot_policy_as_configured(target, settings):
     if not settings.security_updates:
         pytest.skip("HOMELAB_SECURITY_UPDATES=false: automatic updates are not managed")
     if _manager(target) == "apt":
-        dump = target.run("apt-config dump").stdout
+        dump = target.read("apt-config dump").stdout
         reboot = apt_config_values(dump, "Unattended-Upgrade::Automatic-Reboot") or ["false"]
         at = apt_config_values(dump, "Unattended-Upgrade::Automatic-Reboot-Time")
         if settings.reboot == "never":
@@ -675,7 +675,7 @@ def test_reboot_policy_as_configured(target, settings):
 
 def _updates(target) -> dict:
     fact = AutomaticUpdates()
-    return fact.process(target.run(fact.command(manager=_manager(target))).stdout.splitlines())
+    return fact.process(target.read(fact.command(manager=_manager(target))).stdout.splitlines())
 
 
 def test_engine_toolkit_and_driver_are_held(target, settings):
@@ -684,7 +684,7 @@ def test_engine_toolkit_and_driver_are_held(target, settings):
     if not settings.hold_packages:
         pytest.skip("HOMELAB_HOLD_PACKAGES=false: holds are not managed")
     if _manager(target) == "apt":
-        listing = target.run("dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n'").stdout
+        listing = target.read("dpkg-query -W -f='${db:Status-Abbrev} ${Package}\\n'").stdout
         installed = [line.split()[1] for line in listing.splitlines() if line.startswith("ii")]
     else:
         installed = target.run("rpm -qa --qf '%{NAME}\\n'").stdout.split()
