@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 
+import harness
 import pytest
 from harness import EXECUTED, ROOT, plan
+from pyinfra.connectors.util import CommandOutput
 
 from lab.data import LAB_DATA
 
@@ -50,7 +52,7 @@ def test_a_no_op_plan_reads_each_subject_once_then_everything_in_one_command(dep
     again = plan(deploy, deployed(), DATA)
     assert again == first
     (read_ahead,) = EXECUTED
-    assert read_ahead.startswith("d=$(mktemp -d)")
+    assert read_ahead.startswith("d=$(mktemp -d")
 
 
 def test_each_service_adds_one_read_of_its_project_files():
@@ -63,3 +65,19 @@ def test_each_service_adds_one_read_of_its_project_files():
     assert [command for command in core if "cd /opt/homelab/" in command] == [
         command.replace("nginx-proxy-manager", service) for command in nginx if "cd /opt/homelab/" in command
         for service in ("nginx-proxy-manager", "pihole")]
+
+
+def test_a_failed_read_ahead_fails_no_host_and_each_fact_is_then_read_on_its_own(monkeypatch):
+    deploy = "deploys/networking.py"
+    first = plan(deploy, deployed(), DATA)
+    answer = harness.FakeConnector._lookup_response
+
+    def refuse_read_ahead(self, command):
+        if command.startswith("d=$(mktemp -d"):
+            return False, CommandOutput([])
+        return answer(self, command)
+
+    monkeypatch.setattr(harness.FakeConnector, "_lookup_response", refuse_read_ahead)
+    again = plan(deploy, deployed(), DATA)
+    assert again == first
+    assert len(EXECUTED) == 1 + NO_OP_READS[deploy]
