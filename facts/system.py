@@ -129,17 +129,25 @@ class Directories(FactBase[dict[str, dict[str, Any] | None]]):
         return found
 
 
+_UNIT_TYPES = (".service", ".timer", ".socket", ".path", ".mount", ".target")
+
+
+def _unit(name: str) -> str:
+    return name if name.endswith(_UNIT_TYPES) else f"{name}.service"
+
+
 class ServiceStates(FactBase[dict[str, dict[str, str]]]):
     """
     Returns whether each systemd service is active and enabled, for all of them in one command:
     ``{"docker": {"active": "active", "enabled": "enabled"}, "firewalld": {"active": "inactive",
     "enabled": "disabled"}}``. A unit systemd does not know reads ``not-found``; no systemd: ``{}``.
+    A name with a unit type (``homelab-backup.timer``) is that unit, and keeps its type in the answer.
     """
 
     requires_command = "systemctl"
 
     def command(self, services: list[str]) -> str:
-        units = " ".join(shlex.quote(f"{service}.service") for service in services)
+        units = " ".join(shlex.quote(_unit(service)) for service in services)
         return f"systemctl show --property Id,ActiveState,UnitFileState,LoadState {units}"
 
     @staticmethod

@@ -18,16 +18,14 @@ The host keeps (all written by :func:`setup`):
 from __future__ import annotations
 
 import shlex
-from io import StringIO
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.api.util import get_file_sha1
-from pyinfra.facts.files import Sha1File
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server
 
+from deploys.library import placed
 from deploys.library.catalog import CATALOG
 from deploys.library.context import HostContext, listed
 from deploys.library.errors import DeployError
@@ -161,8 +159,7 @@ def timer(description: str, schedule: str) -> str:
 
 
 def _put(path: str, content: str, mode: str, label: str):
-    return files.put(name=label, src=StringIO(content), dest=path, user="root", group="root", mode=mode,
-                     create_remote_dir=False)
+    return placed.put_file(path, content, mode, label)
 
 
 def _password_changes(settings: HomelabSettings) -> bool:
@@ -174,7 +171,7 @@ def _password_changes(settings: HomelabSettings) -> bool:
     }
     for path, content in wanted.items():
         current = read_fact(FileDigest, path=path, host=host)
-        if current is None or current.get("sha1") != get_file_sha1(StringIO(content)):
+        if current is None or current.get("sha1") != placed.sha1(content):
             return True
     return False
 
@@ -196,8 +193,8 @@ def setup(ctx: HostContext, timers: bool = True):
     family = ctx.family if ctx.family in PACKAGES else "debian"
     epel(ctx, ["restic"])
     _packages(ctx, PACKAGES[family])
-    files.directory(name="Backup configuration folder", path=CONF_DIR, user="root", group="root", mode="700")
-    files.directory(name="Backup state folder", path=STATE_DIR, user="root", group="root", mode="755")
+    placed.folders({CONF_DIR: ("700", "Backup configuration folder"),
+                    STATE_DIR: ("755", "Backup state folder")})
     recheck = _password_changes(settings)
     assert settings.backup_password is not None  # required with a repository (settings)
     restic.private_file(name="Backup: repository password (0600)", path=PASSWORD_FILE,
@@ -221,16 +218,12 @@ def setup(ctx: HostContext, timers: bool = True):
         f"{CHECK_UNIT}.timer": timer("homelab: restic check", CHECK_SCHEDULE),
     }
     # read now, so that --dry says what a run does: a changed timer is restarted to take its schedule
-    changed = {
-        name: read_fact(Sha1File, path=f"/etc/systemd/system/{name}", host=host)
-        != get_file_sha1(StringIO(content))
-        for name, content in units.items()
-    }
+    changed = {name: placed.file_differs(f"/etc/systemd/system/{name}", content, "644")
+               for name, content in units.items()}
     for name, content in units.items():
         _put(f"/etc/systemd/system/{name}", content, "644", f"Backup: {name}")
-    for name in (f"{UNIT}.timer", f"{CHECK_UNIT}.timer"):
-        systemd.service(name=f"Backup: {name} enabled and running", service=name, running=True, enabled=True,
-                        restarted=changed[name], daemon_reload=any(changed.values()))
+    placed.units_running([f"{UNIT}.timer", f"{CHECK_UNIT}.timer"], "Backup: {unit} enabled and running",
+                         restarted=changed, daemon_reload=any(changed.values()))
 
 
 @deploy("Backup before an update")

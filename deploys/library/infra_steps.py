@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from io import StringIO
 from urllib.parse import urlsplit
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.api.util import get_file_sha1
 from pyinfra.connectors.ssh import SSHConnector
 from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, dnf, files, systemd
 from pyinfra.operations.util import any_changed
 
-from deploys.library import security_steps
+from deploys.library import placed, security_steps
 from deploys.library.catalog import DOCKER_ZONE, MANAGED_BY, MANAGED_LABEL, NETWORK, Port
 from deploys.library.context import Distribution, HostContext, logger, supported_versions
 from deploys.library.engine import EngineChoice, choose_engine
@@ -32,7 +30,7 @@ from deploys.library.hardening import SSHD_DROP_IN, SSHD_REVERT_AFTER, login_of,
 from deploys.library.settings import DockerSource
 from facts.docker import DockerNetworksInspect, RunningContainers
 from facts.reads import read_fact
-from facts.system import ComposeVersion, EnvironmentFileFlags, FileDigest, Ipv4Routes
+from facts.system import ComposeVersion, EnvironmentFileFlags, Ipv4Routes
 from facts.tailscale import TailscalePrefs, TailscaleStatus
 from operations import docker_network, firewalld, nftables, nvidia, packages, sshd, tailscale
 
@@ -391,18 +389,10 @@ def docker_engine(ctx: HostContext, firewall_changed: tuple = ()):
 
 
 def _daemon_json(ctx: HostContext, source: DockerSource):
-    """daemon.json, planned only when its contents or mode differ (one read: FileDigest)."""
-    content = daemon_config(ctx, engine_flags(ctx, source))
-    current = read_fact(FileDigest, path=DAEMON_JSON, host=host)
-    if current and current["sha1"] == get_file_sha1(StringIO(content)) and current["mode"] == 644:
-        return None
-    return files.put(
-        name="daemon.json (log rotation, live-restore, NVIDIA runtime when a GPU is present)",
-        src=StringIO(content),
-        dest=DAEMON_JSON,
-        mode="644",
-        create_remote_dir=True,
-    )
+    """daemon.json, planned only where it differs (placed.put_file: one shared read)."""
+    return placed.put_file(DAEMON_JSON, daemon_config(ctx, engine_flags(ctx, source)), "644",
+                           "daemon.json (log rotation, live-restore, NVIDIA runtime when a GPU is present)",
+                           user=None, group=None, create_remote_dir=True)
 
 
 def restart_docker_if_changed(*operations) -> None:

@@ -6,16 +6,12 @@ of it runs is taken down (data kept).
 
 from __future__ import annotations
 
-from io import StringIO
 from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.api.util import get_file_sha1
-from pyinfra.facts.files import Sha1File
-from pyinfra.operations import files, systemd
 
-from deploys.library import service_steps
+from deploys.library import placed, service_steps
 from deploys.library.backup_steps import STATE_DIR as BACKUP_STATE_DIR
 from deploys.library.catalog import CATALOG, METRICS_ROOT, set_members
 from deploys.library.context import HostContext
@@ -61,21 +57,16 @@ def host_metrics(ctx: HostContext):
         f"/etc/systemd/system/{UNIT}.service": metrics_unit(str(ctx.settings.cold_storage_path)),
         f"/etc/systemd/system/{UNIT}.timer": metrics_timer(),
     }
-    changed = any(read_fact(Sha1File, path=path, host=host) != _sha1(content)
-                  for path, content in units.items())
-    files.directory(name=f"Monitoring: {METRICS_ROOT} (the node exporter's textfile folder)",
-                    path=str(METRICS_ROOT), user="root", group="root", mode="755")
-    files.put(name="Monitoring: the script homelab-metrics", src=StringIO(SCRIPT_SOURCE.read_text()),
-              dest=SCRIPT, user="root", group="root", mode="755", create_remote_dir=False)
+    changed = any(placed.file_differs(path, content, "644") for path, content in units.items())
+    placed.folders({str(METRICS_ROOT): ("755", f"Monitoring: {METRICS_ROOT} (the node exporter's textfile "
+                                               "folder)")})
+    placed.put_file(SCRIPT, SCRIPT_SOURCE.read_text(), "755", "Monitoring: the script homelab-metrics")
     for path, content in units.items():
-        files.put(name=f"Monitoring: {path.rsplit('/', 1)[1]}", src=StringIO(content), dest=path, user="root",
-                  group="root", mode="644", create_remote_dir=False)
-    systemd.service(name=f"Monitoring: {UNIT}.timer enabled and running", service=f"{UNIT}.timer",
-                    running=True, enabled=True, restarted=changed, daemon_reload=changed)
+        placed.put_file(path, content, "644", f"Monitoring: {path.rsplit('/', 1)[1]}")
+    placed.units_running([f"{UNIT}.timer"], "Monitoring: {unit} enabled and running",
+                         restarted={f"{UNIT}.timer": changed}, daemon_reload=changed)
 
 
-def _sha1(content: str) -> str:
-    return get_file_sha1(StringIO(content))
 
 
 @deploy("Monitoring: off")
