@@ -25,7 +25,9 @@ PULL_POLICIES = ("always", "missing", "never")
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _CONFIG_NAME = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")  # config/ paths: no spaces, no quoting
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_READY = ("running healthy", "running none")
+# the wait reads each container as "STATUS HEALTH FAILING-STREAK" ("STATUS none" without a health check):
+# these shell patterns are the ready ones
+_READY = "'running healthy '*|'running none'"
 
 
 def declared_services(compose: str) -> tuple[set[str], set[str]]:
@@ -167,18 +169,22 @@ def wait_healthy_command(project: str, timeout: int, every: int = PROGRESS_EVERY
 
     A container reported ``unhealthy`` fails the wait at once: Docker says so only after the health
     check failed ``retries`` times in a row past its start period, and restarts nothing for it, so
-    waiting on would only delay the same answer (a ``dead`` container likewise)."""
+    waiting on would only delay the same answer (a ``dead`` container likewise). Docker also says
+    ``unhealthy`` of a container whose checks it stopped (paused, stopped) and keeps saying it after
+    ``docker unpause`` until the next check runs, up to an interval later; that one has failed no
+    check (its failing streak is 0), and is waited for like one starting."""
     project_filter = shlex.quote(f"label=com.docker.compose.project={project}")
-    ready = "|".join(shlex.quote(state) for state in _READY)
     state_format = shlex.quote(
-        "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}",
+        "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}} {{.State.Health.FailingStreak}}"
+        "{{else}}none{{end}}",
     )
     report_format = shlex.quote(
         "{{slice .Name 1}} is {{.State.Status}}{{with .State.Health}} ({{.Status}});"
         " last health check output:{{range .Log}}{{println}}{{.Output}}{{end}}{{end}}",
     )
     waiting_format = shlex.quote(
-        "{{slice .Name 1}}: {{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}",
+        "{{slice .Name 1}}: {{with .State.Health}}{{if and (eq .Status \"unhealthy\") (eq .FailingStreak 0)}}"
+        "its next health check{{else}}{{.Status}}{{end}}{{else}}{{.State.Status}}{{end}}",
     )
     headline = shlex.quote(f"compose project {project}: not ready after {int(timeout)}s:")
     failing = shlex.quote(f"compose project {project}: unhealthy (its health check keeps failing):")
@@ -187,8 +193,9 @@ def wait_healthy_command(project: str, timeout: int, every: int = PROGRESS_EVERY
         "while :; do pending=; failed=; "
         f"for id in $(docker ps --all --quiet --filter {project_filter} "
         "--filter label=com.docker.compose.oneoff=False); do "
-        f'case "$(docker inspect --format {state_format} "$id")" in {ready}) ;; '
-        "*' unhealthy'|'dead '*) failed=\"$failed $id\" ;; "
+        f'case "$(docker inspect --format {state_format} "$id")" in {_READY}) ;; '
+        "*' unhealthy 0') pending=\"$pending $id\" ;; "
+        "*' unhealthy '*|'dead '*) failed=\"$failed $id\" ;; "
         '*) pending="$pending $id" ;; esac; done; '
         '[ -n "$failed" ] && { pending=$failed; headline=' + failing + '; break; }; '
         '[ -z "$pending" ] && exit 0; '

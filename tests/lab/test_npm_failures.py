@@ -130,3 +130,28 @@ def test_dry_with_npm_frozen_says_the_service_behind_a_working_tunnel_does_not_a
             "behind it does not answer") in said[0], said
     assert result.returncode == 0, result.explain()
     assert_clean(result)
+
+
+def test_the_health_wait_right_after_an_unpause_waits_for_the_next_check_on_docker_itself(npm_host):
+    """Docker (20.10, Debian 12's) marks a paused container "unhealthy" with a failing streak of 0 and
+    keeps the mark after `docker unpause` until its next check, an interval (10 s) later. A deploy run
+    then (the next test module's, in this suite) waited on nothing and failed at once as "unhealthy".
+    The deploy's wait, on the lab host's Docker, waits for that next check and passes."""
+    import shlex
+    import time
+
+    from operations.compose import wait_healthy_command
+
+    host, _ = npm_host
+    ssh(host, "docker pause nginx-proxy-manager && docker unpause nginx-proxy-manager")
+    state = ssh(host, "docker inspect -f '{{.State.Health.Status}} {{.State.Health.FailingStreak}}' "
+                      "nginx-proxy-manager").stdout.strip()
+    assert state == "unhealthy 0", f"Docker's mark after an unpause is {state!r} here"
+    started = time.monotonic()
+    waited = ssh(host, f"sh -c {shlex.quote(wait_healthy_command('nginx-proxy-manager', 60))}", check=False)
+    took = time.monotonic() - started
+    assert waited.returncode == 0, waited.stderr
+    assert took > 1, f"the wait passed in {took:.1f} s: it did not wait for the next check"
+    state = ssh(host, "docker inspect -f '{{.State.Health.Status}} {{.State.Health.FailingStreak}}' "
+                      "nginx-proxy-manager").stdout.strip()
+    assert state == "healthy 0"

@@ -14,14 +14,23 @@ import pytest
 
 from operations.compose import wait_healthy_command
 
+# LAB_STATE: "STATUS HEALTH" ("STATUS none": no health check); LAB_STREAK: the failing streak (5: a check
+# failing past its retries); LAB_THEN: the state from the second state read on, when set
 FAKE_DOCKER = """#!/bin/sh
 case "$1" in
 ps) echo c0ffee ;;
 inspect)
+  if [ -n "$LAB_THEN" ] && [ -e "$LAB_READS" ]; then LAB_STATE=$LAB_THEN LAB_STREAK=0; fi
   case "$3" in
   *'slice .Name 1}}: '*)
-    case "$LAB_STATE" in *' none') echo "demo: ${LAB_STATE% *}" ;; *) echo "demo: ${LAB_STATE#* }" ;; esac ;;
-  *Health.Status*) echo "$LAB_STATE" ;;
+    case "$LAB_STATE $LAB_STREAK" in
+    *' none '*) echo "demo: ${LAB_STATE% *}" ;;
+    *' unhealthy 0') echo "demo: its next health check" ;;
+    *) echo "demo: ${LAB_STATE#* }" ;;
+    esac ;;
+  *FailingStreak*)
+    touch "$LAB_READS"
+    case "$LAB_STATE" in *' none') echo "$LAB_STATE" ;; *) echo "$LAB_STATE $LAB_STREAK" ;; esac ;;
   *) echo "demo is ${LAB_STATE% *} (${LAB_STATE#* }); last health check output:"; echo "curl: (7) refused" ;;
   esac ;;
 logs) echo "listening on 8080" ;;
@@ -34,12 +43,14 @@ def run_wait(tmp_path: Path, state: str, timeout: int = 4, every: int = 10) -> t
     return code, took, stderr
 
 
-def run_wait_output(tmp_path: Path, state: str, timeout: int, every: int) -> tuple[int, float, str, str]:
+def run_wait_output(tmp_path: Path, state: str, timeout: int, every: int, streak: int = 5,
+                    then: str = "") -> tuple[int, float, str, str]:
     """The wait's exit code, how long it took, its stderr and its stdout."""
     docker = tmp_path / "docker"
     docker.write_text(FAKE_DOCKER)
     docker.chmod(0o755)
-    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "LAB_STATE": state}
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "LAB_STATE": state,
+           "LAB_STREAK": str(streak), "LAB_THEN": then, "LAB_READS": str(tmp_path / "read-once")}
     started = time.monotonic()
     proc = subprocess.run(["sh", "-c", wait_healthy_command("demo", timeout, every)], env=env,
                           capture_output=True, text=True, timeout=60)
@@ -51,6 +62,22 @@ def test_an_unhealthy_container_fails_the_wait_at_once(tmp_path):
     assert code == 1 and took < 5
     assert stderr.splitlines()[0] == "compose project demo: unhealthy (its health check keeps failing):"
     assert "curl: (7) refused" in stderr and "listening on 8080" in stderr
+
+
+def test_an_unhealthy_mark_no_check_has_failed_is_waited_for_until_the_next_check(tmp_path):
+    """Docker says "unhealthy" of a container whose checks it stopped (`docker pause`, a stop) and keeps
+    saying it after `docker unpause` until the next check runs, with a failing streak of 0."""
+    code, took, stderr, _ = run_wait_output(tmp_path, "running unhealthy", timeout=30, every=10, streak=0,
+                                            then="running healthy")
+    assert (code, stderr) == (0, "")
+    assert took >= 2  # a second look, one poll later
+
+
+def test_an_unhealthy_mark_no_check_has_failed_says_what_it_waits_for(tmp_path):
+    code, took, stderr, stdout = run_wait_output(tmp_path, "running unhealthy", timeout=3, every=1, streak=0)
+    assert code == 1 and took >= 3
+    assert stderr.splitlines()[0] == "compose project demo: not ready after 3s:"
+    assert re.match(r"waiting for demo: its next health check \(\d s of 3 s\)", stdout), stdout
 
 
 @pytest.mark.parametrize("state", ["running starting", "restarting none"])
